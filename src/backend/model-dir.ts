@@ -1,0 +1,78 @@
+// Reads a model directory laid out as optimum / Hugging Face write it.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface ModelDir {
+  dir: string;
+  /** Model name reported in responses: the directory's base name. */
+  name: string;
+  onnxPath: string;
+  tokenizerPath: string;
+  maxLen: number;
+  /** pad_token_id of config.json (1 for XLM-R). */
+  padId: number;
+  modelType: string | undefined;
+}
+
+export class ModelDirError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelDirError';
+  }
+}
+
+function readJson(file: string, required: boolean): Record<string, unknown> {
+  if (!existsSync(file)) {
+    if (required) throw new ModelDirError(`missing ${file}`);
+    return {};
+  }
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new ModelDirError(`cannot parse ${file}: ${(err as Error).message}`);
+  }
+}
+
+function finiteNumber(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * max_len = min(512, tokenizer model_max_length, max_position_embeddings - pad_token_id - 1).
+ * XLM-R positions start at padding_idx + 1, so 514 position embeddings give 512 usable tokens.
+ */
+export function computeMaxLen(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): number {
+  const candidates = [512];
+  const modelMax = finiteNumber(tokenizerConfig.model_max_length);
+  // HF writes a huge sentinel (1e30) when the tokenizer has no limit.
+  if (modelMax !== undefined && modelMax > 0 && modelMax < 1e9) candidates.push(Math.floor(modelMax));
+  const maxPos = finiteNumber(config.max_position_embeddings);
+  if (maxPos !== undefined) {
+    const pad = finiteNumber(config.pad_token_id) ?? 0;
+    candidates.push(maxPos - pad - 1);
+  }
+  const maxLen = Math.min(...candidates);
+  if (maxLen < 8) throw new ModelDirError(`max_len ${maxLen} is too small`);
+  return maxLen;
+}
+
+export function readModelDir(dir: string, modelFile = 'model.onnx'): ModelDir {
+  const abs = path.resolve(dir);
+  if (!existsSync(abs)) throw new ModelDirError(`model directory ${abs} does not exist`);
+  const config = readJson(path.join(abs, 'config.json'), true);
+  const tokenizerConfig = readJson(path.join(abs, 'tokenizer_config.json'), false);
+  const tokenizerPath = path.join(abs, 'tokenizer.json');
+  if (!existsSync(tokenizerPath)) throw new ModelDirError(`missing ${tokenizerPath}`);
+  const candidates = [path.join(abs, 'onnx', modelFile), path.join(abs, modelFile)];
+  const onnxPath = candidates.find((p) => existsSync(p));
+  if (!onnxPath) throw new ModelDirError(`no ONNX model: looked for ${candidates.join(' and ')}`);
+  return {
+    dir: abs,
+    name: path.basename(abs),
+    onnxPath,
+    tokenizerPath,
+    maxLen: computeMaxLen(config, tokenizerConfig),
+    padId: finiteNumber(config.pad_token_id) ?? 1,
+    modelType: typeof config.model_type === 'string' ? config.model_type : undefined,
+  };
+}

@@ -1,0 +1,112 @@
+// The inference worker: owns one onnxruntime InferenceSession. session.run is synchronous native work,
+// so it runs here and never on the HTTP event loop. Micro-batches arrive as transferable buffers.
+import { parentPort, workerData } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+
+function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+function sessionOptions(provider: 'cuda' | 'cpu'): ort.InferenceSession.SessionOptions {
+  const opts: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    interOpNumThreads: 1,
+  };
+  if (init.intraOpThreads > 0) opts.intraOpNumThreads = init.intraOpThreads;
+  return opts;
+}
+
+async function createSession(): Promise<{ session: ort.InferenceSession; provider: 'cuda' | 'cpu'; fallbackReason?: string }> {
+  if (init.device === 'cpu') return { session: await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu')), provider: 'cpu' };
+  try {
+    const session = await ort.InferenceSession.create(init.onnxPath, sessionOptions('cuda'));
+    return { session, provider: 'cuda' };
+  } catch (err) {
+    const reason = (err as Error).message.split('\n')[0] ?? String(err);
+    if (init.device === 'cuda') throw new Error(`DEVICE=cuda but the CUDA execution provider failed: ${reason}`);
+    const session = await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu'));
+    return { session, provider: 'cpu', fallbackReason: reason };
+  }
+}
+
+function buildFeeds(session: ort.InferenceSession, rows: number, seqLen: number, ids: BigInt64Array, mask: BigInt64Array) {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const name of session.inputNames) {
+    if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', ids, [rows, seqLen]);
+    else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', mask, [rows, seqLen]);
+    else if (name === 'token_type_ids') feeds[name] = new ort.Tensor('int64', new BigInt64Array(rows * seqLen), [rows, seqLen]);
+    else throw new Error(`model declares an unsupported input ${JSON.stringify(name)}`);
+  }
+  return feeds;
+}
+
+function pickLogits(session: ort.InferenceSession, out: ort.InferenceSession.OnnxValueMapType, rows: number): Float32Array {
+  const name = session.outputNames.includes('logits') ? 'logits' : session.outputNames[0]!;
+  const tensor = out[name] as ort.Tensor;
+  const data = tensor.data as Float32Array;
+  const perRow = data.length / rows;
+  const logits = new Float32Array(rows);
+  // num_labels = 1 for rerankers: [rows, 1]; for wider heads take the first column.
+  for (let r = 0; r < rows; r++) logits[r] = data[r * perRow]!;
+  return logits;
+}
+
+async function main(): Promise<void> {
+  let created;
+  try {
+    created = await createSession();
+  } catch (err) {
+    post({ type: 'init-error', message: (err as Error).message });
+    return;
+  }
+  const { session, provider, fallbackReason } = created;
+
+  async function run(rows: number, seqLen: number, ids: BigInt64Array, mask: BigInt64Array): Promise<Float32Array> {
+    const out = await session.run(buildFeeds(session, rows, seqLen, ids, mask));
+    return pickLogits(session, out, rows);
+  }
+
+  // Warm-up: one small batch so the first request does not pay for lazy initialisation.
+  const t0 = performance.now();
+  try {
+    const seqLen = 16;
+    const ids = new BigInt64Array(2 * seqLen).fill(5n);
+    ids[0] = 0n;
+    ids[seqLen - 1] = 2n;
+    ids[seqLen] = 0n;
+    ids[2 * seqLen - 1] = 2n;
+    await run(2, seqLen, ids, new BigInt64Array(2 * seqLen).fill(1n));
+  } catch (err) {
+    post({ type: 'init-error', message: `warm-up run failed: ${(err as Error).message}` });
+    return;
+  }
+  post({
+    type: 'ready',
+    provider,
+    fallbackReason,
+    inputNames: [...session.inputNames],
+    outputNames: [...session.outputNames],
+    ortVersion: ort.env.versions.node ?? ort.env.versions.common ?? 'unknown',
+    warmupMs: performance.now() - t0,
+  });
+
+  port.on('message', async (msg: ToWorker) => {
+    if (msg.type !== 'run') return;
+    const start = performance.now();
+    try {
+      const logits = await run(msg.rows, msg.seqLen, new BigInt64Array(msg.ids), new BigInt64Array(msg.mask));
+      post({ type: 'result', id: msg.id, logits: logits.buffer as ArrayBuffer, inferenceMs: performance.now() - start }, [
+        logits.buffer as ArrayBuffer,
+      ]);
+    } catch (err) {
+      post({ type: 'run-error', id: msg.id, message: (err as Error).message });
+    }
+  });
+}
+
+void main();

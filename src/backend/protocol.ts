@@ -1,0 +1,52 @@
+// Messages between the main thread (onnx.ts) and the inference worker (onnx-worker.ts).
+import type { Device } from '../config.ts';
+
+export interface WorkerInit {
+  onnxPath: string;
+  device: Device;
+  intraOpThreads: number;
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  provider: 'cuda' | 'cpu';
+  /** Why CUDA was not used when DEVICE=auto fell back to CPU. */
+  fallbackReason?: string;
+  inputNames: string[];
+  outputNames: string[];
+  ortVersion: string;
+  warmupMs: number;
+}
+
+export interface InitErrorMessage {
+  type: 'init-error';
+  message: string;
+}
+
+export interface RunMessage {
+  type: 'run';
+  id: number;
+  rows: number;
+  seqLen: number;
+  /** int64 token ids, rows x seqLen, row-major, padded with pad_token_id. */
+  ids: ArrayBuffer;
+  /** int64 attention mask, rows x seqLen. */
+  mask: ArrayBuffer;
+}
+
+export interface ResultMessage {
+  type: 'result';
+  id: number;
+  /** float32 logits, one per row. */
+  logits: ArrayBuffer;
+  inferenceMs: number;
+}
+
+export interface RunErrorMessage {
+  type: 'run-error';
+  id: number;
+  message: string;
+}
+
+export type FromWorker = ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage;
+export type ToWorker = RunMessage;

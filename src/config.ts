@@ -1,0 +1,234 @@
+// Every setting of the service in one place: env var, CLI flag, default, one-line doc.
+// Settings are read once here and passed down; no other module reads process.env.
+
+export type Device = 'auto' | 'cuda' | 'cpu';
+export type TokenizerImpl = 'tokenizers' | 'transformers';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  host: string;
+  port: number;
+  modelDir: string;
+  modelFile: string;
+  device: Device;
+  intraOpThreads: number;
+  workers: number;
+  tokenizer: TokenizerImpl;
+  queryMaxShare: number;
+  maxBatchTokens: number;
+  maxBatchSize: number;
+  maxWaitMs: number;
+  maxPassages: number;
+  bodyLimit: number;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    public readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Parser<T> = (raw: string) => T;
+
+export interface SettingSpec<K extends keyof Config = keyof Config> {
+  key: K;
+  env: string;
+  flag: string;
+  default: Config[K];
+  doc: string;
+  parse: Parser<Config[K]>;
+}
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
+  return (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new Error(`expected an integer, got ${JSON.stringify(raw)}`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new Error(`expected an integer in [${min}, ${max}], got ${n}`);
+    return n;
+  };
+}
+
+function num(min: number, max: number, exclusiveMin = false): Parser<number> {
+  return (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new Error(`expected a number, got ${JSON.stringify(raw)}`);
+    if ((exclusiveMin ? n <= min : n < min) || n > max) {
+      throw new Error(`expected a number in ${exclusiveMin ? '(' : '['}${min}, ${max}], got ${n}`);
+    }
+    return n;
+  };
+}
+
+function oneOf<T extends string>(...values: T[]): Parser<T> {
+  return (raw) => {
+    if (!(values as string[]).includes(raw)) throw new Error(`expected one of ${values.join('|')}, got ${JSON.stringify(raw)}`);
+    return raw as T;
+  };
+}
+
+function nonEmpty(raw: string): string {
+  if (raw.trim() === '') throw new Error('must not be empty');
+  return raw;
+}
+
+function setting<K extends keyof Config>(s: SettingSpec<K>): SettingSpec<K> {
+  return s;
+}
+
+export const SETTINGS = [
+  setting({ key: 'host', env: 'HOST', flag: '--host', default: '0.0.0.0', doc: 'Address to listen on.', parse: nonEmpty }),
+  setting({ key: 'port', env: 'PORT', flag: '--port', default: 8080, doc: 'TCP port to listen on (0 = any free port).', parse: int(0, 65535) }),
+  setting({
+    key: 'modelDir',
+    env: 'MODEL_DIR',
+    flag: '--model-dir',
+    default: 'models/ko-reranker-tiny',
+    doc: 'Model directory laid out as optimum writes it (config.json, tokenizer.json, onnx/model.onnx).',
+    parse: nonEmpty,
+  }),
+  setting({
+    key: 'modelFile',
+    env: 'MODEL_FILE',
+    flag: '--model-file',
+    default: 'model.onnx',
+    doc: 'ONNX file inside MODEL_DIR/onnx (or MODEL_DIR), e.g. model_quantized.onnx for int8.',
+    parse: nonEmpty,
+  }),
+  setting({
+    key: 'device',
+    env: 'DEVICE',
+    flag: '--device',
+    default: 'auto' as Device,
+    doc: 'auto: CUDA if available, else CPU with a warning; cuda: refuse to start without CUDA; cpu.',
+    parse: oneOf<Device>('auto', 'cuda', 'cpu'),
+  }),
+  setting({
+    key: 'intraOpThreads',
+    env: 'INTRA_OP_THREADS',
+    flag: '--intra-op-threads',
+    default: 0,
+    doc: 'onnxruntime intra-op threads per worker (0 = onnxruntime default: one per core).',
+    parse: int(0, 1024),
+  }),
+  setting({
+    key: 'workers',
+    env: 'WORKERS',
+    flag: '--workers',
+    default: 1,
+    doc: 'Inference worker threads, each with its own onnxruntime session.',
+    parse: int(1, 64),
+  }),
+  setting({
+    key: 'tokenizer',
+    env: 'TOKENIZER',
+    flag: '--tokenizer',
+    default: 'tokenizers' as TokenizerImpl,
+    doc: 'Tokenizer implementation: tokenizers (native, fastest) or transformers (@huggingface/transformers).',
+    parse: oneOf<TokenizerImpl>('tokenizers', 'transformers'),
+  }),
+  setting({
+    key: 'queryMaxShare',
+    env: 'QUERY_MAX_SHARE',
+    flag: '--query-max-share',
+    default: 0.75,
+    doc: 'Largest share of max_len the query may take; only the passage is truncated after that.',
+    parse: num(0, 0.95, true),
+  }),
+  setting({
+    key: 'maxBatchTokens',
+    env: 'MAX_BATCH_TOKENS',
+    flag: '--max-batch-tokens',
+    default: 16384,
+    doc: 'Token budget of one micro-batch, counted as rows x padded length (at least max_len).',
+    parse: int(1),
+  }),
+  setting({ key: 'maxBatchSize', env: 'MAX_BATCH_SIZE', flag: '--max-batch-size', default: 64, doc: 'Most pairs in one micro-batch.', parse: int(1, 100000) }),
+  setting({
+    key: 'maxWaitMs',
+    env: 'MAX_WAIT_MS',
+    flag: '--max-wait-ms',
+    default: 2,
+    doc: 'Longest time a short queue waits for more work before a micro-batch is sent.',
+    parse: num(0, 60000),
+  }),
+  setting({
+    key: 'maxPassages',
+    env: 'MAX_PASSAGES',
+    flag: '--max-passages',
+    default: 1000,
+    doc: 'Most passages (or pairs) in one request; more is answered 413.',
+    parse: int(1),
+  }),
+  setting({
+    key: 'bodyLimit',
+    env: 'BODY_LIMIT',
+    flag: '--body-limit',
+    default: 4 * 1024 * 1024,
+    doc: 'Largest request body in bytes; more is answered 413.',
+    parse: int(1024),
+  }),
+  setting({
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    flag: '--log-level',
+    default: 'info' as LogLevel,
+    doc: 'pino log level (fatal|error|warn|info|debug|trace|silent).',
+    parse: oneOf<LogLevel>('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  }),
+] as const satisfies readonly SettingSpec<any>[];
+
+export function defaultConfig(): Config {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) out[s.key] = s.default;
+  return out as unknown as Config;
+}
+
+/**
+ * Builds the config from CLI flags (`--flag value` or `--flag=value`), then env vars, then defaults.
+ * Throws ConfigError naming the setting on any bad value or unknown flag.
+ */
+export function loadConfig(argv: readonly string[] = [], env: Record<string, string | undefined> = {}): Config {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(arg, `unexpected argument ${JSON.stringify(arg)}`);
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const spec = SETTINGS.find((s) => s.flag === name);
+    if (!spec) throw new ConfigError(name, `unknown flag ${name}`);
+    let value: string | undefined;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(spec.env, `${spec.flag} (${spec.env}) needs a value`);
+    }
+    flags.set(name, value);
+  }
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = flags.get(s.flag);
+    const raw = fromFlag ?? env[s.env];
+    if (raw === undefined) {
+      out[s.key] = s.default;
+      continue;
+    }
+    try {
+      out[s.key] = (s.parse as Parser<unknown>)(raw);
+    } catch (err) {
+      const source = fromFlag !== undefined ? `flag ${s.flag}` : `env ${s.env}`;
+      throw new ConfigError(s.env, `invalid setting ${s.env} (${source}): ${(err as Error).message}`);
+    }
+  }
+  return out as unknown as Config;
+}
+
+/** The README settings table, kept in sync by test/config.test.ts. */
+export function settingsTable(): string {
+  const rows = SETTINGS.map((s) => `| \`${s.env}\` | \`${s.flag}\` | \`${String(s.default)}\` | ${s.doc} |`);
+  return ['| Env var | Flag | Default | Description |', '|---|---|---|---|', ...rows].join('\n');
+}

@@ -1,0 +1,202 @@
+// The engine: the one API of the core. Routes, benchmarks and evaluation all call rank()/score().
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { OnnxBackend, type Backend, type BackendInfo } from '../backend/onnx.ts';
+import { readModelDir, type ModelDir } from '../backend/model-dir.ts';
+import { Batcher, CancelledError } from './batcher.ts';
+import { ServiceError } from './errors.ts';
+import { Metrics } from './metrics.ts';
+import { rankOrder, softmax } from './scores.ts';
+import { assemblePair, loadTokenizer, type EncodedPair, type TextTokenizer } from './tokenizer.ts';
+
+export interface ScoredItem {
+  /** Position of the passage (or pair) in the request. */
+  index: number;
+  /** Raw model logit (fp32). */
+  logit: number;
+  /** Softmax of the logit over all of the request's logits. */
+  score: number;
+  /** The passage was cut to fit max_len. */
+  truncated: boolean;
+}
+
+export interface EngineResult {
+  /** Sorted by logit, highest first, cut to topN. */
+  results: ScoredItem[];
+  /** Tokens fed to the model (sum of the encoded pair lengths, no padding). */
+  tokens: number;
+}
+
+export interface RankOptions {
+  topN?: number;
+  signal?: AbortSignal;
+}
+
+export interface EngineInfo {
+  model: string;
+  modelDir: string;
+  onnxPath: string;
+  maxLen: number;
+  queryMaxShare: number;
+  tokenizer: string;
+  ready: boolean;
+  backend?: BackendInfo;
+  versions: { node: string; onnxruntime?: string };
+}
+
+export class Engine {
+  readonly model: ModelDir;
+  readonly metrics: Metrics;
+  private tokenizer: TextTokenizer | undefined;
+  private backend: (Backend & { info?: BackendInfo }) | undefined;
+  private batcher: Batcher | undefined;
+  private starting: Promise<void> | undefined;
+
+  /** Reads the model directory at once (a bad MODEL_DIR fails start-up); start() loads the model. */
+  constructor(
+    private readonly config: Config,
+    private readonly log?: Logger,
+    metrics?: Metrics,
+  ) {
+    this.model = readModelDir(config.modelDir, config.modelFile);
+    this.metrics = metrics ?? new Metrics();
+    if (config.maxBatchTokens < this.model.maxLen) {
+      throw new ServiceError('validation', `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${this.model.maxLen}`);
+    }
+  }
+
+  get ready(): boolean {
+    return this.batcher !== undefined;
+  }
+
+  /** Loads the tokenizer and the backend (worker threads + warm-up). Optionally takes a backend, for tests. */
+  start(backend?: Backend): Promise<void> {
+    this.starting ??= this.doStart(backend);
+    return this.starting;
+  }
+
+  private async doStart(injected?: Backend): Promise<void> {
+    const t0 = performance.now();
+    this.tokenizer = await loadTokenizer(this.config.tokenizer, this.model.dir);
+    const backend =
+      injected ??
+      (await OnnxBackend.start({
+        onnxPath: this.model.onnxPath,
+        device: this.config.device,
+        intraOpThreads: this.config.intraOpThreads,
+        workers: this.config.workers,
+      }));
+    this.backend = backend;
+    const info = (backend as { info?: BackendInfo }).info;
+    if (info?.fallbackReason) {
+      this.log?.warn({ reason: info.fallbackReason }, `DEVICE=auto: CUDA execution provider unavailable, falling back to CPU: ${info.fallbackReason}`);
+    }
+    const m = this.metrics;
+    this.batcher = new Batcher(
+      backend,
+      { maxBatchTokens: this.config.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.padId() },
+      {
+        onBatch: (s) => {
+          m.batchSize.observe(s.rows);
+          m.batchTokens.observe(s.paddedTokens);
+          m.paddingRatio.observe(s.paddedTokens === 0 ? 0 : 1 - s.realTokens / s.paddedTokens);
+          m.inferenceDuration.observe(s.inferenceMs);
+        },
+        onQueueSize: (n) => m.queueSize.set(n),
+      },
+    );
+    this.log?.info(
+      { ...this.info(), loadMs: Math.round(performance.now() - t0) },
+      `model ${this.model.name} ready on ${info?.provider ?? 'custom backend'} (max_len ${this.model.maxLen})`,
+    );
+  }
+
+  private padId(): number {
+    return this.model.padId;
+  }
+
+  info(): EngineInfo {
+    const backend = (this.backend as { info?: BackendInfo } | undefined)?.info;
+    return {
+      model: this.model.name,
+      modelDir: this.model.dir,
+      onnxPath: this.model.onnxPath,
+      maxLen: this.model.maxLen,
+      queryMaxShare: this.config.queryMaxShare,
+      tokenizer: this.config.tokenizer,
+      ready: this.ready,
+      backend,
+      versions: { node: process.versions.node, onnxruntime: backend?.ortVersion },
+    };
+  }
+
+  /** Encodes (query, passage) pairs with the reference truncation rule. Identical texts are tokenized once. */
+  async encodePairs(pairs: readonly (readonly [string, string])[]): Promise<EncodedPair[]> {
+    const tokenizer = this.requireReady().tokenizer;
+    const unique = new Map<string, number>();
+    const slot = (t: string) => {
+      let i = unique.get(t);
+      if (i === undefined) unique.set(t, (i = unique.size));
+      return i;
+    };
+    const refs = pairs.map(([q, p]) => [slot(q), slot(p)] as const);
+    const encoded = await tokenizer.encodeMany([...unique.keys()]);
+    return refs.map(([q, p]) => assemblePair(encoded[q]!, encoded[p]!, this.model.maxLen, this.config.queryMaxShare, tokenizer.special));
+  }
+
+  /** Reranks passages against one query. */
+  async rank(query: string, passages: readonly string[], opts: RankOptions = {}, field = 'passages'): Promise<EngineResult> {
+    if (query.trim() === '') throw new ServiceError('validation', 'query must not be empty');
+    return this.score(
+      passages.map((p) => [query, p] as const),
+      opts,
+      field,
+    );
+  }
+
+  /** Scores (query, passage) pairs; softmax over all of them. */
+  async score(pairs: readonly (readonly [string, string])[], opts: RankOptions = {}, field = 'pairs'): Promise<EngineResult> {
+    if (pairs.length === 0) throw new ServiceError('validation', `${field} must not be empty`);
+    const blank = pairs.findIndex(([q]) => q.trim() === '');
+    if (blank >= 0) throw new ServiceError('validation', `${field}/${blank}: the query must not be empty`);
+    if (pairs.length > this.config.maxPassages) {
+      throw new ServiceError('too_large', `${field} has ${pairs.length} items, more than MAX_PASSAGES=${this.config.maxPassages}`);
+    }
+    const { batcher } = this.requireReady();
+    const t0 = performance.now();
+    const encoded = await this.encodePairs(pairs);
+    this.metrics.tokenizationDuration.observe(performance.now() - t0);
+    let tokens = 0;
+    for (const e of encoded) {
+      tokens += e.ids.length;
+      this.metrics.inputTokens.observe(e.ids.length);
+      if (e.truncated) this.metrics.truncatedPairs.inc();
+    }
+    let out;
+    try {
+      out = await batcher.submit(
+        encoded.map((e) => e.ids),
+        opts.signal,
+      );
+    } catch (err) {
+      if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
+      throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
+    }
+    this.metrics.queueDuration.observe(out.queueMs);
+    const scores = softmax(out.logits);
+    const order = rankOrder(out.logits);
+    const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
+    const results = order.slice(0, n).map((i) => ({ index: i, logit: out.logits[i]!, score: scores[i]!, truncated: encoded[i]!.truncated }));
+    return { results, tokens };
+  }
+
+  private requireReady(): { tokenizer: TextTokenizer; batcher: Batcher } {
+    if (!this.tokenizer || !this.batcher) throw new ServiceError('not_ready', 'the model is still loading');
+    return { tokenizer: this.tokenizer, batcher: this.batcher };
+  }
+
+  async close(): Promise<void> {
+    this.batcher?.close();
+    await this.backend?.close();
+  }
+}

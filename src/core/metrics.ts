@@ -1,0 +1,77 @@
+// Prometheus metrics of the service, in their own registry.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const msBuckets = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'ko_rerank_requests_total',
+    help: 'HTTP requests by route and status code',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'ko_rerank_request_duration_ms',
+    help: 'HTTP request duration in milliseconds, by route',
+    labelNames: ['route'] as const,
+    buckets: msBuckets,
+    registers: [this.registry],
+  });
+  readonly tokenizationDuration = new Histogram({
+    name: 'ko_rerank_tokenization_duration_ms',
+    help: 'Tokenization time per request in milliseconds',
+    buckets: msBuckets,
+    registers: [this.registry],
+  });
+  readonly queueDuration = new Histogram({
+    name: 'ko_rerank_queue_duration_ms',
+    help: 'Longest queue wait of a request pair in milliseconds',
+    buckets: msBuckets,
+    registers: [this.registry],
+  });
+  readonly inferenceDuration = new Histogram({
+    name: 'ko_rerank_inference_duration_ms',
+    help: 'Inference time per micro-batch in milliseconds',
+    buckets: msBuckets,
+    registers: [this.registry],
+  });
+  readonly batchSize = new Histogram({
+    name: 'ko_rerank_batch_size',
+    help: 'Pairs per micro-batch',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+  readonly batchTokens = new Histogram({
+    name: 'ko_rerank_batch_tokens',
+    help: 'Padded tokens per micro-batch (rows x padded length)',
+    buckets: [64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536],
+    registers: [this.registry],
+  });
+  readonly paddingRatio = new Histogram({
+    name: 'ko_rerank_batch_padding_ratio',
+    help: 'Share of a micro-batch that is padding (1 - real tokens / padded tokens)',
+    buckets: [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1],
+    registers: [this.registry],
+  });
+  readonly queueSize = new Gauge({
+    name: 'ko_rerank_queue_size',
+    help: 'Pairs waiting in the batcher queue',
+    registers: [this.registry],
+  });
+  readonly inputTokens = new Histogram({
+    name: 'ko_rerank_pair_tokens',
+    help: 'Tokens per encoded pair',
+    buckets: [16, 32, 64, 128, 256, 384, 512],
+    registers: [this.registry],
+  });
+  readonly truncatedPairs = new Counter({
+    name: 'ko_rerank_truncated_pairs_total',
+    help: 'Pairs whose passage was cut to fit max_len',
+    registers: [this.registry],
+  });
+
+  constructor(defaultMetrics = true) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ko_rerank_' });
+  }
+}

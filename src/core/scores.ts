@@ -1,0 +1,33 @@
+// Score normalisation and ordering. Sorting is always on the raw fp32 logits.
+
+/** Softmax over a request's logits (the ko-reranker card's exp_normalize), max-subtracted, in float64. NaN scores 0. */
+export function softmax(logits: ArrayLike<number>): number[] {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i]!;
+    if (x > max) max = x;
+  }
+  const out = new Array<number>(logits.length).fill(0);
+  if (max === -Infinity) return out;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i]!;
+    const e = Number.isNaN(x) ? 0 : Math.exp(x - max);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < out.length; i++) out[i]! /= sum;
+  return out;
+}
+
+/** sigmoid(logit): FlagReranker normalize=True, independent of the list. */
+export function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+/** Indices ordered by logit, highest first; NaN last; ties keep input order. */
+export function rankOrder(logits: ArrayLike<number>): number[] {
+  const idx = Array.from({ length: logits.length }, (_, i) => i);
+  const key = (i: number) => (Number.isNaN(logits[i]!) ? -Infinity : logits[i]!);
+  return idx.sort((a, b) => key(b) - key(a) || a - b);
+}

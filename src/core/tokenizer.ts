@@ -1,0 +1,116 @@
+// Tokenization: texts -> token ids without special tokens, then our own pair assembly and truncation.
+// Both implementations load tokenizer.json from the local model directory only.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TokenizerImpl } from '../config.ts';
+
+export interface SpecialIds {
+  cls: number;
+  sep: number;
+}
+
+/** Encodes texts without special tokens. Input is NFC-normalized here, before the model's own normalizer. */
+export interface TextTokenizer {
+  readonly impl: TokenizerImpl;
+  readonly special: SpecialIds;
+  encodeMany(texts: readonly string[]): Promise<number[][]>;
+}
+
+/** Reads the pair's special token ids from tokenizer.json's post-processor (TemplateProcessing or RobertaProcessing). */
+export function readSpecialIds(tokenizerJson: Record<string, any>): SpecialIds {
+  const pp = tokenizerJson.post_processor;
+  const vocabId = (token: string): number | undefined => {
+    const added = (tokenizerJson.added_tokens ?? []) as { id: number; content: string }[];
+    return added.find((t) => t.content === token)?.id;
+  };
+  if (pp?.type === 'RobertaProcessing' && Array.isArray(pp.cls) && Array.isArray(pp.sep)) {
+    return { cls: pp.cls[1], sep: pp.sep[1] };
+  }
+  if (pp?.type === 'TemplateProcessing' && Array.isArray(pp.single) && pp.special_tokens) {
+    const specials = pp.single.filter((p: any) => p.SpecialToken).map((p: any) => p.SpecialToken.id as string);
+    const idOf = (tok: string | undefined): number | undefined => (tok ? pp.special_tokens[tok]?.ids?.[0] : undefined);
+    const cls = idOf(specials[0]);
+    const sep = idOf(specials[specials.length - 1]);
+    if (cls !== undefined && sep !== undefined) return { cls, sep };
+  }
+  const cls = vocabId('<s>');
+  const sep = vocabId('</s>');
+  if (cls === undefined || sep === undefined) throw new Error('cannot find the <s> and </s> ids in tokenizer.json');
+  return { cls, sep };
+}
+
+export interface EncodedPair {
+  ids: number[];
+  /** The passage was cut to fit max_len. */
+  truncated: boolean;
+}
+
+/**
+ * The reference pair rule (FlagEmbedding's reranker): the query is kept whole up to floor(maxLen * queryMaxShare)
+ * tokens, only the passage is cut. ids = <s> q </s></s> p </s>.
+ */
+export function assemblePair(q: readonly number[], p: readonly number[], maxLen: number, queryMaxShare: number, special: SpecialIds): EncodedPair {
+  const qCap = Math.min(Math.floor(maxLen * queryMaxShare), maxLen - 4);
+  const qLen = Math.min(q.length, qCap);
+  const pCap = Math.max(0, maxLen - 4 - qLen);
+  const pLen = Math.min(p.length, pCap);
+  const ids = new Array<number>(qLen + pLen + 4);
+  let k = 0;
+  ids[k++] = special.cls;
+  for (let i = 0; i < qLen; i++) ids[k++] = q[i]!;
+  ids[k++] = special.sep;
+  ids[k++] = special.sep;
+  for (let i = 0; i < pLen; i++) ids[k++] = p[i]!;
+  ids[k++] = special.sep;
+  return { ids, truncated: p.length > pCap };
+}
+
+class NativeTokenizer implements TextTokenizer {
+  readonly impl = 'tokenizers' as const;
+  constructor(
+    private readonly tok: import('tokenizers').Tokenizer,
+    readonly special: SpecialIds,
+  ) {}
+
+  async encodeMany(texts: readonly string[]): Promise<number[][]> {
+    if (texts.length === 0) return [];
+    // encodeBatch runs on libuv's thread pool, off the event loop.
+    const encs = await this.tok.encodeBatch(
+      texts.map((t) => t.normalize('NFC')),
+      { addSpecialTokens: false },
+    );
+    return encs.map((e) => e.getIds());
+  }
+}
+
+class TransformersTokenizer implements TextTokenizer {
+  readonly impl = 'transformers' as const;
+  constructor(
+    private readonly tok: { encode(text: string, opts: { add_special_tokens: boolean }): number[] },
+    readonly special: SpecialIds,
+  ) {}
+
+  async encodeMany(texts: readonly string[]): Promise<number[][]> {
+    return texts.map((t) => this.tok.encode(t.normalize('NFC'), { add_special_tokens: false }));
+  }
+}
+
+export async function loadTokenizer(impl: TokenizerImpl, modelDir: string): Promise<TextTokenizer> {
+  const file = path.join(modelDir, 'tokenizer.json');
+  const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  const special = readSpecialIds(json);
+  if (impl === 'tokenizers') {
+    const { Tokenizer } = await import('tokenizers');
+    const tok = Tokenizer.fromFile(file);
+    // tokenizer.json may carry truncation/padding settings; we truncate and pad ourselves.
+    tok.disableTruncation();
+    tok.disablePadding();
+    return new NativeTokenizer(tok, special);
+  }
+  const { AutoTokenizer, env } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = path.dirname(path.resolve(modelDir)) + path.sep;
+  const tok = await AutoTokenizer.from_pretrained(path.basename(path.resolve(modelDir)), { local_files_only: true });
+  return new TransformersTokenizer(tok as unknown as ConstructorParameters<typeof TransformersTokenizer>[0], special);
+}

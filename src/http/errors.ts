@@ -1,0 +1,57 @@
+// The one place where error types become HTTP statuses and the `{error: {type, message}}` body.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ServiceError, type ErrorType } from '../core/errors.ts';
+
+const STATUS: Record<ErrorType, number> = {
+  bad_request: 400,
+  validation: 422,
+  too_large: 413,
+  unsupported_media_type: 415,
+  not_found: 404,
+  not_ready: 503,
+  cancelled: 499,
+  backend: 500,
+  internal: 500,
+};
+
+export function errorBody(type: ErrorType, message: string) {
+  return { error: { type, message } };
+}
+
+function fromFastify(err: FastifyError): ServiceError | undefined {
+  if (err.validation && err.validation.length > 0) {
+    const v = err.validation[0]!;
+    const where = `${err.validationContext ?? 'body'}${v.instancePath ?? ''}`;
+    let message = `${where} ${v.message ?? 'is invalid'}`;
+    const params = v.params as Record<string, unknown> | undefined;
+    if (v.keyword === 'additionalProperties' && params?.additionalProperty) message += `: ${String(params.additionalProperty)}`;
+    return new ServiceError('validation', message);
+  }
+  switch (err.statusCode) {
+    case 413:
+      return new ServiceError('too_large', err.message);
+    case 415:
+      return new ServiceError('unsupported_media_type', err.message);
+    case 404:
+      return new ServiceError('not_found', err.message);
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ServiceError('bad_request', err.message);
+  return undefined;
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const known = err instanceof ServiceError ? err : fromFastify(err);
+    if (known) {
+      const status = STATUS[known.type];
+      if (status >= 500) request.log.error({ err }, known.message);
+      else request.log.info({ type: known.type, msg: known.message }, 'request rejected');
+      return reply.status(status).send(errorBody(known.type, known.message));
+    }
+    request.log.error({ err }, 'unhandled error');
+    return reply.status(500).send(errorBody('internal', `internal error (request id ${request.id})`));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    return reply.status(404).send(errorBody('not_found', `route ${request.method} ${request.url.split('?')[0]} not found`));
+  });
+}
