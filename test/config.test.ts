@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { ConfigError, SETTINGS, defaultConfig, loadConfig, settingsTable } from '../src/config.ts';
+import { computeMaxLen } from '../src/backend/model-dir.ts';
+
+t.test('defaults', async (t) => {
+  const c = loadConfig([], {});
+  t.same(c, defaultConfig());
+  t.equal(c.port, 8080);
+  t.equal(c.modelDir, 'models/ko-reranker-tiny');
+  t.equal(c.device, 'auto');
+  t.equal(c.queryMaxShare, 0.75);
+});
+
+t.test('env vars and flags; flags win', async (t) => {
+  const c = loadConfig(['--port', '9000', '--device=cpu', '--max-wait-ms', '0.5'], { PORT: '7000', MAX_BATCH_SIZE: '16', TOKENIZER: 'transformers' });
+  t.equal(c.port, 9000);
+  t.equal(c.device, 'cpu');
+  t.equal(c.maxWaitMs, 0.5);
+  t.equal(c.maxBatchSize, 16);
+  t.equal(c.tokenizer, 'transformers');
+});
+
+const bad: [string[], Record<string, string>, string][] = [
+  [[], { PORT: 'eighty' }, 'PORT'],
+  [[], { PORT: '70000' }, 'PORT'],
+  [[], { DEVICE: 'gpu' }, 'DEVICE'],
+  [[], { MAX_BATCH_TOKENS: '0' }, 'MAX_BATCH_TOKENS'],
+  [[], { MAX_BATCH_SIZE: '1.5' }, 'MAX_BATCH_SIZE'],
+  [[], { QUERY_MAX_SHARE: '1.2' }, 'QUERY_MAX_SHARE'],
+  [[], { QUERY_MAX_SHARE: '0' }, 'QUERY_MAX_SHARE'],
+  [[], { MAX_WAIT_MS: '-1' }, 'MAX_WAIT_MS'],
+  [[], { BODY_LIMIT: 'big' }, 'BODY_LIMIT'],
+  [[], { TOKENIZER: 'sentencepiece' }, 'TOKENIZER'],
+  [[], { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  [[], { MODEL_DIR: ' ' }, 'MODEL_DIR'],
+  [['--workers', '0'], {}, 'WORKERS'],
+  [['--max-passages'], {}, 'MAX_PASSAGES'],
+  [['--no-such-flag', '1'], {}, '--no-such-flag'],
+];
+for (const [argv, env, name] of bad) {
+  t.test(`bad value fails naming ${name}`, async (t) => {
+    t.throws(() => loadConfig(argv, env), (err: unknown) => err instanceof ConfigError && err.setting === name && err.message.includes(name));
+  });
+}
+
+t.test('every setting has env, flag, doc and a default its own parser accepts', async (t) => {
+  const envs = new Set<string>();
+  for (const s of SETTINGS) {
+    t.match(s.env, /^[A-Z][A-Z0-9_]+$/);
+    t.match(s.flag, /^--[a-z][a-z0-9-]+$/);
+    t.ok(s.doc.length > 10, `${s.env} has a doc line`);
+    t.same((s.parse as (r: string) => unknown)(String(s.default)), s.default, `${s.env} default round-trips`);
+    t.notOk(envs.has(s.env));
+    envs.add(s.env);
+  }
+});
+
+t.test('README settings table is in sync with src/config.ts', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  t.ok(readme.includes(settingsTable()), 'README.md contains settingsTable() verbatim (regenerate it with `npm run settings-table`)');
+});
+
+t.test('max_len = min(512, model_max_length, max_position_embeddings - pad_token_id - 1)', async (t) => {
+  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 512 }), 512);
+  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 1e30 }), 512);
+  t.equal(computeMaxLen({ max_position_embeddings: 8194, pad_token_id: 1 }, { model_max_length: 8192 }), 512);
+  t.equal(computeMaxLen({ max_position_embeddings: 258, pad_token_id: 1 }, {}), 256);
+  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 128 }), 128);
+});

@@ -1,0 +1,152 @@
+import t from 'tap';
+import { Batcher, type BatchStats } from '../../src/core/batcher.ts';
+import type { Backend, BackendResult, TensorBatch } from '../../src/backend/onnx.ts';
+
+/** A backend whose "logit" of a row is a pure function of its unpadded ids, so results are checkable. */
+class FakeBackend implements Backend {
+  readonly batches: { rows: number; seqLen: number; lengths: number[]; firstIds: number[] }[] = [];
+  running = 0;
+  maxRunning = 0;
+  constructor(
+    readonly slots = 1,
+    private readonly delayMs = 5,
+    private readonly failWhen?: (b: TensorBatch) => boolean,
+  ) {}
+  async run(b: TensorBatch): Promise<BackendResult> {
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    const lengths: number[] = [];
+    const firstIds: number[] = [];
+    const logits = new Float32Array(b.rows);
+    for (let r = 0; r < b.rows; r++) {
+      let len = 0;
+      let sum = 0;
+      for (let i = 0; i < b.seqLen; i++) {
+        if (b.mask[r * b.seqLen + i] === 1n) {
+          len++;
+          sum += Number(b.ids[r * b.seqLen + i]!);
+        } else t.equal(b.ids[r * b.seqLen + i], 1n, 'padding uses the pad id');
+      }
+      lengths.push(len);
+      firstIds.push(Number(b.ids[r * b.seqLen + 1]));
+      logits[r] = sum;
+    }
+    this.batches.push({ rows: b.rows, seqLen: b.seqLen, lengths, firstIds });
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    this.running--;
+    if (this.failWhen?.(b)) throw new Error('boom');
+    return { logits, inferenceMs: this.delayMs };
+  }
+  async close() {}
+}
+
+const seq = (len: number, tag: number): number[] => [0, tag, ...Array.from({ length: Math.max(0, len - 3) }, () => 7), 2].slice(0, len);
+const expected = (s: number[]) => s.reduce((a, b) => a + b, 0);
+const opts = { maxBatchTokens: 64, maxBatchSize: 8, maxWaitMs: 5, padId: 1 };
+
+t.test('results come back in input order', async (t) => {
+  const backend = new FakeBackend();
+  const b = new Batcher(backend, opts);
+  const seqs = [10, 3, 7, 16, 4, 12, 5].map((n, i) => seq(n, 100 + i));
+  const out = await b.submit(seqs);
+  t.same(Array.from(out.logits), seqs.map(expected));
+});
+
+t.test('every micro-batch respects the token budget and the row cap', async (t) => {
+  const stats: BatchStats[] = [];
+  const backend = new FakeBackend();
+  const b = new Batcher(backend, { ...opts, maxBatchTokens: 40, maxBatchSize: 3 }, { onBatch: (s) => stats.push(s) });
+  const seqs = Array.from({ length: 30 }, (_, i) => seq(3 + ((i * 7) % 17), i + 10));
+  const out = await b.submit(seqs);
+  t.same(Array.from(out.logits), seqs.map(expected));
+  t.ok(backend.batches.length >= 10, 'several micro-batches');
+  for (const batch of backend.batches) {
+    t.ok(batch.rows * batch.seqLen <= 40, `rows ${batch.rows} x len ${batch.seqLen} within budget`);
+    t.ok(batch.rows <= 3, 'row cap');
+    t.equal(batch.seqLen, Math.max(...batch.lengths), 'padded to its own longest pair');
+  }
+  t.equal(stats.length, backend.batches.length);
+  t.equal(stats.reduce((n, s) => n + s.rows, 0), 30);
+});
+
+t.test('a pair longer than the budget still runs, alone', async (t) => {
+  const backend = new FakeBackend();
+  const b = new Batcher(backend, { ...opts, maxBatchTokens: 16 });
+  const s = seq(20, 42);
+  const out = await b.submit([s, seq(4, 43)]);
+  t.equal(out.logits[0], expected(s));
+  t.ok(backend.batches.some((x) => x.rows === 1 && x.seqLen === 20));
+});
+
+t.test('pairs are grouped by length', async (t) => {
+  const backend = new FakeBackend();
+  const b = new Batcher(backend, { maxBatchTokens: 4 * 32, maxBatchSize: 4, maxWaitMs: 5, padId: 1 });
+  // Alternating short and long pairs: FIFO batching would pad every short pair to 32.
+  const seqs = Array.from({ length: 16 }, (_, i) => seq(i % 2 === 0 ? 4 : 32, i + 10));
+  await b.submit(seqs);
+  for (const batch of backend.batches) {
+    t.equal(Math.min(...batch.lengths), Math.max(...batch.lengths), `batch of lengths ${batch.lengths} is uniform`);
+  }
+});
+
+t.test('several requests share a micro-batch and each gets its own results', async (t) => {
+  const backend = new FakeBackend(1, 20);
+  const b = new Batcher(backend, { maxBatchTokens: 1024, maxBatchSize: 64, maxWaitMs: 10, padId: 1 });
+  const reqs = Array.from({ length: 6 }, (_, r) => Array.from({ length: 3 + r }, (_, i) => seq(5 + ((i * 3 + r) % 9), r * 10 + i + 10)));
+  const outs = await Promise.all(reqs.map((s) => b.submit(s)));
+  outs.forEach((o, r) => t.same(Array.from(o.logits), reqs[r]!.map(expected), `request ${r}`));
+  const first = backend.batches[0]!;
+  const tags = new Set(first.firstIds.map((id) => Math.floor((id - 10) / 10)));
+  t.ok(tags.size > 1, `first micro-batch holds pairs of ${tags.size} requests`);
+  t.ok(backend.batches.length < reqs.length, 'fewer micro-batches than requests');
+});
+
+t.test('a short queue waits at most maxWaitMs', async (t) => {
+  const backend = new FakeBackend(1, 1);
+  const b = new Batcher(backend, { maxBatchTokens: 1024, maxBatchSize: 64, maxWaitMs: 30, padId: 1 });
+  const t0 = performance.now();
+  await b.submit([seq(5, 10)]);
+  const ms = performance.now() - t0;
+  t.ok(ms >= 25 && ms < 500, `waited ${ms.toFixed(1)} ms`);
+  const full = new Batcher(new FakeBackend(1, 1), { maxBatchTokens: 10, maxBatchSize: 64, maxWaitMs: 10_000, padId: 1 });
+  const t1 = performance.now();
+  await full.submit([seq(5, 10), seq(5, 11)]);
+  t.ok(performance.now() - t1 < 1000, 'a full queue does not wait');
+});
+
+t.test('in-flight micro-batches never exceed the backend slots', async (t) => {
+  const backend = new FakeBackend(2, 10);
+  const b = new Batcher(backend, { maxBatchTokens: 16, maxBatchSize: 64, maxWaitMs: 0, padId: 1 });
+  await b.submit(Array.from({ length: 20 }, (_, i) => seq(8, i + 10)));
+  t.equal(backend.maxRunning, 2, 'pipelined up to the slot count');
+});
+
+t.test('a backend failure rejects the requests of that batch and the batcher keeps serving', async (t) => {
+  const backend = new FakeBackend(1, 1, (b) => b.ids[1] === 666n);
+  const b = new Batcher(backend, { maxBatchTokens: 16, maxBatchSize: 1, maxWaitMs: 0, padId: 1 });
+  await t.rejects(b.submit([seq(5, 666), seq(5, 11)]), /boom/);
+  const ok = await b.submit([seq(5, 12)]);
+  t.equal(ok.logits[0], expected(seq(5, 12)));
+  t.equal(b.queueSize, 0, 'the failed request left nothing queued');
+});
+
+t.test('an aborted request is dropped from the queue', async (t) => {
+  const backend = new FakeBackend(1, 30);
+  const b = new Batcher(backend, { maxBatchTokens: 16, maxBatchSize: 1, maxWaitMs: 0, padId: 1 });
+  const ac = new AbortController();
+  const busy = b.submit([seq(5, 10)]);
+  const dropped = b.submit(Array.from({ length: 10 }, (_, i) => seq(5, 20 + i)), ac.signal);
+  ac.abort();
+  await t.rejects(dropped, /cancelled/);
+  await busy;
+  t.equal(b.queueSize, 0);
+  t.ok(backend.batches.length <= 2, `only ${backend.batches.length} batches ran`);
+});
+
+t.test('buildTensors pads with the pad id and masks padding', async (t) => {
+  const tb = Batcher.buildTensors([[0, 5, 2], [0, 2]], 1);
+  t.equal(tb.rows, 2);
+  t.equal(tb.seqLen, 3);
+  t.same(Array.from(tb.ids), [0n, 5n, 2n, 0n, 2n, 1n]);
+  t.same(Array.from(tb.mask), [1n, 1n, 1n, 1n, 1n, 0n]);
+});

@@ -1,0 +1,46 @@
+// Every tokenizer implementation we ship produces exactly the reference ids (Python, transformers) for every fixture pair.
+import t from 'tap';
+import { readModelDir } from '../../src/backend/model-dir.ts';
+import { assemblePair, loadTokenizer } from '../../src/core/tokenizer.ts';
+import type { TokenizerImpl } from '../../src/config.ts';
+import { loadReference } from '../helpers/server.ts';
+
+const ref = await loadReference();
+const model = readModelDir(ref.model_dir);
+
+t.test('the model directory gives the fixture max_len', async (t) => {
+  t.equal(model.maxLen, ref.max_len);
+  t.ok(ref.pairs.length >= 10, `${ref.pairs.length} fixture pairs`);
+});
+
+for (const impl of ['tokenizers', 'transformers'] as TokenizerImpl[]) {
+  t.test(`${impl}: ids equal the reference for every fixture pair`, async (t) => {
+    const tok = await loadTokenizer(impl, model.dir);
+    t.same(tok.special, { cls: 0, sep: 2 });
+    const encoded = await tok.encodeMany(ref.pairs.flatMap((p) => [p.query, p.passage]));
+    ref.pairs.forEach((p, i) => {
+      const pair = assemblePair(encoded[2 * i]!, encoded[2 * i + 1]!, ref.max_len, ref.query_max_share, tok.special);
+      t.same(pair.ids, p.input_ids, `${impl}: ${p.name}`);
+      t.equal(pair.truncated, p.truncated, `${impl}: ${p.name} truncated flag`);
+    });
+  });
+}
+
+t.test('assemblePair keeps the query whole and cuts only the passage', async (t) => {
+  const special = { cls: 0, sep: 2 };
+  const q = Array.from({ length: 10 }, (_, i) => 100 + i);
+  const p = Array.from({ length: 30 }, (_, i) => 200 + i);
+  const out = assemblePair(q, p, 32, 0.75, special);
+  t.equal(out.ids.length, 32);
+  t.same(out.ids.slice(0, 12), [0, ...q, 2]);
+  t.same(out.ids.slice(12, 13), [2]);
+  t.equal(out.ids.at(-1), 2);
+  t.ok(out.truncated);
+  const longQ = Array.from({ length: 40 }, (_, i) => 100 + i);
+  const capped = assemblePair(longQ, p, 32, 0.75, special);
+  t.equal(capped.ids.length, 32, 'query capped at floor(32 * 0.75) = 24, passage gets 4');
+  t.same(capped.ids.slice(1, 25), longQ.slice(0, 24));
+  const short = assemblePair([5], [6], 32, 0.75, special);
+  t.same(short.ids, [0, 5, 2, 2, 6, 2]);
+  t.notOk(short.truncated);
+});

@@ -1,0 +1,84 @@
+// Starts the real server on 127.0.0.1 (port 0) with the embedded model; one per test file.
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { Engine } from '../../src/core/engine.ts';
+
+export interface TestServer {
+  base: string;
+  app: FastifyInstance;
+  engine: Engine;
+  config: Config;
+  post(path: string, body: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  get(path: string): Promise<{ status: number; body: any; text: string; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+/** The test config: defaults, MODEL_DIR / MODEL_FILE / TOKENIZER from the environment, then overrides. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const env: Record<string, string | undefined> = {};
+  for (const k of ['MODEL_DIR', 'MODEL_FILE', 'TOKENIZER', 'DEVICE']) env[k] = process.env[k];
+  return { ...loadConfig([], env), host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides };
+}
+
+export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const config = testConfig(overrides);
+  const engine = new Engine(config);
+  await engine.start();
+  const app = await buildApp(config, engine);
+  await app.listen({ host: config.host, port: 0 });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('no address');
+  const base = `http://127.0.0.1:${addr.port}`;
+  return {
+    base,
+    app,
+    engine,
+    config,
+    async post(path, body) {
+      const res = await fetch(base + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    },
+    async get(path) {
+      const res = await fetch(base + path);
+      const text = await res.text();
+      let body: any;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      return { status: res.status, body, text, headers: res.headers };
+    },
+    async close() {
+      await app.close();
+      await engine.close();
+    },
+  };
+}
+
+export interface ReferencePair {
+  name: string;
+  query: string;
+  passage: string;
+  input_ids: number[];
+  logit: number;
+  truncated: boolean;
+}
+
+export interface Reference {
+  model_dir: string;
+  max_len: number;
+  query_max_share: number;
+  pairs: ReferencePair[];
+}
+
+export async function loadReference(): Promise<Reference> {
+  const { readFileSync } = await import('node:fs');
+  return JSON.parse(readFileSync(new URL('../fixtures/reference.json', import.meta.url), 'utf8')) as Reference;
+}
