@@ -1,0 +1,57 @@
+"""ONNX export as optimum writes a text-classification model, plus onnxruntime's dynamic int8 quantization."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .modeling import XLMRobertaForSequenceClassification
+
+OPSET = 14
+
+
+def export(model: XLMRobertaForSequenceClassification, path: Path) -> None:
+    """Inputs input_ids and attention_mask (int64 [batch, sequence]); output logits float32 [batch, 1]."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    ids = torch.tensor([[0, 5, 6, 2, 2, 7, 8, 9, 2], [0, 5, 2, 2, 7, 2, 1, 1, 1]], dtype=torch.long)
+    mask = ids.ne(1).long()
+    torch.onnx.export(
+        model,
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamic_axes={
+            "input_ids": {0: "batch_size", 1: "sequence_length"},
+            "attention_mask": {0: "batch_size", 1: "sequence_length"},
+            "logits": {0: "batch_size"},
+        },
+        opset_version=OPSET,
+        do_constant_folding=True,
+    )
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic quantization (int8 weights, activations quantized at run time) with onnxruntime's tool."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+class OnnxScorer:
+    """Scores pairs with an onnxruntime session, for checking the exported files against PyTorch."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 2
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        (logits,) = self.session.run(["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
+        return torch.from_numpy(logits)
+
+    def eval(self) -> "OnnxScorer":
+        return self
