@@ -25,7 +25,6 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: { level: config.logLevel } }),
     bodyLimit: config.bodyLimit,
-    requestIdLogLabel: 'reqId',
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -34,6 +33,8 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandlers(app);
+  // JSON only: a text/plain body is answered 415, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
   for (const s of sharedSchemas) app.addSchema(s);
 
   await app.register(swagger, {

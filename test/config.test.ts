@@ -40,7 +40,15 @@ const bad: [string[], Record<string, string>, string][] = [
 ];
 for (const [argv, env, name] of bad) {
   t.test(`bad value fails naming ${name}`, async (t) => {
-    t.throws(() => loadConfig(argv, env), (err: unknown) => err instanceof ConfigError && err.setting === name && err.message.includes(name));
+    let caught: unknown;
+    try {
+      loadConfig(argv, env);
+    } catch (err) {
+      caught = err;
+    }
+    t.ok(caught instanceof ConfigError, 'throws a ConfigError');
+    t.equal((caught as ConfigError).setting, name);
+    t.match((caught as Error).message, name);
   });
 }
 

@@ -24,7 +24,8 @@ function sessionOptions(provider: 'cuda' | 'cpu'): ort.InferenceSession.SessionO
 async function createSession(): Promise<{ session: ort.InferenceSession; provider: 'cuda' | 'cpu'; fallbackReason?: string }> {
   if (init.device === 'cpu') return { session: await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu')), provider: 'cpu' };
   try {
-    const session = await ort.InferenceSession.create(init.onnxPath, sessionOptions('cuda'));
+    // Quiet: a missing CUDA library is reported once, by our own fallback warning.
+    const session = await ort.InferenceSession.create(init.onnxPath, { ...sessionOptions('cuda'), logSeverityLevel: 4 });
     return { session, provider: 'cuda' };
   } catch (err) {
     const reason = (err as Error).message.split('\n')[0] ?? String(err);

@@ -113,6 +113,7 @@ const errorRef = Type.Ref(ErrorResponse);
 export const errorResponses = {
   400: errorRef,
   413: errorRef,
+  415: errorRef,
   422: errorRef,
   500: errorRef,
   503: errorRef,

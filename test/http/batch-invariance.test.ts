@@ -9,7 +9,7 @@ t.teardown(() => srv.close());
 // Korean queries and passages from the shared MS MARCO-ko sample when present, else a built-in set.
 function corpus(): { query: string; pos: string[] }[] {
   try {
-    const lines = readFileSync('data/msmarco-ko.jsonl', 'utf8').split('\n').filter(Boolean).slice(0, 200);
+    const lines = readFileSync('data/msmarco-ko/msmarco-ko.jsonl', 'utf8').split('\n').filter(Boolean).slice(0, 200);
     return lines.map((l) => JSON.parse(l) as { query: string; pos: string[] });
   } catch {
     return Array.from({ length: 60 }, (_, i) => ({

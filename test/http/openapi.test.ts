@@ -21,7 +21,8 @@ t.test('openapi.yaml equals the served /openapi.json (regenerate with `npm run o
   t.equal(file, openapiYaml(served), 'byte-identical to the generator output');
   t.equal(served.openapi, '3.0.3');
   for (const path of ['/rerank', '/score', '/health', '/ready', '/info', '/metrics']) t.ok(served.paths[path], path);
-  t.ok(served.components.schemas.RerankRequest, 'named request schema');
+  t.ok(served.components.schemas.ErrorResponse, 'the error shape is a named component');
+  t.ok(served.paths['/rerank'].post.responses['422'], '422 documented');
 });
 
 t.test('/ready is 503 and inference 503 until the engine is started', async (t) => {
