@@ -1,12 +1,29 @@
-// Measures the two tokenizer implementations on the same Korean texts: `npx tsx bench/tokenizers.ts [pairs]`.
-// Both tokenize query and passage separately without special tokens (what the engine does).
-// Two shapes: one call with all the pairs, and request-sized calls (1 query + 20 passages).
+// Tokenizer comparison: the native `tokenizers` package (shipped) vs @huggingface/transformers (dev dependency only).
+//   npx tsx bench/tokenizers.ts [pairs]
+// Speed: both tokenize query and passage separately without special tokens, as the engine does, in two shapes:
+// one call with all the texts, and request-sized calls (1 query + 20 passages). Parity: both against
+// test/fixtures/reference.json with our pair rule.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { loadTokenizer } from '../src/core/tokenizer.ts';
+import path from 'node:path';
+import { assemblePair, loadTokenizer, readSpecialIds, type TextTokenizer } from '../src/core/tokenizer.ts';
 
 const n = Number(process.argv[2] ?? 1000);
-const modelDir = process.env.MODEL_DIR ?? 'models/ko-reranker-tiny';
+const modelDir = path.resolve(process.env.MODEL_DIR ?? 'models/ko-reranker-tiny');
+
+/** @huggingface/transformers, local files only. Synchronous: it runs on the caller's thread. */
+async function loadTransformers(dir: string): Promise<TextTokenizer> {
+  const { AutoTokenizer, env } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = path.dirname(dir) + path.sep;
+  const tok = (await AutoTokenizer.from_pretrained(path.basename(dir), { local_files_only: true })) as unknown as {
+    encode(text: string, o: { add_special_tokens: boolean }): number[];
+  };
+  const special = readSpecialIds(JSON.parse(readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')));
+  return { special, encodeMany: async (texts) => texts.map((t) => tok.encode(t.normalize('NFC'), { add_special_tokens: false })) };
+}
+
 const rows = readFileSync('data/msmarco-ko/msmarco-ko.jsonl', 'utf8')
   .split('\n')
   .filter(Boolean)
@@ -16,6 +33,11 @@ for (let i = 0; texts.length < 2 * n; i++) {
   const r = rows[i % rows.length]!;
   texts.push(r.query, r.pos[0]!);
 }
+const ref = JSON.parse(readFileSync('test/fixtures/reference.json', 'utf8')) as {
+  max_len: number;
+  query_max_share: number;
+  pairs: { name: string; query: string; passage: string; input_ids: number[] }[];
+};
 
 async function median(fn: () => Promise<unknown>): Promise<string> {
   const times: number[] = [];
@@ -28,8 +50,11 @@ async function median(fn: () => Promise<unknown>): Promise<string> {
   return `${times[3]!.toFixed(1)} ms (min ${times[0]!.toFixed(1)})`;
 }
 
-for (const impl of ['tokenizers', 'transformers'] as const) {
-  const tok = await loadTokenizer(impl, modelDir);
+for (const [impl, load] of [
+  ['tokenizers', () => loadTokenizer(modelDir)],
+  ['transformers', () => loadTransformers(modelDir)],
+] as const) {
+  const tok = await load();
   await tok.encodeMany(texts.slice(0, 200)); // warm-up
   const whole = await median(() => tok.encodeMany(texts));
   const chunks: string[][] = [];
@@ -38,6 +63,13 @@ for (const impl of ['tokenizers', 'transformers'] as const) {
     for (const c of chunks) await tok.encodeMany(c);
   });
   const concurrent = await median(() => Promise.all(chunks.map((c) => tok.encodeMany(c))));
+  const mismatches: string[] = [];
+  for (const p of ref.pairs) {
+    const [q, d] = await tok.encodeMany([p.query, p.passage]);
+    const ids = assemblePair(q!, d!, ref.max_len, ref.query_max_share, tok.special).ids;
+    if (JSON.stringify(ids) !== JSON.stringify(p.input_ids)) mismatches.push(p.name);
+  }
   console.log(`${impl.padEnd(12)} ${n} pairs: one call ${whole}; 21-text calls sequential ${sequential}; concurrent ${concurrent}`);
+  console.log(`${''.padEnd(12)} fixture parity: ${ref.pairs.length - mismatches.length}/${ref.pairs.length}${mismatches.length ? ` (differs on: ${mismatches.join('; ')})` : ''}`);
 }
 console.log(`node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, model ${modelDir}`);

@@ -2,7 +2,6 @@
 // Settings are read once here and passed down; no other module reads process.env.
 
 export type Device = 'auto' | 'cuda' | 'cpu';
-export type TokenizerImpl = 'tokenizers' | 'transformers';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -13,7 +12,6 @@ export interface Config {
   device: Device;
   intraOpThreads: number;
   workers: number;
-  tokenizer: TokenizerImpl;
   queryMaxShare: number;
   maxBatchTokens: number;
   maxBatchSize: number;
@@ -122,14 +120,6 @@ export const SETTINGS = [
     default: 1,
     doc: 'Inference worker threads, each with its own onnxruntime session.',
     parse: int(1, 64),
-  }),
-  setting({
-    key: 'tokenizer',
-    env: 'TOKENIZER',
-    flag: '--tokenizer',
-    default: 'tokenizers' as TokenizerImpl,
-    doc: 'Tokenizer implementation: tokenizers (native, fastest) or transformers (@huggingface/transformers).',
-    parse: oneOf<TokenizerImpl>('tokenizers', 'transformers'),
   }),
   setting({
     key: 'queryMaxShare',

@@ -13,12 +13,11 @@ t.test('defaults', async (t) => {
 });
 
 t.test('env vars and flags; flags win', async (t) => {
-  const c = loadConfig(['--port', '9000', '--device=cpu', '--max-wait-ms', '0.5'], { PORT: '7000', MAX_BATCH_SIZE: '16', TOKENIZER: 'transformers' });
+  const c = loadConfig(['--port', '9000', '--device=cpu', '--max-wait-ms', '0.5'], { PORT: '7000', MAX_BATCH_SIZE: '16' });
   t.equal(c.port, 9000);
   t.equal(c.device, 'cpu');
   t.equal(c.maxWaitMs, 0.5);
   t.equal(c.maxBatchSize, 16);
-  t.equal(c.tokenizer, 'transformers');
 });
 
 const bad: [string[], Record<string, string>, string][] = [
@@ -31,7 +30,6 @@ const bad: [string[], Record<string, string>, string][] = [
   [[], { QUERY_MAX_SHARE: '0' }, 'QUERY_MAX_SHARE'],
   [[], { MAX_WAIT_MS: '-1' }, 'MAX_WAIT_MS'],
   [[], { BODY_LIMIT: 'big' }, 'BODY_LIMIT'],
-  [[], { TOKENIZER: 'sentencepiece' }, 'TOKENIZER'],
   [[], { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   [[], { MODEL_DIR: ' ' }, 'MODEL_DIR'],
   [['--workers', '0'], {}, 'WORKERS'],

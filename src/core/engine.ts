@@ -77,7 +77,7 @@ export class Engine {
 
   private async doStart(injected?: Backend): Promise<void> {
     const t0 = performance.now();
-    this.tokenizer = await loadTokenizer(this.config.tokenizer, this.model.dir);
+    this.tokenizer = await loadTokenizer(this.model.dir);
     const backend =
       injected ??
       (await OnnxBackend.start({
@@ -123,7 +123,7 @@ export class Engine {
       onnxPath: this.model.onnxPath,
       maxLen: this.model.maxLen,
       queryMaxShare: this.config.queryMaxShare,
-      tokenizer: this.config.tokenizer,
+      tokenizer: 'tokenizers',
       ready: this.ready,
       backend,
       versions: { node: process.versions.node, onnxruntime: backend?.ortVersion },

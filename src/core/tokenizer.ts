@@ -1,8 +1,8 @@
 // Tokenization: texts -> token ids without special tokens, then our own pair assembly and truncation.
-// Both implementations load tokenizer.json from the local model directory only.
+// The native Hugging Face `tokenizers` package, loading tokenizer.json from the local model directory only.
+// (@huggingface/transformers was measured slower and disagrees on a fixture edge case: see bench/tokenizers.ts.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TokenizerImpl } from '../config.ts';
 
 export interface SpecialIds {
   cls: number;
@@ -11,7 +11,6 @@ export interface SpecialIds {
 
 /** Encodes texts without special tokens. Input is NFC-normalized here, before the model's own normalizer. */
 export interface TextTokenizer {
-  readonly impl: TokenizerImpl;
   readonly special: SpecialIds;
   encodeMany(texts: readonly string[]): Promise<number[][]>;
 }
@@ -66,7 +65,6 @@ export function assemblePair(q: readonly number[], p: readonly number[], maxLen:
 }
 
 class NativeTokenizer implements TextTokenizer {
-  readonly impl = 'tokenizers' as const;
   constructor(
     private readonly tok: import('tokenizers').Tokenizer,
     readonly special: SpecialIds,
@@ -83,34 +81,14 @@ class NativeTokenizer implements TextTokenizer {
   }
 }
 
-class TransformersTokenizer implements TextTokenizer {
-  readonly impl = 'transformers' as const;
-  constructor(
-    private readonly tok: { encode(text: string, opts: { add_special_tokens: boolean }): number[] },
-    readonly special: SpecialIds,
-  ) {}
-
-  async encodeMany(texts: readonly string[]): Promise<number[][]> {
-    return texts.map((t) => this.tok.encode(t.normalize('NFC'), { add_special_tokens: false }));
-  }
-}
-
-export async function loadTokenizer(impl: TokenizerImpl, modelDir: string): Promise<TextTokenizer> {
+/** Loads tokenizer.json from the local model directory with the native Hugging Face `tokenizers` package. */
+export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
   const file = path.join(modelDir, 'tokenizer.json');
   const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
-  const special = readSpecialIds(json);
-  if (impl === 'tokenizers') {
-    const { Tokenizer } = await import('tokenizers');
-    const tok = Tokenizer.fromFile(file);
-    // tokenizer.json may carry truncation/padding settings; we truncate and pad ourselves.
-    tok.disableTruncation();
-    tok.disablePadding();
-    return new NativeTokenizer(tok, special);
-  }
-  const { AutoTokenizer, env } = await import('@huggingface/transformers');
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = path.dirname(path.resolve(modelDir)) + path.sep;
-  const tok = await AutoTokenizer.from_pretrained(path.basename(path.resolve(modelDir)), { local_files_only: true });
-  return new TransformersTokenizer(tok as unknown as ConstructorParameters<typeof TransformersTokenizer>[0], special);
+  const { Tokenizer } = await import('tokenizers');
+  const tok = Tokenizer.fromFile(file);
+  // tokenizer.json may carry truncation/padding settings; we truncate and pad ourselves.
+  tok.disableTruncation();
+  tok.disablePadding();
+  return new NativeTokenizer(tok, readSpecialIds(json));
 }

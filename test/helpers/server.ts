@@ -14,11 +14,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The test config: defaults, MODEL_DIR / MODEL_FILE / TOKENIZER from the environment, then overrides. */
+/** The test config: defaults, MODEL_DIR / MODEL_FILE / DEVICE from the environment, then overrides. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
   const env: Record<string, string | undefined> = {};
-  for (const k of ['MODEL_DIR', 'MODEL_FILE', 'TOKENIZER', 'DEVICE']) env[k] = process.env[k];
-  return { ...loadConfig([], env), host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides };
+  for (const k of ['MODEL_DIR', 'MODEL_FILE', 'DEVICE']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  // CPU unless DEVICE says otherwise: the auto fallback is tested in test/backend/onnx.test.ts.
+  return { ...loadConfig([], { DEVICE: 'cpu', ...env }), host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides };
 }
 
 export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {

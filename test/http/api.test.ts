@@ -157,7 +157,7 @@ t.test('ops routes: health, ready, info, metrics', async (t) => {
   const info = (await srv.get('/info')).body;
   t.equal(info.model, srv.engine.model.name);
   t.equal(info.max_len, srv.engine.model.maxLen);
-  t.equal(info.provider, 'cpu');
+  t.equal(info.provider, srv.config.device === 'cuda' ? 'cuda' : 'cpu');
   t.ok(info.onnx_inputs.includes('input_ids'));
   t.match(info.versions.onnxruntime, /^1\.30/);
   const metrics = await srv.get('/metrics');

@@ -1,0 +1,60 @@
+// The ONNX backend: worker threads, device selection, and an event loop that stays free during inference.
+import t from 'tap';
+import { OnnxBackend } from '../../src/backend/onnx.ts';
+import { readModelDir } from '../../src/backend/model-dir.ts';
+import { Batcher } from '../../src/core/batcher.ts';
+import { testConfig } from '../helpers/server.ts';
+
+const model = readModelDir(testConfig().modelDir);
+
+t.test('DEVICE=auto falls back to CPU with the reason when CUDA is missing', async (t) => {
+  const backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'auto', intraOpThreads: 1, workers: 1 });
+  t.teardown(() => backend.close());
+  if (backend.info.provider === 'cuda') {
+    t.pass('CUDA is available here: no fallback');
+    return;
+  }
+  t.equal(backend.info.provider, 'cpu');
+  t.type(backend.info.fallbackReason, 'string');
+  t.ok(backend.info.fallbackReason!.length > 0, `reason: ${backend.info.fallbackReason}`);
+  t.same(backend.info.inputNames.slice().sort(), ['attention_mask', 'input_ids']);
+  t.match(backend.info.ortVersion, /^1\.30\./);
+});
+
+t.test('DEVICE=cuda refuses to start without CUDA', async (t) => {
+  let backend: OnnxBackend | undefined;
+  try {
+    backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'cuda', intraOpThreads: 1, workers: 1 });
+  } catch (err) {
+    t.match((err as Error).message, /DEVICE=cuda/);
+    return;
+  }
+  t.equal(backend.info.provider, 'cuda', 'CUDA is available here');
+  await backend.close();
+});
+
+t.test('inference runs off the event loop, and padding does not change a row', async (t) => {
+  const backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'cpu', intraOpThreads: 0, workers: 1 });
+  t.teardown(() => backend.close());
+  const row = (len: number) => [0, ...Array.from({ length: len - 2 }, (_, i) => 10 + ((i * 37) % 5000)), 2];
+  const big = Batcher.buildTensors(Array.from({ length: 64 }, () => row(model.maxLen)), model.padId);
+  const gaps: number[] = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gaps.push(now - last);
+    last = now;
+  }, 5);
+  const t0 = performance.now();
+  const out = await backend.run(big);
+  const ms = performance.now() - t0;
+  clearInterval(timer);
+  t.equal(out.logits.length, 64);
+  const worst = Math.max(...gaps);
+  t.ok(worst < Math.max(100, ms / 2), `largest timer gap ${worst.toFixed(1)} ms while a ${ms.toFixed(0)} ms batch ran`);
+
+  const short = row(12);
+  const alone = (await backend.run(Batcher.buildTensors([short], model.padId))).logits[0]!;
+  const padded = (await backend.run(Batcher.buildTensors([short, row(200)], model.padId))).logits[0]!;
+  t.ok(Math.abs(alone - padded) < 1e-4, `alone ${alone} vs padded ${padded}`);
+});
