@@ -20,7 +20,11 @@ export type RerankBody = Static<typeof RerankBody>;
 
 const ResultFields = {
   index: Type.Integer({ description: 'Position of the passage (or pair) in the request.' }),
-  logit: Type.Number({ description: 'Raw model logit (fp32); results are sorted on it, highest first.' }),
+  logit: Type.Unsafe<number | null>({
+    type: 'number',
+    nullable: true,
+    description: 'Raw model logit (fp32); results are sorted on it, highest first. null if the model produced NaN (sorted last).',
+  }),
   score: Type.Number({ description: "Softmax of the logit over all of the request's logits (exp_normalize)." }),
   truncated: Type.Boolean({ description: 'The passage was cut to fit the model max length (the query is kept whole).' }),
 };

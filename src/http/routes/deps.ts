@@ -15,3 +15,8 @@ export function clientSignal(reply: FastifyReply): AbortSignal {
   });
   return ac.signal;
 }
+
+/** JSON has no NaN: a non-finite logit is sent as null (it is already sorted last, with score 0). */
+export function jsonResult<T extends { logit: number }>(r: T): Omit<T, 'logit'> & { logit: number | null } {
+  return Number.isFinite(r.logit) ? r : { ...r, logit: null };
+}

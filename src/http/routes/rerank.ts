@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ServiceError } from '../../core/errors.ts';
 import { RerankBody, RerankResponse, errorResponses } from '../schemas.ts';
-import { clientSignal, type RouteDeps } from './deps.ts';
+import { clientSignal, jsonResult, type RouteDeps } from './deps.ts';
 
 const ALIASES = ['passages', 'documents', 'texts'] as const;
 
@@ -27,7 +27,7 @@ export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { e
       const out = await engine.rank(body.query, passages, { topN: body.top_n, signal: clientSignal(reply) }, field);
       return {
         model: engine.model.name,
-        results: out.results.map((r) => (body.return_documents ? { ...r, document: passages[r.index]! } : r)),
+        results: out.results.map((r) => jsonResult(body.return_documents ? { ...r, document: passages[r.index]! } : r)),
         usage: { tokens: out.tokens },
       };
     },

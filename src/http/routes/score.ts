@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ServiceError } from '../../core/errors.ts';
 import { ScoreBody, ScoreResponse, errorResponses } from '../schemas.ts';
-import { clientSignal, type RouteDeps } from './deps.ts';
+import { clientSignal, jsonResult, type RouteDeps } from './deps.ts';
 
 /** Normalises both accepted shapes to [query, passage] pairs. */
 export function toPairs(body: ScoreBody): [string, string][] {
@@ -35,7 +35,7 @@ export const scoreRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { en
     async (request, reply) => {
       const pairs = toPairs(request.body);
       const out = await engine.score(pairs, { signal: clientSignal(reply) }, request.body.pairs ? 'pairs' : 'text_2');
-      return { model: engine.model.name, results: out.results, usage: { tokens: out.tokens } };
+      return { model: engine.model.name, results: out.results.map(jsonResult), usage: { tokens: out.tokens } };
     },
   );
 };
