@@ -158,7 +158,7 @@ export class Batcher {
    * neighbours in length order while rows x padded length stays within the budget and rows within the cap.
    * A single pair longer than the budget still goes alone.
    */
-  takeBatch(): Entry[] {
+  private takeBatch(): Entry[] {
     const sorted = [...this.queue].sort((a, b) => a.seq.length - b.seq.length || a.order - b.order);
     const anchor = this.queue[0]!;
     let lo = sorted.indexOf(anchor);

@@ -1,5 +1,5 @@
-// With a misbehaving backend: inference errors answer 500 in the error shape and the server keeps serving;
-// NaN logits never crash a request.
+// With a scripted backend: inference errors answer 500 in the error shape and the server keeps serving;
+// NaN logits never crash a request; a client that goes away has its queued pairs dropped.
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { Engine } from '../../src/core/engine.ts';
@@ -8,9 +8,12 @@ import { testConfig } from '../helpers/server.ts';
 
 class ScriptedBackend implements Backend {
   readonly slots = 1;
-  mode: 'fail' | 'nan' | 'ok' = 'ok';
+  mode: 'fail' | 'nan' | 'ok' | 'slow' = 'ok';
+  rows = 0;
   async run(b: TensorBatch): Promise<BackendResult> {
+    this.rows += b.rows;
     if (this.mode === 'fail') throw new Error('device lost');
+    if (this.mode === 'slow') await new Promise((r) => setTimeout(r, 300));
     const logits = new Float32Array(b.rows).map((_, r) => (this.mode === 'nan' && r === 0 ? NaN : r));
     return { logits, inferenceMs: 0 };
   }
@@ -49,4 +52,30 @@ t.test('a NaN logit is sorted last and does not break the response', async (t) =
   t.equal(results[2].index, 0);
   t.ok(Math.abs(results[0].score + results[1].score - 1) < 1e-9, 'the others share the softmax');
   backend.mode = 'ok';
+});
+
+t.test('a client that disconnects has its queued pairs dropped', async (t) => {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const post = (passages: string[], signal?: AbortSignal) =>
+    fetch(`http://127.0.0.1:${port}/rerank`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '질문', passages }),
+      signal,
+    });
+  backend.mode = 'slow';
+  backend.rows = 0;
+  const first = post(Array(64).fill('가')); // fills one micro-batch and keeps the backend busy
+  await new Promise((r) => setTimeout(r, 50));
+  const ac = new AbortController();
+  const second = post(Array(40).fill('나'), ac.signal);
+  await new Promise((r) => setTimeout(r, 50));
+  ac.abort();
+  await t.rejects(second);
+  t.equal((await first).status, 200);
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(backend.rows, 64, 'only the first request reached the backend');
+  backend.mode = 'ok';
+  t.equal((await post(['다'])).status, 200, 'the server keeps serving');
 });
