@@ -20,6 +20,8 @@ export interface BackendResult {
 export interface Backend {
   /** How many micro-batches may be in flight at once (pipelining included). */
   readonly slots: number;
+  /** Provider, inputs and versions, for /info and the start-up log (absent for test doubles). */
+  readonly info?: BackendInfo;
   run(batch: TensorBatch): Promise<BackendResult>;
   close(): Promise<void>;
 }

@@ -48,7 +48,7 @@ export class Engine {
   readonly model: ModelDir;
   readonly metrics: Metrics;
   private tokenizer: TextTokenizer | undefined;
-  private backend: (Backend & { info?: BackendInfo }) | undefined;
+  private backend: Backend | undefined;
   private batcher: Batcher | undefined;
   private starting: Promise<void> | undefined;
 
@@ -87,14 +87,14 @@ export class Engine {
         workers: this.config.workers,
       }));
     this.backend = backend;
-    const info = (backend as { info?: BackendInfo }).info;
+    const info = backend.info;
     if (info?.fallbackReason) {
       this.log?.warn({ reason: info.fallbackReason }, `DEVICE=auto: CUDA execution provider unavailable, falling back to CPU: ${info.fallbackReason}`);
     }
     const m = this.metrics;
     this.batcher = new Batcher(
       backend,
-      { maxBatchTokens: this.config.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.padId() },
+      { maxBatchTokens: this.config.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.model.padId },
       {
         onBatch: (s) => {
           m.batchSize.observe(s.rows);
@@ -111,12 +111,8 @@ export class Engine {
     );
   }
 
-  private padId(): number {
-    return this.model.padId;
-  }
-
   info(): EngineInfo {
-    const backend = (this.backend as { info?: BackendInfo } | undefined)?.info;
+    const backend = this.backend?.info;
     return {
       model: this.model.name,
       modelDir: this.model.dir,

@@ -1,0 +1,46 @@
+// Throughput of the engine (the code the routes call): `npx tsx bench/engine.ts [requests] [concurrency]`.
+// Each request reranks 20 MS MARCO-ko passages against one query. Settings come from the env / flags as in serve.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { loadConfig } from '../src/config.ts';
+import { Engine } from '../src/core/engine.ts';
+
+const requests = Number(process.argv[2] ?? 200);
+const concurrency = Number(process.argv[3] ?? 8);
+const config = loadConfig([], { DEVICE: 'cpu', ...process.env });
+const rows = readFileSync('data/msmarco-ko/msmarco-ko.jsonl', 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((l) => JSON.parse(l) as { query: string; pos: string[] });
+const passages = rows.map((r) => r.pos[0]!);
+
+const engine = new Engine(config);
+await engine.start();
+await engine.rank('워밍업', passages.slice(0, 20));
+
+let next = 0;
+let pairs = 0;
+let tokens = 0;
+const latencies: number[] = [];
+const t0 = performance.now();
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (next < requests) {
+      const i = next++;
+      const start = performance.now();
+      const out = await engine.rank(rows[i % rows.length]!.query, passages.slice((i * 20) % 5000, ((i * 20) % 5000) + 20));
+      latencies.push(performance.now() - start);
+      pairs += 20;
+      tokens += out.tokens;
+    }
+  }),
+);
+const secs = (performance.now() - t0) / 1000;
+latencies.sort((a, b) => a - b);
+const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(0);
+console.log(
+  `${requests} requests x 20 pairs, concurrency ${concurrency}: ${(pairs / secs).toFixed(0)} pairs/s, ${(tokens / secs).toFixed(0)} tokens/s; ` +
+    `latency p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms`,
+);
+console.log(`model ${engine.model.name} (${config.modelFile}), MAX_BATCH_TOKENS=${config.maxBatchTokens}, MAX_BATCH_SIZE=${config.maxBatchSize}, node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`);
+await engine.close();
