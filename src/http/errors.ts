@@ -45,7 +45,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (known) {
       const status = STATUS[known.type];
       if (status >= 500) request.log.error({ err }, known.message);
-      else request.log.info({ type: known.type, msg: known.message }, 'request rejected');
+      else request.log.info({ errorType: known.type, status }, `request rejected: ${known.message}`);
       return reply.status(status).send(errorBody(known.type, known.message));
     }
     request.log.error({ err }, 'unhandled error');
