@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the Python model tools need: Debian's torch / onnx / sentencepiece (run with /usr/bin/python3),
 # OpenBLAS (Debian's torch otherwise runs on the reference BLAS, ~10x slower), and a venv on top of them with
-# onnxruntime (int8 quantization, ONNX checks) and tokenizers (fixture tie check) from PyPI.
 # PyPI's torch wheels are multi-GB CUDA builds: we deliberately use Debian's CPU build instead.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -154,7 +154,8 @@ class Roberta(nn.Module):
         self.encoder = Encoder(c)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask_bias = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        # -1e4 (BERT's original constant) instead of finfo.min: same softmax, and finite in an fp16 export.
+        mask_bias = (1.0 - attention_mask[:, None, None, :].float()) * -10000.0
         return self.encoder(self.embeddings(input_ids), mask_bias)
 
 

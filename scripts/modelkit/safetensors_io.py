@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-_DTYPES = {"F32": (torch.float32, np.float32), "F16": (torch.float16, np.float16), "I64": (torch.int64, np.int64)}
+_DTYPES = {
+    "F32": (torch.float32, np.float32),
+    "F16": (torch.float16, np.float16),
+    "BF16": (torch.bfloat16, np.int16),  # numpy has no bfloat16: read the raw 16-bit words and reinterpret in torch
+    "I64": (torch.int64, np.int64),
+}
 _NAMES = {torch_dtype: name for name, (torch_dtype, _) in _DTYPES.items()}
 
 
@@ -18,7 +23,7 @@ def save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     offset = 0
     for name in sorted(tensors):
         tensor = tensors[name].detach().contiguous().cpu()
-        data = tensor.numpy().tobytes()
+        data = (tensor.view(torch.int16) if tensor.dtype == torch.bfloat16 else tensor).numpy().tobytes()
         header[name] = {"dtype": _NAMES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
         offset += len(data)
@@ -44,5 +49,6 @@ def load(path: Path) -> dict[str, torch.Tensor]:
             raise ValueError(f"{path}: tensor {name} has dtype {info['dtype']}; supported: {sorted(_DTYPES)}")
         start, end = info["data_offsets"]
         array = np.frombuffer(body[start:end], dtype=_DTYPES[info["dtype"]][1]).reshape(info["shape"])
-        tensors[name] = torch.from_numpy(array.copy())
+        tensor = torch.from_numpy(array.copy())
+        tensors[name] = tensor.view(torch.bfloat16) if info["dtype"] == "BF16" else tensor
     return tensors
