@@ -1,17 +1,14 @@
 // Throughput of the engine (the code the routes call): `npx tsx bench/engine.ts [requests] [concurrency]`.
 // Each request reranks 20 MS MARCO-ko passages against one query. Settings come from the env / flags as in serve.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { loadMsmarcoKo } from './data.ts';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/core/engine.ts';
 
 const requests = Number(process.argv[2] ?? 200);
 const concurrency = Number(process.argv[3] ?? 8);
 const config = loadConfig([], { DEVICE: 'cpu', ...process.env });
-const rows = readFileSync('data/msmarco-ko/msmarco-ko.jsonl', 'utf8')
-  .split('\n')
-  .filter(Boolean)
-  .map((l) => JSON.parse(l) as { query: string; pos: string[] });
+const rows = loadMsmarcoKo();
 const passages = rows.map((r) => r.pos[0]!);
 
 const engine = new Engine(config);

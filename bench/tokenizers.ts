@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadMsmarcoKo } from './data.ts';
 import { assemblePair, loadTokenizer, readSpecialIds, type TextTokenizer } from '../src/core/tokenizer.ts';
 
 const n = Number(process.argv[2] ?? 1000);
@@ -24,10 +25,7 @@ async function loadTransformers(dir: string): Promise<TextTokenizer> {
   return { special, encodeMany: async (texts) => texts.map((t) => tok.encode(t.normalize('NFC'), { add_special_tokens: false })) };
 }
 
-const rows = readFileSync('data/msmarco-ko/msmarco-ko.jsonl', 'utf8')
-  .split('\n')
-  .filter(Boolean)
-  .map((l) => JSON.parse(l) as { query: string; pos: string[] });
+const rows = loadMsmarcoKo();
 const texts: string[] = [];
 for (let i = 0; texts.length < 2 * n; i++) {
   const r = rows[i % rows.length]!;
