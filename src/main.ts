@@ -5,8 +5,9 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { Engine } from './core/engine.ts';
 import { openapiYaml } from './http/openapi.ts';
+import { runEval } from './eval/command.ts';
 
-const USAGE = 'usage: tsx src/main.ts [serve|openapi] [--flag value ...]   (see README.md for the settings)';
+const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval] [--flag value ...]   (see README.md for the settings)';
 
 async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel });
@@ -43,6 +44,8 @@ async function writeOpenapi(config: Config, file = 'openapi.yaml'): Promise<void
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] && !argv[0].startsWith('--') ? argv[0] : 'serve';
   const rest = command === argv[0] ? argv.slice(1) : argv;
+  // eval has its own flags (and passes the server settings on to loadConfig itself).
+  if (command === 'eval') process.exit(await runEval(rest, process.env));
   let config: Config;
   try {
     config = loadConfig(rest, process.env);
