@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from '../config.ts';
 import { BM25, type TermMode } from './bm25.ts';
 import { Corpus, DataError, formatOf, loadData, type DataFormat, type EvalData } from './data.ts';
-import { summarize, type Summary } from './metrics.ts';
+import { hitAt, summarize, type Summary } from './metrics.ts';
 import { EngineReranker, HttpReranker, type Reranker } from './rerankers.ts';
 
 export const EVAL_USAGE = `usage: ko-rerank eval --data FILE [options] [server settings]
@@ -147,7 +147,8 @@ export interface EvalReport {
   corpus: { passages: number; file?: string };
   queries: number;
   skipped: { no_positive: number; empty_query: number; over_limit: number };
-  first_stage: { method: 'bm25'; terms: TermMode; top_k: number; index_seconds: number; search_seconds: number };
+  /** recall_at_top_k: share of queries with a positive among BM25's top-k, the most the reranker can reach in any metric. */
+  first_stage: { method: 'bm25'; terms: TermMode; top_k: number; recall_at_top_k: number; index_seconds: number; search_seconds: number };
   contexts: number;
   reranker: { model: string; where: string; load_seconds: number; rerank_seconds: number } | null;
   rows: Row[];
@@ -242,6 +243,7 @@ export async function evaluate(opts: EvalOptions, reranker: Reranker | undefined
   const candidates = queries.map((q) => bm25.top(q.query, opts.topK));
   const searchSeconds = seconds(t0);
   const bm25Seconds = indexSeconds + searchSeconds;
+  const recall = queries.length === 0 ? 0 : candidates.reduce((sum, c, i) => sum + hitAt(c, relevants[i]!, opts.topK), 0) / queries.length;
 
   const depth = { depth: opts.topK, contexts: opts.contexts };
   const rows: Row[] = [{ name: 'without reranker', ...summarize(candidates, relevants, depth), seconds: round(bm25Seconds, 3) }];
@@ -273,7 +275,7 @@ export async function evaluate(opts: EvalOptions, reranker: Reranker | undefined
     corpus: { passages: data.passages.length, ...(opts.corpus ? { file: opts.corpus } : {}) },
     queries: queries.length,
     skipped: { no_positive: data.skipped.noPositive, empty_query: data.skipped.emptyQuery, over_limit: data.queries.length - queries.length },
-    first_stage: { method: 'bm25', terms: opts.terms, top_k: opts.topK, index_seconds: round(indexSeconds, 3), search_seconds: round(searchSeconds, 3) },
+    first_stage: { method: 'bm25', terms: opts.terms, top_k: opts.topK, recall_at_top_k: recall, index_seconds: round(indexSeconds, 3), search_seconds: round(searchSeconds, 3) },
     contexts: opts.contexts,
     reranker: rerankerReport,
     rows,
@@ -306,7 +308,7 @@ export function reportTable(r: EvalReport): string {
   const fs = r.first_stage;
   const lines = [
     `data: ${r.data} — ${n(r.queries)} queries${skipped.length ? ` (${skipped.join(', ')})` : ''}, ${n(r.corpus.passages)} passages${r.corpus.file ? ` (corpus from ${r.corpus.file})` : ''}`,
-    `first stage: BM25 top-${fs.top_k} over ${fs.terms === 'words' ? 'whitespace words' : 'character bigrams'} (index ${fs.index_seconds.toFixed(2)} s, search ${fs.search_seconds.toFixed(2)} s)`,
+    `first stage: BM25 top-${fs.top_k} over ${fs.terms === 'words' ? 'whitespace words' : 'character bigrams'}, recall@${fs.top_k} ${fs.recall_at_top_k.toFixed(3)} (index ${fs.index_seconds.toFixed(2)} s, search ${fs.search_seconds.toFixed(2)} s)`,
   ];
   if (r.reranker) {
     lines.push(`reranker: ${r.reranker.model} at ${r.reranker.where} (load ${r.reranker.load_seconds.toFixed(2)} s, rerank ${r.reranker.rerank_seconds.toFixed(2)} s)`);

@@ -1,8 +1,12 @@
 // The eval command: arguments, progress bar, and an end-to-end run on the fixture against the real server
 // (--url) and in-process; both must give the same table.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
-import { mapConcurrent, parseEvalArgs, Progress, runEval, type Output } from '../../src/eval/command.ts';
+import { evaluate, mapConcurrent, parseEvalArgs, Progress, runEval, type Output } from '../../src/eval/command.ts';
+import type { Reranker } from '../../src/eval/rerankers.ts';
 import { startServer } from '../helpers/server.ts';
 
 const FIXTURE = 'test/fixtures/eval-small.jsonl';
@@ -92,6 +96,43 @@ t.test('mapConcurrent keeps input order, bounds concurrency and stops on the fir
   t.equal(started, 2, 'no work starts after the failure');
 });
 
+t.test('evaluate maps the reranked order back to the corpus (a fake reranker that reverses the list)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eval-cmd-'));
+  const file = path.join(dir, 'tiny.jsonl');
+  // Corpus: 0 "사과 가격은 얼마인가", 1 "바나나 가격", 2 "포도 농장", 3 "포도 농장 견학".
+  writeFileSync(
+    file,
+    [JSON.stringify({ query: '사과 가격', pos: ['사과 가격은 얼마인가'], neg: ['바나나 가격', '포도 농장'] }), JSON.stringify({ query: '포도 농장', pos: ['포도 농장 견학'] })].join('\n'),
+  );
+  const seen: string[][] = [];
+  const reverse: Reranker = {
+    model: 'reverse',
+    where: 'test',
+    start: async () => {},
+    close: async () => {},
+    rank: async (_q, passages) => {
+      seen.push([...passages]);
+      return passages.map((_, i) => passages.length - 1 - i);
+    },
+  };
+  const report = await evaluate(parseEvalArgs(['--data', file, '--top-k', '4', '--contexts', '1']), reverse);
+  // BM25 top-4: q1 [0, 1, 2, 3] (doc 0 has both terms, doc 1 가격 only, 2 and 3 score 0);
+  //             q2 [2, 3, 0, 1] (2 and 3 have both terms, the shorter doc 2 first).
+  t.same(seen[0], ['사과 가격은 얼마인가', '바나나 가격', '포도 농장', '포도 농장 견학'], 'the reranker gets BM25 top-k in order');
+  t.equal(report.first_stage.recall_at_top_k, 1);
+  const [bm25, reranked] = report.rows;
+  // Without: positives at ranks 1 and 2. hit@1 = 1/2, MRR = (1 + 1/2) / 2 = 0.75, hit@5 = 1,
+  //          nDCG@10 = (1 + 1/log2(3)) / 2 = (1 + 0.6309298) / 2 = 0.8154649.
+  t.match(bm25, { name: 'without reranker', hasRightInContexts: 0.5, mrr: 0.75, hit1: 0.5, hit5: 1, queries: 2 });
+  t.ok(Math.abs(bm25!.ndcg10 - 0.8154649) < 1e-7);
+  // Reversed: q1 [3, 2, 1, 0] -> positive 0 at rank 4; q2 [1, 0, 3, 2] -> positive 3 at rank 3.
+  //           MRR = (1/4 + 1/3) / 2 = 0.2916667, hit@1 = 0, nDCG@10 = (1/log2(5) + 1/log2(4)) / 2 = (0.4306766 + 0.5) / 2 = 0.4653383.
+  t.match(reranked, { name: 'with reranker (reverse)', hasRightInContexts: 0, hit1: 0, hit5: 1, queries: 2 });
+  t.ok(Math.abs(reranked!.mrr - 0.2916667) < 1e-7);
+  t.ok(Math.abs(reranked!.ndcg10 - 0.4653383) < 1e-7);
+  t.match(report.reranker, { model: 'reverse', where: 'test' });
+});
+
 t.test('the CLI (bin/ko-rerank.mjs): --help, and --json on stdout only', async (t) => {
   const help = spawnSync(process.execPath, ['bin/ko-rerank.mjs', 'eval', '--help'], { encoding: 'utf8', timeout: 60_000 });
   t.equal(help.status, 0);
@@ -100,6 +141,7 @@ t.test('the CLI (bin/ko-rerank.mjs): --help, and --json on stdout only', async (
   t.equal(run.status, 0, run.stderr);
   const report = JSON.parse(run.stdout);
   t.match(report, { queries: 30, skipped: { no_positive: 1 }, corpus: { passages: 122 }, reranker: null });
+  t.ok(report.first_stage.recall_at_top_k >= report.rows[0].hit_at_5, 'BM25 recall@20 bounds hit@5');
   t.same(
     report.rows.map((r: { name: string }) => r.name),
     ['without reranker'],
