@@ -335,10 +335,14 @@ export async function runEval(argv: readonly string[], env: Record<string, strin
       io.stdout.write(`${EVAL_USAGE}\n`);
       return 0;
     }
+    // Validated in every mode, so a mistyped flag is never silently ignored.
+    const config = loadConfig(opts.configArgs, env);
+    if (opts.url && opts.configArgs.length > 0) {
+      throw new UsageError(`server settings (${opts.configArgs.filter((a) => a.startsWith('--')).join(' ')}) apply in-process only, not with --url`);
+    }
     if (opts.rerank && opts.url) reranker = new HttpReranker(opts.url);
     else if (opts.rerank) {
       const quiet = env.LOG_LEVEL === undefined && !opts.configArgs.some((a) => a === '--log-level' || a.startsWith('--log-level='));
-      const config = loadConfig(opts.configArgs, env);
       if (opts.topK > config.maxPassages) throw new UsageError(`--top-k ${opts.topK} is above MAX_PASSAGES=${config.maxPassages}`);
       reranker = new EngineReranker(quiet ? { ...config, logLevel: 'warn' } : config);
     }

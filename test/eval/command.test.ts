@@ -2,6 +2,7 @@
 // (--url) and in-process; both must give the same table.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -55,6 +56,20 @@ t.test('exit status 2 on usage and setting errors, 1 on a missing file', async (
   const err3 = capture();
   t.equal(await runEval(['--data', 'no/such/file.jsonl', '--no-rerank'], {}, { stdout: capture(), stderr: err3 }), 1);
   t.match(err3.text, /cannot read no\/such\/file\.jsonl/);
+  const err4 = capture();
+  t.equal(await runEval(['--data', FIXTURE, '--url', 'http://127.0.0.1:9', '--device', 'cpu'], {}, { stdout: capture(), stderr: err4 }), 2);
+  t.match(err4.text, /server settings \(--device\) apply in-process only/);
+  const err5 = capture();
+  t.equal(await runEval(['--data', FIXTURE, '--no-rerank', '--model-dri', 'x'], {}, { stdout: capture(), stderr: err5 }), 2, 'a mistyped setting fails even without a reranker');
+  t.match(err5.text, /unknown flag --model-dri/);
+  // A port that was free a moment ago: nothing listens there.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const err6 = capture();
+  t.equal(await runEval(['--data', FIXTURE, '--url', `http://127.0.0.1:${port}`], {}, { stdout: capture(), stderr: err6 }), 1, 'nothing listens');
+  t.match(err6.text, new RegExp(`POST http://127\\.0\\.0\\.1:${port}/rerank failed: .*ECONNREFUSED`));
 });
 
 t.test('the progress bar draws only on a TTY', async (t) => {
