@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=ROOT / "test/fixtures/reference.json")
     parser.add_argument("--steps", type=int, default=TrainSettings.steps, help="training steps (default %(default)s)")
     parser.add_argument("--fixtures-only", action="store_true", help="only rewrite the fixtures from the model in --out")
+    parser.add_argument("--reuse-weights", action="store_true",
+                        help="keep --out's model.safetensors and training_log.json; redo export, quantization, evaluation, fixtures, card")
     args = parser.parse_args()
     if args.fixtures_only:
         write_fixtures(args.out, args.fixtures, load_corpus(args.data))
@@ -82,10 +84,15 @@ def main() -> None:
 
     config = XLMRConfig(vocab_size=vocab_size)
     (out / "config.json").write_text(json.dumps(config.to_hf(), indent=2) + "\n")
-    started = time.time()
-    training_log = train(corpus, query_ids, passage_ids, bm25, config, settings, out)
-    train_seconds = time.time() - started
-    log(f"trained {settings.steps} steps in {train_seconds:.0f} s")
+    if args.reuse_weights:
+        recorded = json.loads((out / "training_log.json").read_text())
+        training_log, train_seconds = recorded["log"], recorded["log"][-1]["elapsed_seconds"]
+        settings = TrainSettings(**recorded["settings"])
+        log(f"reusing {out / 'model.safetensors'} ({settings.steps} steps, trained in {train_seconds:.0f} s)")
+    else:
+        training_log = train(corpus, query_ids, passage_ids, bm25, config, settings, out)
+        train_seconds = training_log[-1]["elapsed_seconds"]
+        log(f"trained {settings.steps} steps in {train_seconds:.0f} s")
 
     model = load_model(out)
     export(model, out / "onnx/model.onnx")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 
@@ -22,10 +23,21 @@ QUERY_MAX_SHARE = 0.75
 
 
 def train_sentencepiece(texts: list[str], prefix: Path, vocab_size: int) -> Path:
-    """Deterministic: one thread, input in file order, no sampling."""
+    """Deterministic: one thread, input in file order, no sampling; run inside prefix's folder with a relative
+    prefix, since the model file records it (an absolute temporary path would change the bytes on every build)."""
+    cwd = os.getcwd()
+    os.chdir(prefix.parent)
+    try:
+        _train(texts, prefix.name, vocab_size)
+    finally:
+        os.chdir(cwd)
+    return prefix.with_suffix(".model")
+
+
+def _train(texts: list[str], prefix: str, vocab_size: int) -> None:
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts),
-        model_prefix=str(prefix),
+        model_prefix=prefix,
         model_type="unigram",
         vocab_size=vocab_size,
         normalization_rule_name="nmt_nfkc",
@@ -40,7 +52,6 @@ def train_sentencepiece(texts: list[str], prefix: Path, vocab_size: int) -> Path
         max_sentence_length=8192,
         minloglevel=2,
     )
-    return prefix.with_suffix(".model")
 
 
 def _fields(message: bytes):
