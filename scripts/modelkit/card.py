@@ -1,6 +1,7 @@
 """models/ko-reranker-tiny/README.md, the model card, written from the build's own measurements."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .modeling import XLMRConfig
@@ -13,6 +14,25 @@ def _row(name: str, m: dict) -> str:
 
 def _size(path: Path) -> str:
     return f"{path.stat().st_size / 1e6:.1f} MB"
+
+
+HF_CHECK = Path(__file__).resolve().parents[2] / "bench/results/2026-11-27-h100-hf-parity-and-xlmr-large-sizing.json"
+
+
+def _hf_check() -> str:
+    """What bench/gpu/hf_parity_and_sizing.py recorded when transformers itself loaded this directory."""
+    if not HF_CHECK.exists():
+        return ""
+    r = json.loads(HF_CHECK.read_text())
+    t = r["tokenizer"]
+    return f"""
+## Checked with Hugging Face transformers
+`bench/gpu/hf_parity_and_sizing.py` (run on a GPU machine with transformers {r['transformers']}, torch {r['torch']}; result in
+`{HF_CHECK.relative_to(HF_CHECK.parents[2])}`): `AutoTokenizer` gives the reference ids for {t['ids_equal_with_our_assembly']}/{t['pairs']}
+fixture pairs, and its own `only_second` pair encoding agrees on {t['ids_equal_with_transformers_pair_encoding']} (the remaining
+pair has a query longer than max_len, which transformers refuses and we cap); `XLMRobertaForSequenceClassification.from_pretrained`
+reproduces the fixture logits within {r['logits_max_abs_diff_cpu']:.1e} on CPU and {r['logits_max_abs_diff_cuda']:.1e} on CUDA.
+"""
 
 
 def write(out: Path, summary: dict, s: TrainSettings, c: XLMRConfig) -> None:
@@ -84,10 +104,12 @@ First stage: character-bigram BM25 over all {summary['data']['passages']:,} pass
 on padded dev batches); int8 changes MRR@20 by {int8['mrr@20'] - onnx32['mrr@20']:+.4f}.
 For comparison, the seed's card reports 0.93/0.80 → 0.96/0.87 (has-right-in-contexts / MRR) for the real ko-reranker on
 its own RAG set; numbers on different data are not comparable.
-
+{_hf_check()}
 ## Rebuild
 `bash scripts/setup-python.sh && npm run model:build` retrains everything from `data/msmarco-ko` with fixed seeds
-(SentencePiece on one thread, seeded sampling and init) and rewrites this directory and `test/fixtures/reference.json`.
+(SentencePiece on one thread, seeded sampling and init, torch on one thread: two 15-step runs gave byte-identical
+weights) and rewrites this directory and `test/fixtures/reference.json`. `npm run model:build -- --reuse-weights` keeps the
+trained weights and redoes export, quantization, evaluation, fixtures and this card; `--fixtures-only` rewrites the fixtures.
 
 ## Data and licence
 Trained on a Korean translation (GPT-4o mini) of MS MARCO passage-ranking queries and positives, from the public
