@@ -4,6 +4,7 @@
 #   cpu     Node 20 slim, onnxruntime-node's bundled CPU binaries only
 #   export  Debian's python3-torch + scripts/export_onnx.py: Hugging Face XLM-R checkpoint -> served model directory
 # Both server images hold the embedded model (models/ko-reranker-tiny); mount a real model and set MODEL_DIR.
+# /models (owned by the app user, uid 10001) is the mount point for real models in compose and Kubernetes.
 # `docker run IMAGE` and `docker run IMAGE serve` (what SageMaker runs) both start the server on :8080.
 # Checked by test/deploy/dockerfile.test.ts (pinned bases, non-root, HEALTHCHECK, EXPOSE, install mode).
 
@@ -47,7 +48,8 @@ WORKDIR /opt/ko-rerank
 COPY scripts/ scripts/
 # setup-python.sh: Debian's python3-torch/onnx/sentencepiece + a venv (scripts/.venv) with onnxruntime/tokenizers.
 RUN bash scripts/setup-python.sh && rm -rf /var/lib/apt/lists/* /root/.cache
-RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid 10001 --no-create-home korerank
+RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid 10001 --no-create-home korerank \
+ && mkdir -p /models && chown 10001:10001 /models
 ENV HOME=/tmp PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 ENTRYPOINT ["/opt/ko-rerank/scripts/.venv/bin/python", "/opt/ko-rerank/scripts/export_onnx.py"]
@@ -55,7 +57,8 @@ CMD ["--help"]
 
 # ---- CPU image ------------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS cpu
-RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid 10001 --no-create-home korerank
+RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid 10001 --no-create-home korerank \
+ && mkdir -p /models && chown 10001:10001 /models
 WORKDIR /app
 ENV NODE_ENV=production \
     HOST=0.0.0.0 PORT=8080 DEVICE=cpu MODEL_DIR=/app/models/ko-reranker-tiny
@@ -75,7 +78,8 @@ CMD ["serve"]
 # ---- GPU image (default target) -------------------------------------------------------------------------------------
 FROM ${CUDA_IMAGE} AS gpu
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
-RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid 10001 --no-create-home korerank
+RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid 10001 --no-create-home korerank \
+ && mkdir -p /models && chown 10001:10001 /models
 WORKDIR /app
 # DEVICE=auto: CUDA when a GPU is visible (docker run --gpus all), CPU with a warning otherwise; compose and the
 # Kubernetes manifests set DEVICE=cuda so a pod without a GPU fails instead of serving slowly.
