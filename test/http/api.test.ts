@@ -23,6 +23,7 @@ t.test('/rerank: sorted by logit, softmax sums to 1, indices map to the input', 
   const results = res.body.results as { index: number; logit: number; score: number; truncated: boolean; document?: string }[];
   t.equal(results.length, passages.length);
   t.same(results.map((r) => r.index).sort(), [0, 1, 2, 3, 4], 'a permutation of the input');
+  t.ok([0, 4].includes(results[0]!.index), `a passage naming Seoul as the capital ranks first (got ${results[0]!.index})`);
   for (let i = 1; i < results.length; i++) t.ok(results[i - 1]!.logit >= results[i]!.logit, 'sorted by logit');
   t.ok(Math.abs(sum(results.map((r) => r.score)) - 1) < 1e-9, 'softmax sums to 1');
   const max = results[0]!.logit;
