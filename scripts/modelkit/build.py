@@ -17,7 +17,7 @@ import torch
 
 from . import card, fixtures, safetensors_io
 from .bm25 import BM25
-from .data import load_corpus
+from .data import load_corpus, write_split
 from .evaluate import bm25_candidates, rerank, table
 from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .onnx_export import OnnxScorer, export, quantize_int8
@@ -70,6 +70,7 @@ def main() -> None:
 
     corpus = load_corpus(args.data)
     log(f"{len(corpus.examples)} queries ({len(corpus.train)} train, {len(corpus.dev)} dev), {len(corpus.passages)} passages")
+    write_split(corpus, corpus.dev, args.data.with_name("dev.jsonl"))
 
     with tempfile.TemporaryDirectory() as tmp:
         spm_file = train_sentencepiece([e.query for e in corpus.examples] + corpus.passages, Path(tmp) / "spm", SPM_VOCAB)

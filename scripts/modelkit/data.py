@@ -61,3 +61,11 @@ def load_corpus(path: Path) -> Corpus:
     dev = [e for i, e in enumerate(examples) if i in dev_ids]
     train = [e for i, e in enumerate(examples) if i not in dev_ids]
     return Corpus(passages, examples, train, dev)
+
+
+def write_split(corpus: Corpus, examples: list[Example], path: Path) -> None:
+    """One split in the seed's JSONL format, so `ko-rerank eval --data SPLIT --corpus ALL` needs no Python."""
+    with path.open("w", encoding="utf-8") as out:
+        for e in examples:
+            row = {"id": e.id, "query": e.query, "pos": [corpus.passages[i] for i in e.positives]}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
