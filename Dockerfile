@@ -60,7 +60,7 @@ FROM ${NODE_IMAGE} AS cpu
 RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid 10001 --no-create-home korerank \
  && mkdir -p /models && chown 10001:10001 /models
 WORKDIR /app
-ENV NODE_ENV=production \
+ENV \
     HOST=0.0.0.0 PORT=8080 DEVICE=cpu MODEL_DIR=/app/models/ko-reranker-tiny
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
@@ -83,7 +83,7 @@ RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid
 WORKDIR /app
 # DEVICE=auto: CUDA when a GPU is visible (docker run --gpus all), CPU with a warning otherwise; compose and the
 # Kubernetes manifests set DEVICE=cuda so a pod without a GPU fails instead of serving slowly.
-ENV NODE_ENV=production \
+ENV \
     HOST=0.0.0.0 PORT=8080 DEVICE=auto MODEL_DIR=/app/models/ko-reranker-tiny
 COPY --from=deps-cuda /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./

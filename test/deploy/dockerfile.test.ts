@@ -1,0 +1,208 @@
+// The Dockerfile parses and follows the deployment rules of issue 7. No Docker engine: static checks only.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import {
+  ROOT,
+  copyFromStages,
+  dockerIgnored,
+  execForm,
+  imageRef,
+  keyword,
+  parseDockerfile,
+  readRepoFile,
+  type ParsedDockerfile,
+  type Stage,
+} from './lib.ts';
+
+const SERVER_TARGETS = ['gpu', 'cpu'];
+const RUNTIME_TARGETS = [...SERVER_TARGETS, 'export'];
+
+function stage(df: ParsedDockerfile, name: string): Stage | undefined {
+  return df.stages.find((s) => s.name === name);
+}
+
+/** The stage whose node_modules a runtime stage copies, followed to its origin. */
+function nodeModulesSource(df: ParsedDockerfile, s: Stage): Stage | undefined {
+  // flags are not part of getArgumentsContent(); toString() is the whole instruction
+  const copy = keyword(s, 'COPY').find((i) => /--from=\S+\s+\S*node_modules/.test(i.toString()));
+  const from = copy && /--from=(\S+)/.exec(copy.toString())?.[1];
+  return from ? stage(df, from) : undefined;
+}
+
+function finalUser(s: Stage): string | null {
+  const users = keyword(s, 'USER');
+  return users.length ? (users.at(-1)!.getArgumentsContent() ?? '').trim() : null;
+}
+
+/** Every rule the issue sets for the Dockerfile; [] when it follows them all. */
+export function dockerfileViolations(text: string): string[] {
+  const v: string[] = [];
+  let df: ParsedDockerfile;
+  try {
+    df = parseDockerfile(text);
+  } catch (err) {
+    return [`does not parse: ${(err as Error).message}`];
+  }
+  if (df.stages.length === 0) return ['no FROM'];
+
+  for (const s of df.stages) {
+    if (s.parent) continue;
+    const label = `stage ${s.name ?? '(unnamed)'}`;
+    if (/\$/.test(s.from)) v.push(`${label}: FROM ${s.from} has an unresolved variable`);
+    const ref = imageRef(s.from);
+    if (!ref.tag && !ref.digest) v.push(`${label}: FROM ${s.from} is not pinned (no tag or digest)`);
+    if (ref.tag === 'latest') v.push(`${label}: FROM ${s.from} uses latest`);
+    // a moving major-only tag such as node:20 is not a pin either
+    if (ref.tag && !ref.digest && !/\d+\.\d+/.test(ref.tag)) v.push(`${label}: FROM ${s.from} tag is not a version`);
+  }
+
+  for (const name of RUNTIME_TARGETS) {
+    const s = stage(df, name);
+    if (!s) {
+      v.push(`no ${name} target`);
+      continue;
+    }
+    const user = finalUser(s);
+    if (!user) v.push(`${name}: no USER (runs as root)`);
+    else if (/^(root|0)(:|$)/.test(user)) v.push(`${name}: USER ${user} is root`);
+    if (!execForm(keyword(s, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? null)) v.push(`${name}: no exec-form ENTRYPOINT`);
+  }
+
+  if (df.stages.at(-1)?.name !== 'gpu') v.push('the default (last) target is not gpu');
+
+  for (const name of SERVER_TARGETS) {
+    const s = stage(df, name);
+    if (!s) continue;
+    if (!keyword(s, 'EXPOSE').some((i) => /(^|\s)8080(\/tcp)?(\s|$)/.test(i.getArgumentsContent() ?? ''))) v.push(`${name}: no EXPOSE 8080`);
+    const hc = keyword(s, 'HEALTHCHECK').at(-1)?.getArgumentsContent() ?? '';
+    if (!hc) v.push(`${name}: no HEALTHCHECK`);
+    else if (!/\bCMD\b/.test(hc) || !hc.includes('/ready')) v.push(`${name}: HEALTHCHECK does not probe /ready`);
+    else if (/\bcurl\b|\bwget\b/.test(hc)) v.push(`${name}: HEALTHCHECK needs curl/wget, which the image lacks`);
+    const entrypoint = execForm(keyword(s, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? null) ?? [];
+    const cmd = execForm(keyword(s, 'CMD').at(-1)?.getArgumentsContent() ?? null);
+    // `docker run IMAGE serve` replaces CMD: the entrypoint must not carry the command itself.
+    if (entrypoint.includes('serve')) v.push(`${name}: ENTRYPOINT includes serve, so \`docker run IMAGE serve\` would pass it twice`);
+    if (JSON.stringify(cmd) !== '["serve"]') v.push(`${name}: CMD is not ["serve"]`);
+    if (!s.env.get('MODEL_DIR')) v.push(`${name}: no MODEL_DIR`);
+    else {
+      const copiesModel = keyword(s, 'COPY').some((i) => (i.getArgumentsContent() ?? '').includes('models/ko-reranker-tiny'));
+      if (!copiesModel) v.push(`${name}: the embedded model is not copied in`);
+    }
+  }
+
+  const gpu = stage(df, 'gpu');
+  if (gpu) {
+    const ref = imageRef(gpu.from);
+    if (ref.name !== 'nvidia/cuda' || !/^12\.\d+(\.\d+)?-cudnn-runtime-ubuntu\d+\.\d+$/.test(ref.tag ?? '')) {
+      v.push(`gpu: base ${gpu.from} is not an nvidia/cuda 12.x cuDNN 9 (-cudnn-runtime-) Ubuntu image`);
+    }
+    if (!copyFromStages(gpu).some((f) => stage(df, f) && /^node:20\./.test(stage(df, f)!.from))) {
+      v.push('gpu: Node 20 is not copied in from a node:20.x stage');
+    }
+    const src = nodeModulesSource(df, gpu);
+    if (!src) v.push('gpu: node_modules not copied from a build stage');
+    else {
+      if (src.env.get('ONNXRUNTIME_NODE_INSTALL') !== 'cuda12') v.push(`gpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=${src.env.get('ONNXRUNTIME_NODE_INSTALL')}, not cuda12`);
+      const runs = keyword(src, 'RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
+      if (!runs.includes('onnxruntime-node/script/install')) v.push("gpu: the build stage does not run onnxruntime-node's install script");
+      if (!runs.includes('libonnxruntime_providers_cuda.so')) v.push('gpu: the build does not check that the CUDA provider library arrived');
+    }
+  }
+  const cpu = stage(df, 'cpu');
+  if (cpu) {
+    if (!/^node:20\.\d+\.\d+-\w+-slim$/.test(cpu.from)) v.push(`cpu: base ${cpu.from} is not a pinned slim Node 20 image`);
+    const src = nodeModulesSource(df, cpu);
+    if (!src) v.push('cpu: node_modules not copied from a build stage');
+    else if (src.env.get('ONNXRUNTIME_NODE_INSTALL') !== 'skip') v.push(`cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=${src.env.get('ONNXRUNTIME_NODE_INSTALL')}, not skip`);
+  }
+  const exp = stage(df, 'export');
+  if (exp) {
+    const runs = keyword(exp, 'RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
+    if (!runs.includes('scripts/setup-python.sh')) v.push('export: does not install the Python tools with scripts/setup-python.sh');
+    if (!(keyword(exp, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? '').includes('scripts/export_onnx.py')) v.push('export: ENTRYPOINT is not scripts/export_onnx.py');
+  }
+  return v;
+}
+
+const dockerfile = readRepoFile('Dockerfile');
+
+t.test('the Dockerfile follows the deployment rules', async (t) => {
+  t.same(dockerfileViolations(dockerfile), []);
+});
+
+t.test('stages and pinned bases', async (t) => {
+  const df = parseDockerfile(dockerfile);
+  t.same(
+    df.stages.map((s) => s.name),
+    ['deps', 'deps-cuda', 'node', 'export', 'cpu', 'gpu'],
+  );
+  t.equal(stage(df, 'gpu')!.from, 'nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04');
+  t.equal(stage(df, 'cpu')!.from, 'node:20.20.2-bookworm-slim');
+  t.equal(stage(df, 'deps-cuda')!.parent?.name, 'deps');
+  // a digest passed as a build arg is taken as is
+  const pinned = parseDockerfile(dockerfile, { CUDA_IMAGE: `nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04@sha256:${'a'.repeat(64)}` });
+  t.equal(imageRef(stage(pinned, 'gpu')!.from).digest, `sha256:${'a'.repeat(64)}`);
+});
+
+t.test('the rules catch what they are for', async (t) => {
+  const swap = (from: string, to: string) => {
+    t.ok(dockerfile.includes(from), `fixture text present: ${from}`);
+    return dockerfile.replace(from, to);
+  };
+  const cases: [string, string, RegExp][] = [
+    ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:latest', /uses latest/],
+    ['ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda', /not pinned/],
+    ['ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04', /cuDNN 9/],
+    ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:20', /tag is not a version/],
+    ['ENV ONNXRUNTIME_NODE_INSTALL=cuda12', 'ENV ONNXRUNTIME_NODE_INSTALL=skip', /not cuda12/],
+    ['ENV ONNXRUNTIME_NODE_INSTALL=skip', 'ENV ONNXRUNTIME_NODE_INSTALL=cuda12', /cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=cuda12/],
+    ['CMD ["serve"]\n\n# ---- GPU', 'CMD ["--port", "8080"]\n\n# ---- GPU', /cpu: CMD is not \["serve"\]/],
+  ];
+  for (const [from, to, expected] of cases) t.match(dockerfileViolations(swap(from, to)).join('\n'), expected, `${to}`);
+
+  // the last USER wins: a trailing USER root makes the gpu image run as root
+  t.match(dockerfileViolations(dockerfile.trimEnd() + '\nUSER root\n').join('\n'), /gpu: USER root is root/);
+  // no HEALTHCHECK / EXPOSE in the gpu stage
+  const gpuStart = dockerfile.indexOf('FROM ${CUDA_IMAGE} AS gpu');
+  const gpuPart = dockerfile.slice(gpuStart);
+  const stripped = dockerfile.slice(0, gpuStart) + gpuPart.replace(/HEALTHCHECK[^\n]*\\\n[^\n]*\n/, '').replace('EXPOSE 8080\n', '');
+  const v = dockerfileViolations(stripped).join('\n');
+  t.match(v, /gpu: no HEALTHCHECK/);
+  t.match(v, /gpu: no EXPOSE 8080/);
+  t.notMatch(v, /cpu: no HEALTHCHECK/);
+  t.match(dockerfileViolations('FROM node:20.20.2-bookworm-slim AS cpu\nCMD ["serve"]\n').join('\n'), /no gpu target/);
+});
+
+t.test('.dockerignore keeps what the images copy and drops the rest', async (t) => {
+  const ignore = readRepoFile('.dockerignore');
+  const df = parseDockerfile(dockerfile);
+  const sources = df.stages.flatMap((s) =>
+    keyword(s, 'COPY')
+      .filter((i) => !/--from=/.test(i.toString()))
+      .flatMap((i) => i.getArguments().map((a) => a.getValue()).filter((a) => !a.startsWith('--')).slice(0, -1)),
+  );
+  t.ok(sources.length >= 5, 'COPY sources found');
+  for (const src of new Set(sources)) {
+    const rel = src.replace(/\/$/, '');
+    t.ok(existsSync(path.join(ROOT, rel)), `${rel} exists`);
+    t.notOk(dockerIgnored(ignore, rel), `${rel} is in the build context`);
+  }
+  for (const needed of ['models/ko-reranker-tiny/onnx/model.onnx', 'models/ko-reranker-tiny/tokenizer.json', 'models/ko-reranker-tiny/config.json', 'scripts/export_onnx.py', 'scripts/requirements.txt', 'src/main.ts']) {
+    t.notOk(dockerIgnored(ignore, needed), `${needed} is in the build context`);
+  }
+  for (const dropped of ['node_modules/fastify/package.json', '.git/HEAD', 'scripts/.venv/bin/python', 'models/ko-reranker/onnx/model.onnx', 'models/ko-reranker-tiny/model.safetensors', 'test/config.test.ts']) {
+    t.ok(dockerIgnored(ignore, dropped), `${dropped} is left out`);
+  }
+});
+
+t.test('the entrypoint exists in the image layout', async (t) => {
+  const df = parseDockerfile(dockerfile);
+  for (const name of SERVER_TARGETS) {
+    const entrypoint = execForm(keyword(stage(df, name)!, 'ENTRYPOINT').at(-1)!.getArgumentsContent())!;
+    t.same(entrypoint.slice(0, 1), ['node']);
+    // /app/bin/ko-rerank.mjs is the repo's bin/ko-rerank.mjs, copied to /app/bin
+    t.ok(existsSync(path.join(ROOT, entrypoint[1]!.replace(/^\/app\//, ''))), `${entrypoint[1]} is in the repo`);
+    t.equal(stage(df, name)!.env.get('MODEL_DIR'), '/app/models/ko-reranker-tiny');
+  }
+});
