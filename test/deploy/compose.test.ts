@@ -3,7 +3,7 @@
 import t from 'tap';
 import { Ajv } from 'ajv';
 import { createRequire } from 'node:module';
-import { execForm, interpolate, keyword, loadSchema, loadYaml, parseDockerfile, readRepoFile } from './lib.ts';
+import { execForm, imageRef, interpolate, keyword, loadSchema, loadYaml, parseDockerfile, readRepoFile } from './lib.ts';
 
 const schema = loadSchema('compose-spec.json');
 const draft07 = createRequire(import.meta.url)('ajv/dist/refs/json-schema-draft-07.json');
@@ -90,6 +90,15 @@ t.test('compose matches the Dockerfile: targets exist, healthcheck = the image H
   const imageHc = keyword(df.stages.find((s) => s.name === 'gpu')!, 'HEALTHCHECK')[0]!.getArgumentsContent()!;
   const imageCmd = execForm(imageHc.slice(imageHc.indexOf('CMD') + 3))!;
   t.equal(imageCmd[0], hc.test[1], 'same probe program (node)');
+});
+
+t.test('images pulled from a registry are pinned to a version tag', async (t) => {
+  for (const [name, svc] of Object.entries<any>(compose.services)) {
+    if (svc.build) continue; // built here: the image name is a local tag
+    const ref = imageRef(svc.image);
+    t.ok(ref.digest || (ref.tag && ref.tag !== 'latest' && /\d+\.\d+/.test(ref.tag)), `${name}: ${svc.image}`);
+  }
+  t.ok(Object.values<any>(compose.services).some((s) => !s.build), 'at least one pulled image (bench)');
 });
 
 t.test('interpolation: MODEL_DIR picks the exported model when set', async (t) => {
