@@ -92,6 +92,15 @@ t.test('compose matches the Dockerfile: targets exist, healthcheck = the image H
   t.equal(imageCmd[0], hc.test[1], 'same probe program (node)');
 });
 
+t.test("the export service's flags are scripts/export_onnx.py's, and --fp16 writes the file the README serves", async (t) => {
+  const script = readRepoFile('scripts/export_onnx.py');
+  const declared = new Set([...script.matchAll(/add_argument\("(--[\w-]+)"/g)].map((m) => m[1]));
+  const used = (compose.services.export.command as string[]).filter((a) => a.startsWith('--'));
+  t.ok(used.length >= 2);
+  for (const flag of used) t.ok(declared.has(flag), `${flag} is an export_onnx.py option`);
+  t.match(script, /model_fp16\.onnx/, 'MODEL_FILE=model_fp16.onnx exists after --fp16');
+});
+
 t.test('images pulled from a registry are pinned to a version tag', async (t) => {
   for (const [name, svc] of Object.entries<any>(compose.services)) {
     if (svc.build) continue; // built here: the image name is a local tag
