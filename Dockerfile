@@ -42,7 +42,8 @@ RUN node node_modules/onnxruntime-node/script/install.js \
 # ---- the Node binary for the CUDA image -----------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS node
 
-# ---- real-model export: docker run --rm -v ./ko-reranker:/in:ro -v ./models:/out IMAGE /in --out /out/ko-reranker --fp16
+# ---- real-model export (README "Deploy"): docker run --rm --user "$(id -u):$(id -g)" \
+#        -v "$PWD/ko-reranker:/in:ro" -v "$PWD/models:/out" IMAGE /in --out /out/ko-reranker --fp16
 FROM ${DEBIAN_IMAGE} AS export
 WORKDIR /opt/ko-rerank
 COPY scripts/ scripts/
