@@ -8,22 +8,30 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Engine } from './core/engine.ts';
 import { installErrorHandlers } from './http/errors.ts';
-import { sharedSchemas } from './http/schemas.ts';
+import { refSchemas, sharedSchemas } from './http/schemas.ts';
 import { opsRoutes } from './http/routes/ops.ts';
+import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
+import { sagemakerRoutes } from './http/routes/sagemaker.ts';
+import { installAuth, isPublic } from './http/auth.ts';
 import { scoreRoute } from './http/routes/score.ts';
 import { SERVICE_VERSION } from './version.ts';
 
 export interface BuildOptions {
   /** pino logger shared with the engine; defaults to one at config.logLevel. */
   logger?: Logger;
+  /** Called for every route as it is registered (the auth test enumerates them with it). */
+  onRoute?: (route: { method: string | string[]; url: string }) => void;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Never log API keys, whatever a serializer or a log call includes. */
+export const REDACT = ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization'];
+
 export async function buildApp(config: Config, engine: Engine, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: { level: config.logLevel } }),
+    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: { level: config.logLevel, redact: REDACT } }),
     bodyLimit: config.bodyLimit,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -32,10 +40,16 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  if (opts.onRoute) app.addHook('onRoute', (r) => opts.onRoute!({ method: r.method, url: r.url }));
+  // The spec says which routes need no key: the PUBLIC_ROUTES.
+  app.addHook('onRoute', (r) => {
+    if (r.schema && isPublic(r.url, config.publicRoutes)) (r.schema as Record<string, unknown>).security = [];
+  });
   installErrorHandlers(app);
+  installAuth(app, config);
   // JSON only: a text/plain body is answered 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
-  for (const s of sharedSchemas) app.addSchema(s);
+  for (const s of [...sharedSchemas, ...refSchemas()]) app.addSchema(s);
 
   await app.register(swagger, {
     openapi: {
@@ -48,8 +62,19 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
       },
       tags: [
         { name: 'rerank', description: 'Scoring' },
+        { name: 'compat', description: 'Drop-in shapes: Cohere v1/v2 (and Jina), SageMaker' },
         { name: 'ops', description: 'Health, readiness, info and metrics' },
       ],
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Only when API_KEYS is set: `Authorization: Bearer <key>` on every route outside PUBLIC_ROUTES (401 otherwise).',
+          },
+        },
+      },
+      security: [{ bearerAuth: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
@@ -69,6 +94,8 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(rerankRoute, { engine, config });
   await app.register(scoreRoute, { engine, config });
+  await app.register(cohereRoutes, { engine, config });
+  await app.register(sagemakerRoutes, { engine, config });
   await app.register(opsRoutes, { engine, config });
   return app;
 }

@@ -1,5 +1,6 @@
 // Every setting of the service in one place: env var, CLI flag, default, one-line doc.
 // Settings are read once here and passed down; no other module reads process.env.
+import { existsSync, readFileSync, statSync } from 'node:fs';
 
 export type Device = 'auto' | 'cuda' | 'cpu';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -17,8 +18,12 @@ export interface Config {
   maxBatchSize: number;
   maxWaitMs: number;
   maxPassages: number;
+  maxChunkedPairs: number;
   bodyLimit: number;
   logLevel: LogLevel;
+  sagemakerBindToPort: number;
+  apiKeys: string[];
+  publicRoutes: string[];
 }
 
 export class ConfigError extends Error {
@@ -72,6 +77,38 @@ function oneOf<T extends string>(...values: T[]): Parser<T> {
 function nonEmpty(raw: string): string {
   if (raw.trim() === '') throw new Error('must not be empty');
   return raw;
+}
+
+/** A comma-separated list of keys, or the path of an existing file with one key a line ('#' comments, blank lines skipped). */
+function apiKeys(raw: string): string[] {
+  const value = raw.trim();
+  if (value === '') return [];
+  let keys: string[];
+  if (existsSync(value) && statSync(value).isFile()) {
+    keys = readFileSync(value, 'utf8')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    if (keys.length === 0) throw new Error(`the key file ${value} has no keys`);
+  } else {
+    if (value.startsWith('/') || value.startsWith('./')) throw new Error(`${value} looks like a path but is not a readable file`);
+    keys = value.split(',').map((k) => k.trim());
+    if (keys.some((k) => k === '')) throw new Error('empty key in the comma-separated list');
+  }
+  // Never echo the keys themselves in an error.
+  const bad = keys.findIndex((k) => !/^[\x21-\x7e]+$/.test(k));
+  if (bad >= 0) throw new Error(`key #${bad + 1} has whitespace or non-ASCII characters`);
+  return [...new Set(keys)];
+}
+
+function routeList(raw: string): string[] {
+  const routes = raw
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  const bad = routes.find((r) => !r.startsWith('/'));
+  if (bad !== undefined) throw new Error(`route ${JSON.stringify(bad)} must start with /`);
+  return routes;
 }
 
 function setting<K extends keyof Config>(s: SettingSpec<K>): SettingSpec<K> {
@@ -155,6 +192,14 @@ export const SETTINGS = [
     parse: int(1),
   }),
   setting({
+    key: 'maxChunkedPairs',
+    env: 'MAX_CHUNKED_PAIRS',
+    flag: '--max-chunked-pairs',
+    default: 4096,
+    doc: 'Most (query, window) pairs one request may make when it asks for chunking; more is answered 413.',
+    parse: int(1),
+  }),
+  setting({
     key: 'bodyLimit',
     env: 'BODY_LIMIT',
     flag: '--body-limit',
@@ -169,6 +214,30 @@ export const SETTINGS = [
     default: 'info' as LogLevel,
     doc: 'pino log level (fatal|error|warn|info|debug|trace|silent).',
     parse: oneOf<LogLevel>('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  }),
+  setting({
+    key: 'sagemakerBindToPort',
+    env: 'SAGEMAKER_BIND_TO_PORT',
+    flag: '--sagemaker-bind-to-port',
+    default: 0,
+    doc: 'Set by SageMaker: when 1-65535, the port to listen on, overriding PORT (0 = unset).',
+    parse: int(0, 65535),
+  }),
+  setting({
+    key: 'apiKeys',
+    env: 'API_KEYS',
+    flag: '--api-keys',
+    default: [] as string[],
+    doc: 'Empty: no auth. Else `Authorization: Bearer <key>` is required on every route outside PUBLIC_ROUTES; a comma-separated list of keys, or the path of an existing file with one key a line.',
+    parse: apiKeys,
+  }),
+  setting({
+    key: 'publicRoutes',
+    env: 'PUBLIC_ROUTES',
+    flag: '--public-routes',
+    default: ['/health', '/ready', '/ping', '/metrics', '/docs*', '/openapi.json'],
+    doc: 'Routes open without a key when API_KEYS is set (comma-separated; a trailing * matches a prefix).',
+    parse: routeList,
   }),
 ] as const satisfies readonly SettingSpec<any>[];
 
@@ -217,8 +286,13 @@ export function loadConfig(argv: readonly string[] = [], env: Record<string, str
   return out as unknown as Config;
 }
 
+/** The port to listen on: SAGEMAKER_BIND_TO_PORT when set, else PORT. */
+export function listenPort(config: Config): number {
+  return config.sagemakerBindToPort > 0 ? config.sagemakerBindToPort : config.port;
+}
+
 /** The README settings table, kept in sync by test/config.test.ts. */
 export function settingsTable(): string {
-  const rows = SETTINGS.map((s) => `| \`${s.env}\` | \`${s.flag}\` | \`${String(s.default)}\` | ${s.doc} |`);
+  const rows = SETTINGS.map((s) => `| \`${s.env}\` | \`${s.flag}\` | ${String(s.default) === '' ? '(empty)' : `\`${String(s.default)}\``} | ${s.doc} |`);
   return ['| Env var | Flag | Default | Description |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -1,8 +1,8 @@
 // Command line: `serve` (default) starts the HTTP server; `openapi` writes openapi.yaml from the served spec.
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { buildApp } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { REDACT, buildApp } from './app.ts';
+import { ConfigError, listenPort, loadConfig, type Config } from './config.ts';
 import { Engine } from './core/engine.ts';
 import { openapiYaml } from './http/openapi.ts';
 import { runEval } from './eval/command.ts';
@@ -10,7 +10,7 @@ import { runEval } from './eval/command.ts';
 const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval] [--flag value ...]   (see README.md for the settings)';
 
 async function serve(config: Config): Promise<void> {
-  const log = pino({ level: config.logLevel });
+  const log = pino({ level: config.logLevel, redact: REDACT });
   const engine = new Engine(config, log);
   const app = await buildApp(config, engine, { logger: log });
   const shutdown = async (signal: string) => {
@@ -22,7 +22,8 @@ async function serve(config: Config): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   // Listen first so /health answers and /ready says 503 while the model loads and warms up.
-  await app.listen({ host: config.host, port: config.port });
+  // SAGEMAKER_BIND_TO_PORT, when set, wins over PORT.
+  await app.listen({ host: config.host, port: listenPort(config) });
   try {
     await engine.start();
   } catch (err) {

@@ -6,18 +6,26 @@ import { readModelDir, type ModelDir } from '../backend/model-dir.ts';
 import { Batcher, CancelledError } from './batcher.ts';
 import { ServiceError } from './errors.ts';
 import { Metrics } from './metrics.ts';
-import { rankOrder, softmax } from './scores.ts';
+import { normalizeScores, rankOrder, type Normalize } from './scores.ts';
 import { assemblePair, loadTokenizer, type EncodedPair, type TextTokenizer } from './tokenizer.ts';
+import { planPair, type ChunkingOptions } from './truncation.ts';
+
+export type { Normalize } from './scores.ts';
+export type { ChunkingOptions } from './truncation.ts';
 
 export interface ScoredItem {
   /** Position of the passage (or pair) in the request. */
   index: number;
   /** Raw model logit (fp32). */
   logit: number;
-  /** Softmax of the logit over all of the request's logits. */
+  /** The logit normalized as asked (default: softmax over all of the request's logits). */
   score: number;
-  /** The passage was cut to fit max_len. */
+  /** Some of the passage's tokens were not scored (cut to fit max_len / max_tokens_per_doc, or past the last chunk). */
   truncated: boolean;
+  /** Windows scored for this passage (1 unless it was chunked). */
+  chunks: number;
+  /** Window whose logit is the passage's (the max), 0-based. */
+  bestChunk: number;
 }
 
 export interface EngineResult {
@@ -25,11 +33,21 @@ export interface EngineResult {
   results: ScoredItem[];
   /** Tokens fed to the model (sum of the encoded pair lengths, no padding). */
   tokens: number;
+  /** Model inputs scored: one per pair, more when chunking split passages. */
+  sequences: number;
 }
 
 export interface RankOptions {
   topN?: number;
   signal?: AbortSignal;
+  /** softmax (default): over the request's logits; sigmoid: per logit; none: the logit itself. */
+  normalize?: Normalize;
+  /** Cap on each passage's tokens, clamped to what fits with the query. */
+  maxTokensPerDoc?: number;
+  /** false: refuse (validation error listing the indexes) instead of cutting a passage. Default true. */
+  truncate?: boolean;
+  /** Split passages that do not fit into overlapping windows; a passage's logit is its best window's. */
+  chunking?: ChunkingOptions;
 }
 
 export interface EngineInfo {
@@ -150,7 +168,7 @@ export class Engine {
     );
   }
 
-  /** Scores (query, passage) pairs; softmax over all of them. */
+  /** Scores (query, passage) pairs; each pair may become several windows when chunking is asked for. */
   async score(pairs: readonly (readonly [string, string])[], opts: RankOptions = {}, field = 'pairs'): Promise<EngineResult> {
     if (pairs.length === 0) throw new ServiceError('validation', `${field} must not be empty`);
     const blank = pairs.findIndex(([q]) => q.trim() === '');
@@ -158,32 +176,89 @@ export class Engine {
     if (pairs.length > this.config.maxPassages) {
       throw new ServiceError('too_large', `${field} has ${pairs.length} items, more than MAX_PASSAGES=${this.config.maxPassages}`);
     }
-    const { batcher } = this.requireReady();
-    const t0 = performance.now();
-    const encoded = await this.encodePairs(pairs);
-    this.metrics.tokenizationDuration.observe(performance.now() - t0);
-    let tokens = 0;
-    for (const e of encoded) {
-      tokens += e.ids.length;
-      this.metrics.inputTokens.observe(e.ids.length);
-      if (e.truncated) this.metrics.truncatedPairs.inc();
+    if (opts.maxTokensPerDoc !== undefined && !(Number.isInteger(opts.maxTokensPerDoc) && opts.maxTokensPerDoc >= 1)) {
+      throw new ServiceError('validation', 'max_tokens_per_doc must be an integer >= 1');
     }
+    const { batcher, tokenizer } = this.requireReady();
+    const t0 = performance.now();
+    const unique = new Map<string, number>();
+    const slot = (t: string) => {
+      let i = unique.get(t);
+      if (i === undefined) unique.set(t, (i = unique.size));
+      return i;
+    };
+    const refs = pairs.map(([q, p]) => [slot(q), slot(p)] as const);
+    const ids = await tokenizer.encodeMany([...unique.keys()]);
+    const planOpts = {
+      maxLen: this.model.maxLen,
+      queryMaxShare: this.config.queryMaxShare,
+      special: tokenizer.special,
+      maxTokensPerDoc: opts.maxTokensPerDoc,
+      chunking: opts.chunking,
+    };
+    const plans = refs.map(([q, p]) => planPair(ids[q]!, ids[p]!, planOpts));
+    this.metrics.tokenizationDuration.observe(performance.now() - t0);
+    if (opts.truncate === false) {
+      const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
+      if (cut.length > 0) {
+        const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');
+        const room = Math.min(...cut.map((i) => plans[i]!.window));
+        const how = opts.chunking ? ` in ${opts.chunking.maxChunksPerDoc} chunks of` : '';
+        throw new ServiceError(
+          'validation',
+          `truncate is false and ${field} at index ${shown} do not fit${how} max_len with the query (as few as ${room} passage tokens fit)`,
+        );
+      }
+    }
+    const seqs = plans.flatMap((pl) => pl.seqs);
+    if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
+      throw new ServiceError(
+        'too_large',
+        `chunking makes ${seqs.length} (query, window) pairs from ${pairs.length} ${field}, more than MAX_CHUNKED_PAIRS=${this.config.maxChunkedPairs}`,
+      );
+    }
+    let tokens = 0;
+    for (const seq of seqs) {
+      tokens += seq.length;
+      this.metrics.inputTokens.observe(seq.length);
+    }
+    for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
     let out;
     try {
-      out = await batcher.submit(
-        encoded.map((e) => e.ids),
-        opts.signal,
-      );
+      out = await batcher.submit(seqs, opts.signal);
     } catch (err) {
       if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
       throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
     }
     this.metrics.queueDuration.observe(out.queueMs);
-    const scores = softmax(out.logits);
-    const order = rankOrder(out.logits);
+    // A passage's logit is its best window's (NaN windows count only when all of them are NaN).
+    const logits = new Float32Array(pairs.length);
+    const best = new Array<number>(pairs.length).fill(0);
+    let k = 0;
+    plans.forEach((pl, i) => {
+      let top = out.logits[k]!;
+      for (let w = 1; w < pl.seqs.length; w++) {
+        const x = out.logits[k + w]!;
+        if (x > top || (Number.isNaN(top) && !Number.isNaN(x))) {
+          top = x;
+          best[i] = w;
+        }
+      }
+      k += pl.seqs.length;
+      logits[i] = top;
+    });
+    const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
+    const order = rankOrder(logits);
     const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
-    const results = order.slice(0, n).map((i) => ({ index: i, logit: out.logits[i]!, score: scores[i]!, truncated: encoded[i]!.truncated }));
-    return { results, tokens };
+    const results = order.slice(0, n).map((i) => ({
+      index: i,
+      logit: logits[i]!,
+      score: scores[i]!,
+      truncated: plans[i]!.truncated,
+      chunks: plans[i]!.seqs.length,
+      bestChunk: best[i]!,
+    }));
+    return { results, tokens, sequences: seqs.length };
   }
 
   private requireReady(): { tokenizer: TextTokenizer; batcher: Batcher } {

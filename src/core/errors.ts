@@ -1,6 +1,7 @@
 // Errors are values with a type; src/http/errors.ts maps each type to an HTTP status in one place.
 export type ErrorType =
   | 'bad_request'
+  | 'unauthorized'
   | 'validation'
   | 'too_large'
   | 'unsupported_media_type'

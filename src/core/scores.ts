@@ -31,3 +31,12 @@ export function rankOrder(logits: ArrayLike<number>): number[] {
   const key = (i: number) => (Number.isNaN(logits[i]!) ? -Infinity : logits[i]!);
   return idx.sort((a, b) => key(b) - key(a) || a - b);
 }
+
+export type Normalize = 'softmax' | 'sigmoid' | 'none';
+
+/** The scores of a request's logits: softmax over all of them, sigmoid of each, or the logits themselves. */
+export function normalizeScores(logits: ArrayLike<number>, mode: Normalize): number[] {
+  if (mode === 'softmax') return softmax(logits);
+  const out = Array.from(logits);
+  return mode === 'sigmoid' ? out.map(sigmoid) : out;
+}

@@ -3,6 +3,7 @@
 // (@huggingface/transformers was measured slower and disagrees on a fixture edge case: see bench/tokenizers.ts.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { planPair } from './truncation.ts';
 
 export interface SpecialIds {
   cls: number;
@@ -49,19 +50,8 @@ export interface EncodedPair {
  * tokens, only the passage is cut. ids = <s> q </s></s> p </s>.
  */
 export function assemblePair(q: readonly number[], p: readonly number[], maxLen: number, queryMaxShare: number, special: SpecialIds): EncodedPair {
-  const qCap = Math.min(Math.floor(maxLen * queryMaxShare), maxLen - 4);
-  const qLen = Math.min(q.length, qCap);
-  const pCap = Math.max(0, maxLen - 4 - qLen);
-  const pLen = Math.min(p.length, pCap);
-  const ids = new Array<number>(qLen + pLen + 4);
-  let k = 0;
-  ids[k++] = special.cls;
-  for (let i = 0; i < qLen; i++) ids[k++] = q[i]!;
-  ids[k++] = special.sep;
-  ids[k++] = special.sep;
-  for (let i = 0; i < pLen; i++) ids[k++] = p[i]!;
-  ids[k++] = special.sep;
-  return { ids, truncated: p.length > pCap };
+  const plan = planPair(q, p, { maxLen, queryMaxShare, special });
+  return { ids: plan.seqs[0]!, truncated: plan.truncated };
 }
 
 class NativeTokenizer implements TextTokenizer {

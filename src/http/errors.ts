@@ -4,6 +4,7 @@ import { ServiceError, type ErrorType } from '../core/errors.ts';
 
 const STATUS: Record<ErrorType, number> = {
   bad_request: 400,
+  unauthorized: 401,
   validation: 422,
   too_large: 413,
   unsupported_media_type: 415,
@@ -18,14 +19,25 @@ export function errorBody(type: ErrorType, message: string) {
   return { error: { type, message } };
 }
 
+interface SchemaError {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: unknown;
+}
+
+/** One schema (ajv) error as a message naming the field, e.g. `body/passages/1 must be string`. */
+export function validationMessage(v: SchemaError, context = 'body'): string {
+  let message = `${context}${v.instancePath ?? ''} ${v.message ?? 'is invalid'}`;
+  const params = v.params as Record<string, unknown> | undefined;
+  if (v.keyword === 'additionalProperties' && params?.additionalProperty) message += `: ${String(params.additionalProperty)}`;
+  if (v.keyword === 'enum' && Array.isArray(params?.allowedValues)) message += `: ${params.allowedValues.join(' | ')}`;
+  return message;
+}
+
 function fromFastify(err: FastifyError): ServiceError | undefined {
   if (err.validation && err.validation.length > 0) {
-    const v = err.validation[0]!;
-    const where = `${err.validationContext ?? 'body'}${v.instancePath ?? ''}`;
-    let message = `${where} ${v.message ?? 'is invalid'}`;
-    const params = v.params as Record<string, unknown> | undefined;
-    if (v.keyword === 'additionalProperties' && params?.additionalProperty) message += `: ${String(params.additionalProperty)}`;
-    return new ServiceError('validation', message);
+    return new ServiceError('validation', validationMessage(err.validation[0]!, err.validationContext ?? 'body'));
   }
   switch (err.statusCode) {
     case 413:
@@ -44,6 +56,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const known = err instanceof ServiceError ? err : fromFastify(err);
     if (known) {
       const status = STATUS[known.type];
+      if (known.type === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="ko-rerank"');
       if (status >= 500) request.log.error({ err }, known.message);
       else request.log.info({ errorType: known.type, status }, `request rejected: ${known.message}`);
       return reply.status(status).send(errorBody(known.type, known.message));

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { Config } from '../../config.ts';
-import type { Engine } from '../../core/engine.ts';
+import type { Engine, Normalize, RankOptions, ScoredItem } from '../../core/engine.ts';
 
 export interface RouteDeps {
   engine: Engine;
@@ -16,7 +16,23 @@ export function clientSignal(reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
-/** JSON has no NaN: a non-finite logit is sent as null (it is already sorted last, with score 0). */
-export function jsonResult<T extends { logit: number }>(r: T): Omit<T, 'logit'> & { logit: number | null } {
-  return Number.isFinite(r.logit) ? r : { ...r, logit: null };
+/** JSON has no NaN: a non-finite logit (and score) is sent as null (it is already sorted last). */
+export function jsonResult<T extends { logit: number; score: number }>(r: T): Omit<T, 'logit' | 'score'> & { logit: number | null; score: number | null } {
+  return { ...r, logit: Number.isFinite(r.logit) ? r.logit : null, score: Number.isNaN(r.score) ? null : r.score };
+}
+
+/** An engine result item in the native response shape. */
+export function nativeResult(r: ScoredItem) {
+  const { bestChunk, ...rest } = r;
+  return jsonResult(r.chunks > 1 ? { ...rest, best_chunk: bestChunk } : rest);
+}
+
+/** The engine options of the native controls. */
+export function controls(body: { normalize?: Normalize; max_tokens_per_doc?: number; truncate?: boolean; chunking?: { max_chunks_per_doc?: number; overlap_tokens?: number } }): RankOptions {
+  return {
+    normalize: body.normalize,
+    maxTokensPerDoc: body.max_tokens_per_doc,
+    truncate: body.truncate,
+    chunking: body.chunking ? { maxChunksPerDoc: body.chunking.max_chunks_per_doc ?? 8, overlapTokens: body.chunking.overlap_tokens ?? 32 } : undefined,
+  };
 }

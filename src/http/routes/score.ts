@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ServiceError } from '../../core/errors.ts';
 import { ScoreBody, ScoreResponse, errorResponses } from '../schemas.ts';
-import { clientSignal, jsonResult, type RouteDeps } from './deps.ts';
+import { clientSignal, controls, nativeResult, type RouteDeps } from './deps.ts';
 
 /** Normalises both accepted shapes to [query, passage] pairs. */
 export function toPairs(body: ScoreBody): [string, string][] {
@@ -26,16 +26,16 @@ export const scoreRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { en
       schema: {
         summary: 'Score (query, passage) pairs',
         description:
-          "Accepts {pairs: [[query, passage], ...]} or vLLM's {text_1, text_2}. Sorted by logit, highest first; score = softmax over the request's pairs.",
+          "Accepts {pairs: [[query, passage], ...]} or vLLM's {text_1, text_2}. Sorted by the fp32 logit, highest first; score = softmax over the request's pairs unless `normalize` says otherwise. Same truncation and chunking controls as /rerank.",
         tags: ['rerank'],
         body: ScoreBody,
         response: { 200: ScoreResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const pairs = toPairs(request.body);
-      const out = await engine.score(pairs, { signal: clientSignal(reply) }, request.body.pairs ? 'pairs' : 'text_2');
-      return { model: engine.model.name, results: out.results.map(jsonResult), usage: { tokens: out.tokens } };
+      const pairs = toPairs(request.body as ScoreBody);
+      const out = await engine.score(pairs, { ...controls(request.body as ScoreBody), signal: clientSignal(reply) }, request.body.pairs ? 'pairs' : 'text_2');
+      return { model: engine.model.name, results: out.results.map(nativeResult), usage: { tokens: out.tokens } };
     },
   );
 };

@@ -1,0 +1,83 @@
+// Truncation and chunking of a (query, passage) pair: token ids in, the model's input sequences out.
+// The query is kept whole up to floor(maxLen * queryMaxShare) tokens; only the passage is cut or split.
+import type { SpecialIds } from './tokenizer.ts';
+
+export interface ChunkingOptions {
+  /** Most windows one passage is split into; the rest of a longer passage is not scored (truncated: true). */
+  maxChunksPerDoc: number;
+  /** Tokens shared by consecutive windows. */
+  overlapTokens: number;
+}
+
+export interface PairPlanOptions {
+  maxLen: number;
+  queryMaxShare: number;
+  special: SpecialIds;
+  /** Cap on the passage tokens of one window (clamped to what fits with the query). */
+  maxTokensPerDoc?: number;
+  /** Split a passage that does not fit into overlapping windows instead of cutting it. */
+  chunking?: ChunkingOptions;
+}
+
+export interface PairPlan {
+  /** One model input per window: <s> q </s></s> window </s>. One item unless the passage was chunked. */
+  seqs: number[][];
+  /** Some of the passage's tokens were not scored. */
+  truncated: boolean;
+  /** Passage tokens per window (the cap that applied). */
+  window: number;
+}
+
+/** Passage tokens that fit with a query of qTokens tokens, after the query cap. */
+export function passageRoom(qTokens: number, maxLen: number, queryMaxShare: number): { qLen: number; room: number } {
+  const qCap = Math.min(Math.floor(maxLen * queryMaxShare), maxLen - 4);
+  const qLen = Math.min(qTokens, qCap);
+  return { qLen, room: Math.max(0, maxLen - 4 - qLen) };
+}
+
+function build(q: readonly number[], qLen: number, p: readonly number[], from: number, to: number, special: SpecialIds): number[] {
+  const ids = new Array<number>(qLen + (to - from) + 4);
+  let k = 0;
+  ids[k++] = special.cls;
+  for (let i = 0; i < qLen; i++) ids[k++] = q[i]!;
+  ids[k++] = special.sep;
+  ids[k++] = special.sep;
+  for (let i = from; i < to; i++) ids[k++] = p[i]!;
+  ids[k++] = special.sep;
+  return ids;
+}
+
+/**
+ * Window starts covering `length` tokens with windows of `window` tokens overlapping by at least `overlap`: every
+ * stride = window - overlap, the last one aligned to the end (so no window is short). At most `max` windows: a longer
+ * passage gets the first `max` (its tail is not scored).
+ */
+export function windowStarts(length: number, window: number, overlap: number, max: number): number[] {
+  if (length <= window) return [0];
+  const stride = window - overlap;
+  const needed = Math.ceil((length - window) / stride) + 1;
+  const count = Math.min(needed, max);
+  const starts = Array.from({ length: count }, (_, i) => i * stride);
+  if (needed <= max) starts[count - 1] = length - window;
+  return starts;
+}
+
+/**
+ * The model inputs of one pair. Without chunking: one sequence, the passage cut to the window.
+ * With chunking: a passage longer than the window is split into windows of `window` tokens overlapping by
+ * overlapTokens (at most half a window; at most maxChunksPerDoc windows); the caller aggregates their logits (max).
+ */
+export function planPair(q: readonly number[], p: readonly number[], o: PairPlanOptions): PairPlan {
+  const { qLen, room } = passageRoom(q.length, o.maxLen, o.queryMaxShare);
+  const window = o.maxTokensPerDoc === undefined ? room : Math.min(room, o.maxTokensPerDoc);
+  if (p.length <= window || !o.chunking || window === 0) {
+    const to = Math.min(p.length, window);
+    return { seqs: [build(q, qLen, p, 0, to, o.special)], truncated: p.length > window, window };
+  }
+  // At most half a window of overlap, so the windows always advance.
+  const overlap = Math.min(o.chunking.overlapTokens, Math.floor(window / 2));
+  const starts = windowStarts(p.length, window, overlap, o.chunking.maxChunksPerDoc);
+  const seqs = starts.map((s) => build(q, qLen, p, s, Math.min(p.length, s + window), o.special));
+  const last = starts[starts.length - 1]! + window;
+  return { seqs, truncated: last < p.length, window };
+}

@@ -1,0 +1,99 @@
+// Cohere-compatible POST /v1/rerank (also Jina's shape) and POST /v2/rerank: relevance_score = sigmoid(logit).
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ServiceError } from '../../core/errors.ts';
+import type { EngineResult } from '../../core/engine.ts';
+import { sigmoid } from '../../core/scores.ts';
+import { CohereV1Body, CohereV1Response, CohereV2Body, CohereV2Response, errorResponses } from '../schemas.ts';
+import { clientSignal, type RouteDeps } from './deps.ts';
+
+type Doc = string | Record<string, string | undefined>;
+
+/** The text ranked for each document: a string, an object's `text`, or the rank_fields values joined by newlines. */
+export function documentTexts(docs: readonly Doc[], rankFields?: readonly string[]): string[] {
+  return docs.map((d, i) => {
+    if (typeof d === 'string') return d;
+    if (rankFields) {
+      const missing = rankFields.filter((f) => typeof d[f] !== 'string');
+      if (missing.length > 0) throw new ServiceError('validation', `body/documents/${i} has no string field ${missing.join(', ')} named in rank_fields`);
+      return rankFields.map((f) => d[f]!).join('\n');
+    }
+    if (typeof d.text !== 'string') throw new ServiceError('validation', `body/documents/${i} must be a string or have a string field text (or give rank_fields)`);
+    return d.text;
+  });
+}
+
+/** Cohere bills a search unit per query with up to 100 documents (chunks counted). */
+const searchUnits = (out: EngineResult) => Math.max(1, Math.ceil(out.sequences / 100));
+
+/** sigmoid of the logit; a NaN logit (sorted last already) scores 0. */
+const relevance = (logit: number) => (Number.isNaN(logit) ? 0 : sigmoid(logit));
+
+const chunking = (max: number | undefined) => (max === undefined ? undefined : { maxChunksPerDoc: max, overlapTokens: 32 });
+
+export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
+  app.post(
+    '/v1/rerank',
+    {
+      schema: {
+        summary: 'Cohere v1 / Jina compatible rerank',
+        description:
+          'Cohere v1 (`cohere-ai` CohereClient, LangChain CohereRerank) and Jina-style clients. relevance_score = sigmoid(logit), results sorted on the fp32 logits, top_n cut after sorting; `model` and `usage.total_tokens` for Jina clients.',
+        tags: ['compat'],
+        body: CohereV1Body,
+        response: { 200: CohereV1Response, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as CohereV1Body;
+      const texts = documentTexts(body.documents as Doc[], body.rank_fields ?? undefined);
+      const out = await engine.rank(
+        body.query,
+        texts,
+        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', signal: clientSignal(reply) },
+        'documents',
+      );
+      return {
+        id: randomUUID(),
+        model: engine.model.name,
+        results: out.results.map((r) => {
+          const item = { index: r.index, relevance_score: relevance(r.logit) };
+          if (!body.return_documents) return item;
+          const doc = body.documents[r.index]!;
+          return { ...item, document: typeof doc === 'string' ? { text: doc } : doc };
+        }),
+        usage: { total_tokens: out.tokens },
+        meta: { api_version: { version: '1' as const }, billed_units: { search_units: searchUnits(out) } },
+      };
+    },
+  );
+
+  app.post(
+    '/v2/rerank',
+    {
+      schema: {
+        summary: 'Cohere v2 compatible rerank',
+        description:
+          '`cohere-ai` CohereClientV2. relevance_score = sigmoid(logit), results sorted on the fp32 logits, top_n cut after sorting. max_tokens_per_doc caps each document (clamped to what fits); max_chunks_per_doc (extension) turns on chunking.',
+        tags: ['compat'],
+        body: CohereV2Body,
+        response: { 200: CohereV2Response, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as CohereV2Body;
+      const texts = documentTexts(body.documents as Doc[]);
+      const out = await engine.rank(
+        body.query,
+        texts,
+        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', signal: clientSignal(reply) },
+        'documents',
+      );
+      return {
+        id: randomUUID(),
+        results: out.results.map((r) => ({ index: r.index, relevance_score: relevance(r.logit) })),
+        meta: { api_version: { version: '2' as const }, billed_units: { search_units: searchUnits(out) } },
+      };
+    },
+  );
+};
