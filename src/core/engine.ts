@@ -199,6 +199,12 @@ export class Engine {
     const plans = refs.map(([q, p]) => planPair(ids[q]!, ids[p]!, planOpts));
     this.metrics.tokenizationDuration.observe(performance.now() - t0);
     if (opts.truncate === false) {
+      const longQuery = plans.findIndex((pl) => pl.queryTruncated);
+      if (longQuery >= 0) {
+        const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
+        const where = field === 'passages' || field === 'documents' || field === 'texts' ? 'the query' : `the query of ${field}/${longQuery}`;
+        throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
+      }
       const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
       if (cut.length > 0) {
         const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');

@@ -26,6 +26,8 @@ export interface PairPlan {
   truncated: boolean;
   /** Passage tokens per window (the cap that applied). */
   window: number;
+  /** The query was cut to floor(maxLen * queryMaxShare) tokens. */
+  queryTruncated: boolean;
 }
 
 /** Passage tokens that fit with a query of qTokens tokens, after the query cap. */
@@ -48,9 +50,10 @@ function build(q: readonly number[], qLen: number, p: readonly number[], from: n
 }
 
 /**
- * Window starts covering `length` tokens with windows of `window` tokens overlapping by at least `overlap`: every
- * stride = window - overlap, the last one aligned to the end (so no window is short). At most `max` windows: a longer
- * passage gets the first `max` (its tail is not scored).
+ * Window starts covering `length` tokens with windows of `window` tokens overlapping by `overlap`: one every
+ * stride = window - overlap; the last window may be shorter. At most `max` windows: a longer passage gets the first
+ * `max` (its tail is not scored). (A last window shifted back to be full length was measured worse with the embedded
+ * model: it adds more unrelated context around the passage's end.)
  */
 export function windowStarts(length: number, window: number, overlap: number, max: number): number[] {
   if (length <= window) return [0];
@@ -58,7 +61,6 @@ export function windowStarts(length: number, window: number, overlap: number, ma
   const needed = Math.ceil((length - window) / stride) + 1;
   const count = Math.min(needed, max);
   const starts = Array.from({ length: count }, (_, i) => i * stride);
-  if (needed <= max) starts[count - 1] = length - window;
   return starts;
 }
 
@@ -72,12 +74,12 @@ export function planPair(q: readonly number[], p: readonly number[], o: PairPlan
   const window = o.maxTokensPerDoc === undefined ? room : Math.min(room, o.maxTokensPerDoc);
   if (p.length <= window || !o.chunking || window === 0) {
     const to = Math.min(p.length, window);
-    return { seqs: [build(q, qLen, p, 0, to, o.special)], truncated: p.length > window, window };
+    return { seqs: [build(q, qLen, p, 0, to, o.special)], truncated: p.length > window, window, queryTruncated: qLen < q.length };
   }
   // At most half a window of overlap, so the windows always advance.
   const overlap = Math.min(o.chunking.overlapTokens, Math.floor(window / 2));
   const starts = windowStarts(p.length, window, overlap, o.chunking.maxChunksPerDoc);
   const seqs = starts.map((s) => build(q, qLen, p, s, Math.min(p.length, s + window), o.special));
   const last = starts[starts.length - 1]! + window;
-  return { seqs, truncated: last < p.length, window };
+  return { seqs, truncated: last < p.length, window, queryTruncated: qLen < q.length };
 }

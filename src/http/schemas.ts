@@ -17,7 +17,7 @@ const MaxTokensPerDoc = Type.Integer({
 });
 
 const Truncate = Type.Boolean({
-  description: 'Default true. false: answer 422, listing the indexes of the passages that do not fit, instead of cutting them.',
+  description: 'Default true. false: answer 422, listing the indexes of the passages that do not fit (or naming a query over QUERY_MAX_SHARE of max_len), instead of cutting them.',
 });
 
 export const Chunking = Type.Object(

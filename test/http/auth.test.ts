@@ -127,6 +127,9 @@ t.test('the spec declares the bearer scheme; public routes opt out', async (t) =
   t.same(spec.paths['/health'].get.security, []);
   t.same(spec.paths['/ping'].get.security, []);
   t.equal(spec.paths['/rerank'].post.security, undefined, '/rerank uses the global requirement');
+  for (const p of ['/v1/rerank', '/v2/rerank', '/invocations']) t.ok(spec.paths[p]?.post, `${p} is documented`);
+  t.ok(spec.paths['/ping']?.get, '/ping is documented');
+  t.ok(spec.components.schemas.Chunking, 'chunking options are a named component');
 });
 
 t.test('keys never reach the logs, even at trace level', async (t) => {

@@ -5,6 +5,7 @@ import { buildApp } from '../../src/app.ts';
 import { Engine } from '../../src/core/engine.ts';
 import { sigmoid } from '../../src/core/scores.ts';
 import { BM25 } from '../../src/eval/bm25.ts';
+import { loadTokenizer } from '../../src/core/tokenizer.ts';
 import type { Backend, BackendResult, TensorBatch } from '../../src/backend/onnx.ts';
 import { startServer, testConfig } from '../helpers/server.ts';
 
@@ -69,6 +70,13 @@ t.test('truncation: max_tokens_per_doc, truncate:false lists the indexes, trunca
   const zero = await srv.post('/rerank', { query, passages, max_tokens_per_doc: 0 });
   t.equal(zero.status, 422);
   t.match(zero.body.error.message, /max_tokens_per_doc/);
+  const longQuery = '서울 '.repeat(500);
+  t.equal((await srv.post('/rerank', { query: longQuery, passages })).status, 200, 'a long query is cut by default');
+  const strictQuery = await srv.post('/rerank', { query: longQuery, passages, truncate: false });
+  t.equal(strictQuery.status, 422);
+  t.match(strictQuery.body.error.message, /truncate is false and the query has more than 384 tokens/);
+  const strictPairQuery = await srv.post('/score', { pairs: [[query, 'a'], [longQuery, 'b']], truncate: false });
+  t.match(strictPairQuery.body.error.message, /the query of pairs\/1 has more than/);
   const pairs = await srv.post('/score', { pairs: [[query, long]], truncate: false });
   t.equal(pairs.status, 422, '/score too');
   t.match(pairs.body.error.message, /pairs at index 0/);
@@ -116,19 +124,31 @@ t.test('chunking: a passage whose relevant part lies past the 512-token cut rank
   t.equal(truncated.results[truncRank].truncated, true);
   t.equal(truncated.results[truncRank].chunks, 1);
 
-  // The embedded model was trained on passages of about 100 tokens: windows of that size suit it.
-  const chunked = await srv.post('/rerank', { query: q, passages: docs, max_tokens_per_doc: 128, chunking: { max_chunks_per_doc: 16, overlap_tokens: 32 } });
+  // Token layout: where the relevant passage starts inside the long one, and the window size that fits the query.
+  const tokenizer = await loadTokenizer(srv.engine.model.dir);
+  const [qIds, longIds, relIds] = await tokenizer.encodeMany([q, long, relevant]);
+  const window = srv.engine.model.maxLen - 4 - qIds!.length;
+  const total = longIds!.length;
+  const relevantTokens = relIds!.length;
+  t.ok(total - relevantTokens > window, `the relevant passage starts past the cut (token ${total - relevantTokens}, window ${window})`);
+  const winsOn = (chunk: number, win: number, overlap: number) => chunk * (win - overlap) + win > total - relevantTokens;
+
+  // Whole windows (the default): the last window holds the relevant passage.
+  const chunked = await srv.post('/rerank', { query: q, passages: docs, chunking: {} });
   t.equal(chunked.status, 200);
   const top = chunked.body.results[0];
   t.equal(top.index, longIndex, 'with chunking the long passage ranks first');
-  t.ok(top.chunks > 10 && top.chunks <= 16, `${top.chunks} chunks scored`);
-  t.equal(top.best_chunk, top.chunks - 1, 'the winning window is the last one (where the relevant passage is)');
+  t.equal(top.chunks, Math.ceil((total - window) / (window - 32)) + 1, 'windows of the full size, 32 tokens overlap');
+  t.ok(winsOn(top.best_chunk, window, 32), `the winning window (${top.best_chunk}) holds the relevant passage`);
   t.equal(top.truncated, false, 'every token was scored');
-  for (const r of chunked.body.results) t.equal(r.best_chunk === undefined, r.chunks === 1, 'best_chunk only on chunked passages');
-  // The passage's logit is its best window's: score that window's text alone is not possible, but the
-  // last window ends with the relevant passage, so its logit is at least the truncated passage's.
   t.ok(top.logit > truncated.results[truncRank].logit);
   t.ok(chunked.body.usage.tokens > truncated.usage.tokens, 'usage counts every window');
+  for (const r of chunked.body.results) t.equal(r.best_chunk === undefined, r.chunks === 1, 'best_chunk only on chunked passages');
+
+  // Windows the size of the embedded model's training passages (about 100 tokens) rank it first too.
+  const small = (await srv.post('/rerank', { query: q, passages: docs, max_tokens_per_doc: 128, chunking: { max_chunks_per_doc: 16 } })).body;
+  t.equal(small.results[0].index, longIndex);
+  t.ok(winsOn(small.results[0].best_chunk, 128, 32), 'the winning 128-token window holds the relevant passage');
 
   const tooMany = await srv.post('/rerank', { query: q, passages: ['.', '!', '?', '~', ','].map((c) => long + c), max_tokens_per_doc: 128, chunking: { max_chunks_per_doc: 20 } });
   t.equal(tooMany.status, 413, 'past MAX_CHUNKED_PAIRS (50 here)');
