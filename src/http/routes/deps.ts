@@ -18,7 +18,7 @@ export function clientSignal(reply: FastifyReply): AbortSignal {
 
 /** JSON has no NaN: a non-finite logit (and score) is sent as null (it is already sorted last). */
 export function jsonResult<T extends { logit: number; score: number }>(r: T): Omit<T, 'logit' | 'score'> & { logit: number | null; score: number | null } {
-  return { ...r, logit: Number.isFinite(r.logit) ? r.logit : null, score: Number.isNaN(r.score) ? null : r.score };
+  return { ...r, logit: Number.isFinite(r.logit) ? r.logit : null, score: Number.isFinite(r.score) ? r.score : null };
 }
 
 /** An engine result item in the native response shape. */
