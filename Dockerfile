@@ -70,9 +70,10 @@ COPY src ./src
 COPY models/ko-reranker-tiny ./models/ko-reranker-tiny
 USER 10001:10001
 EXPOSE 8080
-# /ready is 200 once the model is loaded and warmed up; node's fetch, so no curl in the image.
+# /ready is 200 once the model is loaded and warmed up; node's fetch, so no curl in the image. The port follows the
+# server's rule: SAGEMAKER_BIND_TO_PORT, when set, wins over PORT.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SAGEMAKER_BIND_TO_PORT||process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "/app/bin/ko-rerank.mjs"]
 CMD ["serve"]
 
@@ -94,6 +95,6 @@ COPY models/ko-reranker-tiny ./models/ko-reranker-tiny
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SAGEMAKER_BIND_TO_PORT||process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "/app/bin/ko-rerank.mjs"]
 CMD ["serve"]
