@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Engine } from './core/engine.ts';
 import { installErrorHandlers } from './http/errors.ts';
+import { installJsonParser } from './http/body.ts';
 import { refSchemas, sharedSchemas } from './http/schemas.ts';
 import { opsRoutes } from './http/routes/ops.ts';
 import { cohereRoutes } from './http/routes/cohere.ts';
@@ -49,6 +50,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   installAuth(app, config);
   // JSON only: a text/plain body is answered 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonParser(app);
   for (const s of [...sharedSchemas, ...refSchemas()]) app.addSchema(s);
 
   await app.register(swagger, {
@@ -83,6 +85,8 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   const metrics = engine.metrics;
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
+    // Draining: close keep-alive connections after this response, so clients reconnect to another replica.
+    if (engine.admission.shuttingDown) reply.header('connection', 'close');
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {

@@ -19,6 +19,10 @@ export interface Config {
   maxWaitMs: number;
   maxPassages: number;
   maxChunkedPairs: number;
+  maxPassageChars: number;
+  maxQueuePairs: number;
+  requestTimeoutMs: number;
+  shutdownGraceMs: number;
   bodyLimit: number;
   logLevel: LogLevel;
   sagemakerBindToPort: number;
@@ -198,6 +202,38 @@ export const SETTINGS = [
     default: 4096,
     doc: 'Most (query, window) pairs one request may make when it asks for chunking; more is answered 413.',
     parse: int(1),
+  }),
+  setting({
+    key: 'maxPassageChars',
+    env: 'MAX_PASSAGE_CHARS',
+    flag: '--max-passage-chars',
+    default: 100000,
+    doc: 'Most characters (UTF-16 code units) in one query or passage, checked before tokenization; more is answered 413.',
+    parse: int(1),
+  }),
+  setting({
+    key: 'maxQueuePairs',
+    env: 'MAX_QUEUE_PAIRS',
+    flag: '--max-queue-pairs',
+    default: 8192,
+    doc: 'Backpressure: most (query, passage) pairs (chunk windows counted) accepted and not yet scored; a request that would pass it is answered 429 with Retry-After (one request alone is always accepted).',
+    parse: int(1),
+  }),
+  setting({
+    key: 'requestTimeoutMs',
+    env: 'REQUEST_TIMEOUT_MS',
+    flag: '--request-timeout-ms',
+    default: 30000,
+    doc: 'Deadline of an inference request from when it is accepted; past it the answer is 503 (type timeout) and its queued pairs are dropped. A body `timeout_ms` may only shorten it.',
+    parse: int(1),
+  }),
+  setting({
+    key: 'shutdownGraceMs',
+    env: 'SHUTDOWN_GRACE_MS',
+    flag: '--shutdown-grace-ms',
+    default: 30000,
+    doc: 'On SIGTERM/SIGINT: /ready turns 503, new requests get 503, accepted work has this long to finish before exit (0 if it all finished, 1 if not).',
+    parse: int(0),
   }),
   setting({
     key: 'bodyLimit',

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { REDACT, buildApp } from './app.ts';
 import { ConfigError, listenPort, loadConfig, type Config } from './config.ts';
 import { Engine } from './core/engine.ts';
+import { checkModel } from './backend/model-check.ts';
 import { openapiYaml } from './http/openapi.ts';
 import { runEval } from './eval/command.ts';
 
@@ -12,15 +13,49 @@ const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval] [--flag value ...]   
 async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, redact: REDACT });
   const engine = new Engine(config, log);
+  // A missing, corrupt or mismatched model fails here, before the port is bound (one line on stderr, exit 1).
+  checkModel(engine.model);
   const app = await buildApp(config, engine, { logger: log });
-  const shutdown = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    await app.close();
+  let stopping = false;
+  // A forced exit fails the queued work but lets the micro-batches on the model finish first (ending a session.run
+  // midway aborts the process); 10 s later it gives up waiting.
+  let forcing = false;
+  const forceExit = async (code: number): Promise<never> => {
+    forcing = true;
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 10_000).unref();
+    await engine.abort();
+    process.exit(code);
+  };
+  // Graceful drain: /ready turns 503 and new requests get 503 (shutting_down) at once; accepted work has
+  // SHUTDOWN_GRACE_MS to finish, then the server closes and the process exits 0 (1 if work was cut off).
+  // A second signal exits at once with 128 + the signal number.
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now without waiting for the drain');
+      return forceExit(128 + (signal === 'SIGINT' ? 2 : 15));
+    }
+    stopping = true;
+    const t0 = performance.now();
+    log.info({ signal, graceMs: config.shutdownGraceMs, active: engine.admission.active }, 'shutting down: draining accepted work');
+    const drained = await engine.drain(config.shutdownGraceMs);
+    if (forcing) return;
+    if (!drained) {
+      log.error({ active: engine.admission.active }, `work still running after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}; exiting`);
+      return forceExit(1);
+    }
+    // The drained requests' responses may still be writing: close() waits for them, within what is left of the grace.
+    const left = Math.max(500, config.shutdownGraceMs - (performance.now() - t0));
+    const closed = await Promise.race([app.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), left).unref())]);
+    if (!closed) {
+      log.error(`responses still being written after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}; exiting`);
+      process.exit(1);
+    }
     await engine.close();
+    log.info({ ms: Math.round(performance.now() - t0) }, 'drained; exiting');
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   // Listen first so /health answers and /ready says 503 while the model loads and warms up.
   // SAGEMAKER_BIND_TO_PORT, when set, wins over PORT.
   await app.listen({ host: config.host, port: listenPort(config) });
@@ -28,6 +63,7 @@ async function serve(config: Config): Promise<void> {
     await engine.start();
   } catch (err) {
     log.fatal({ err }, `model failed to load: ${(err as Error).message}`);
+    console.error(`ko-rerank: model failed to load from ${engine.model.onnxPath}: ${(err as Error).message.split('\n')[0]}`);
     await app.close();
     process.exit(1);
   }

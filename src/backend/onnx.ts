@@ -14,6 +14,8 @@ export interface TensorBatch {
 export interface BackendResult {
   logits: Float32Array;
   inferenceMs: number;
+  /** Rows whose inference failed (their logits are meaningless): set by SplitRetryBackend, src/backend/split-retry.ts. */
+  failed?: { rows: number[]; message: string };
 }
 
 /** What the batcher needs from a backend. */
@@ -131,7 +133,8 @@ export class OnnxBackend implements Backend {
     private readonly workers: InferenceWorker[],
     readonly info: BackendInfo,
   ) {
-    // Two micro-batches per worker: the next one is prepared and queued while the current one runs.
+    // Two micro-batches per worker: the next one is prepared and queued in the worker while the current one runs
+    // (the worker runs them one at a time).
     this.slots = workers.length * 2;
   }
 

@@ -25,6 +25,8 @@ export interface BatchStats {
 export interface BatcherHooks {
   onBatch?(stats: BatchStats): void;
   onQueueSize?(pairs: number): void;
+  /** Queued pairs of an aborted request were removed before reaching the backend; `reason` is the signal's. */
+  onDropped?(pairs: number, reason: unknown): void;
 }
 
 export interface SubmitResult {
@@ -98,8 +100,10 @@ export class Batcher {
           () => {
             if (job.done) return;
             // Drop the request's queued pairs; pairs already in a running micro-batch finish and are ignored.
+            const queued = this.queue.length;
             this.fail(job, new CancelledError());
             this.dropFinished();
+            this.hooks.onDropped?.(queued - this.queue.length, signal.reason);
           },
           { once: true },
         );
@@ -219,8 +223,13 @@ export class Batcher {
     const tensors = Batcher.buildTensors(batch, this.opts.padId);
     const realTokens = batch.reduce((n, e) => n + e.seq.length, 0);
     try {
-      const { logits, inferenceMs } = await this.backend.run(tensors);
+      const { logits, inferenceMs, failed } = await this.backend.run(tensors);
       this.hooks.onBatch?.({ rows: tensors.rows, seqLen: tensors.seqLen, paddedTokens: tensors.rows * tensors.seqLen, realTokens, queueMs, inferenceMs });
+      // Rows that failed even alone (SplitRetryBackend) fail only the requests that own them.
+      if (failed) {
+        for (const r of failed.rows) if (batch[r]) this.fail(batch[r]!.job, new Error(failed.message));
+        this.dropFinished();
+      }
       const jobs = new Set<Job>();
       batch.forEach((e, r) => {
         if (e.job.done) return;

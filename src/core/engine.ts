@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { OnnxBackend, type Backend, type BackendInfo } from '../backend/onnx.ts';
 import { readModelDir, type ModelDir } from '../backend/model-dir.ts';
+import { SplitRetryBackend } from '../backend/split-retry.ts';
+import { Admission, ReliabilityMetrics } from './admission.ts';
 import { Batcher, CancelledError } from './batcher.ts';
 import { ServiceError } from './errors.ts';
 import { Metrics } from './metrics.ts';
@@ -40,6 +42,8 @@ export interface EngineResult {
 export interface RankOptions {
   topN?: number;
   signal?: AbortSignal;
+  /** Deadline in ms, capped by REQUEST_TIMEOUT_MS (the default). */
+  timeoutMs?: number;
   /** softmax (default): over the request's logits; sigmoid: per logit; none: the logit itself. */
   normalize?: Normalize;
   /** Cap on each passage's tokens, clamped to what fits with the query. */
@@ -69,6 +73,10 @@ export class Engine {
   private backend: Backend | undefined;
   private batcher: Batcher | undefined;
   private starting: Promise<void> | undefined;
+  private split: SplitRetryBackend | undefined;
+  readonly reliability: ReliabilityMetrics;
+  /** Backpressure, deadlines and the shutdown drain (src/core/admission.ts). */
+  readonly admission: Admission;
 
   /** Reads the model directory at once (a bad MODEL_DIR fails start-up); start() loads the model. */
   constructor(
@@ -78,13 +86,20 @@ export class Engine {
   ) {
     this.model = readModelDir(config.modelDir, config.modelFile);
     this.metrics = metrics ?? new Metrics();
+    this.reliability = new ReliabilityMetrics(this.metrics.registry);
+    this.admission = new Admission({ maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs }, this.reliability);
     if (config.maxBatchTokens < this.model.maxLen) {
       throw new ServiceError('validation', `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${this.model.maxLen}`);
     }
   }
 
   get ready(): boolean {
-    return this.batcher !== undefined;
+    return this.batcher !== undefined && !this.admission.shuttingDown;
+  }
+
+  /** Graceful shutdown: refuse new requests, let the accepted ones finish. Resolves false if graceMs passes first. */
+  drain(graceMs: number): Promise<boolean> {
+    return this.admission.drain(graceMs);
   }
 
   /** Loads the tokenizer and the backend (worker threads + warm-up). Optionally takes a backend, for tests. */
@@ -110,8 +125,16 @@ export class Engine {
       this.log?.warn({ reason: info.fallbackReason }, `DEVICE=auto: CUDA execution provider unavailable, falling back to CPU: ${info.fallbackReason}`);
     }
     const m = this.metrics;
+    const r = this.reliability;
+    this.split = new SplitRetryBackend(backend, {
+        onSplit: (rows, err) => {
+          r.splits.inc();
+          this.log?.warn({ rows, err: err.message }, 'micro-batch run failed: split in halves and retried');
+        },
+        onRowFailed: () => r.failedPairs.inc(),
+    });
     this.batcher = new Batcher(
-      backend,
+      this.split,
       { maxBatchTokens: this.config.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.model.padId },
       {
         onBatch: (s) => {
@@ -121,6 +144,7 @@ export class Engine {
           m.inferenceDuration.observe(s.inferenceMs);
         },
         onQueueSize: (n) => m.queueSize.set(n),
+        onDropped: (n, reason) => r.droppedPairs.inc({ reason: (reason as Error | undefined)?.name === 'TimeoutError' ? 'timeout' : 'disconnect' }, n),
       },
     );
     this.log?.info(
@@ -170,6 +194,23 @@ export class Engine {
 
   /** Scores (query, passage) pairs; each pair may become several windows when chunking is asked for. */
   async score(pairs: readonly (readonly [string, string])[], opts: RankOptions = {}, field = 'pairs'): Promise<EngineResult> {
+    this.admission.enter();
+    try {
+      const deadline = this.admission.deadline(opts.signal, opts.timeoutMs);
+      try {
+        return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal }, field);
+      } catch (err) {
+        if (err instanceof ServiceError && err.type === 'cancelled' && deadline.timedOut()) {
+          throw new ServiceError('timeout', `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS or timeout_ms)`, 1);
+        }
+        throw err;
+      }
+    } finally {
+      this.admission.leave();
+    }
+  }
+
+  private async scoreAdmitted(pairs: readonly (readonly [string, string])[], opts: RankOptions, field: string): Promise<EngineResult> {
     if (pairs.length === 0) throw new ServiceError('validation', `${field} must not be empty`);
     const blank = pairs.findIndex(([q]) => q.trim() === '');
     if (blank >= 0) throw new ServiceError('validation', `${field}/${blank}: the query must not be empty`);
@@ -179,7 +220,9 @@ export class Engine {
     if (opts.maxTokensPerDoc !== undefined && !(Number.isInteger(opts.maxTokensPerDoc) && opts.maxTokensPerDoc >= 1)) {
       throw new ServiceError('validation', 'max_tokens_per_doc must be an integer >= 1');
     }
+    this.checkTexts(pairs, field);
     const { batcher, tokenizer } = this.requireReady();
+    this.admission.check(pairs.length);
     const t0 = performance.now();
     const unique = new Map<string, number>();
     const slot = (t: string) => {
@@ -230,11 +273,17 @@ export class Engine {
     }
     for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
     let out;
+    this.admission.acquire(seqs.length);
     try {
       out = await batcher.submit(seqs, opts.signal);
     } catch (err) {
       if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
+      if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
+        throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
+      }
       throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
+    } finally {
+      this.admission.release(seqs.length, out ? seqs.length : 0);
     }
     this.metrics.queueDuration.observe(out.queueMs);
     // A passage's logit is its best window's (NaN windows count only when all of them are NaN).
@@ -267,9 +316,41 @@ export class Engine {
     return { results, tokens, sequences: seqs.length };
   }
 
+  /** MAX_PASSAGE_CHARS and well-formed text, before any tokenization. Lone surrogates (JSON allows "\ud800") are refused. */
+  private checkTexts(pairs: readonly (readonly [string, string])[], field: string): void {
+    const max = this.config.maxPassageChars;
+    const single = field === 'passages' || field === 'documents' || field === 'texts';
+    const check = (text: string, what: string) => {
+      if (text.length > max) throw new ServiceError('too_large', `${what} has ${text.length} characters, more than MAX_PASSAGE_CHARS=${max}`);
+      if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) {
+        let at = 0;
+        for (; at < text.length; at++) {
+          const c = text.charCodeAt(at);
+          if (c >= 0xd800 && c <= 0xdbff && at + 1 < text.length && (text.charCodeAt(at + 1) & 0xfc00) === 0xdc00) at++;
+          else if (c >= 0xd800 && c <= 0xdfff) break;
+        }
+        throw new ServiceError('validation', `${what} holds a lone UTF-16 surrogate at character ${at}: send well-formed Unicode text`);
+      }
+    };
+    let lastQuery: string | undefined;
+    for (let i = 0; i < pairs.length; i++) {
+      const [q, p] = pairs[i]!;
+      if (q !== lastQuery) check(q, single ? 'query' : `${field}/${i} query`);
+      lastQuery = q;
+      check(p, `${field}/${i}`);
+    }
+  }
+
   private requireReady(): { tokenizer: TextTokenizer; batcher: Batcher } {
     if (!this.tokenizer || !this.batcher) throw new ServiceError('not_ready', 'the model is still loading');
     return { tokenizer: this.tokenizer, batcher: this.batcher };
+  }
+
+  /** Forced shutdown: fails the queued work, waits for the micro-batches running on the model, closes the backend. */
+  async abort(): Promise<void> {
+    this.batcher?.close();
+    await this.split?.idle();
+    await this.backend?.close();
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,9 @@ export type ErrorType =
   | 'unsupported_media_type'
   | 'not_found'
   | 'not_ready'
+  | 'overloaded'
+  | 'timeout'
+  | 'shutting_down'
   | 'cancelled'
   | 'backend'
   | 'internal';
@@ -15,6 +18,8 @@ export class ServiceError extends Error {
   constructor(
     readonly type: ErrorType,
     message: string,
+    /** Seconds the client should wait before retrying (sent as Retry-After). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.name = 'ServiceError';

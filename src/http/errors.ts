@@ -10,6 +10,9 @@ const STATUS: Record<ErrorType, number> = {
   unsupported_media_type: 415,
   not_found: 404,
   not_ready: 503,
+  overloaded: 429,
+  timeout: 503,
+  shutting_down: 503,
   cancelled: 499,
   backend: 500,
   internal: 500,
@@ -35,15 +38,17 @@ export function validationMessage(v: SchemaError, context = 'body'): string {
   return message;
 }
 
-function fromFastify(err: FastifyError): ServiceError | undefined {
+function fromFastify(err: FastifyError, request: FastifyRequest): ServiceError | undefined {
   if (err.validation && err.validation.length > 0) {
     return new ServiceError('validation', validationMessage(err.validation[0]!, err.validationContext ?? 'body'));
   }
   switch (err.statusCode) {
     case 413:
       return new ServiceError('too_large', err.message);
-    case 415:
-      return new ServiceError('unsupported_media_type', err.message);
+    case 415: {
+      const ct = request.headers['content-type'];
+      return new ServiceError('unsupported_media_type', `${err.message}: ${ct ? `Content-Type ${JSON.stringify(ct.slice(0, 100))}` : 'no Content-Type'}; send application/json`);
+    }
     case 404:
       return new ServiceError('not_found', err.message);
   }
@@ -53,11 +58,13 @@ function fromFastify(err: FastifyError): ServiceError | undefined {
 
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const known = err instanceof ServiceError ? err : fromFastify(err);
+    const known = err instanceof ServiceError ? err : fromFastify(err, request);
     if (known) {
       const status = STATUS[known.type];
       if (known.type === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="ko-rerank"');
-      if (status >= 500) request.log.error({ err }, known.message);
+      if (known.retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(known.retryAfterS))));
+      // 503s (not ready, timeout, shutting down) are expected under load: logged like the 4xx, without a stack.
+      if (status >= 500 && status !== 503) request.log.error({ err }, known.message);
       else request.log.info({ errorType: known.type, status }, `request rejected: ${known.message}`);
       return reply.status(status).send(errorBody(known.type, known.message));
     }

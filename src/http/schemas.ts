@@ -35,7 +35,11 @@ export const Chunking = Type.Object(
   },
 );
 
+const TIMEOUT_DOC = 'Deadline of this request in milliseconds, capped by REQUEST_TIMEOUT_MS; past it the answer is 503 (type timeout) and pairs not yet scored are dropped.';
+const TimeoutMs = Type.Integer({ minimum: 1, description: TIMEOUT_DOC });
+
 const Controls = {
+  timeout_ms: Type.Optional(TimeoutMs),
   normalize: Type.Optional(NormalizeField),
   max_tokens_per_doc: Type.Optional(MaxTokensPerDoc),
   truncate: Type.Optional(Truncate),
@@ -127,7 +131,7 @@ export const ScoreResponse = Type.Object(
 export const ErrorResponse = Type.Object(
   {
     error: Type.Object({
-      type: Type.String({ description: 'bad_request | validation | too_large | unsupported_media_type | not_found | not_ready | internal | backend' }),
+      type: Type.String({ description: 'bad_request | validation | too_large | unsupported_media_type | not_found | not_ready | overloaded | timeout | shutting_down | internal | backend' }),
       message: Type.String(),
     }),
   },
@@ -152,6 +156,9 @@ export const InfoResponse = Type.Object(
       max_batch_size: Type.Integer(),
       max_wait_ms: Type.Number(),
       max_passages: Type.Integer(),
+      max_passage_chars: Type.Integer(),
+      max_queue_pairs: Type.Integer(),
+      request_timeout_ms: Type.Integer(),
       workers: Type.Integer(),
     }),
     versions: Type.Object({ service: Type.String(), node: Type.String(), onnxruntime: Type.Union([Type.String(), Type.Null()]) }),
@@ -169,6 +176,7 @@ export const errorResponses = {
   413: errorRef,
   415: errorRef,
   422: errorRef,
+  429: errorRef,
   500: errorRef,
   503: errorRef,
 };
@@ -187,6 +195,7 @@ const CohereDocument = Type.Union(
 const nullable = { nullable: true } as const;
 
 const CohereCommon = {
+  timeout_ms: Type.Optional(Type.Integer({ ...nullable, minimum: 1, description: TIMEOUT_DOC })),
   model: Type.Optional(Type.String({ ...nullable, description: 'Accepted for client compatibility; ignored (one model per server).' })),
   query: Type.String({ minLength: 1, description: 'The search query.' }),
   documents: Type.Array(CohereDocument, { minItems: 1, description: 'Documents to rank.' }),
@@ -281,6 +290,7 @@ export const InvocationsBody = Type.Object(
             Type.Unsafe<'sigmoid' | 'none'>({ type: 'string', enum: ['sigmoid', 'none'], description: 'sigmoid (default): score = sigmoid(logit); none: the raw logit.' }),
           ),
           truncation: Type.Optional(Type.Boolean({ description: 'Default true. false: 422 listing the pairs that do not fit instead of cutting the passage.' })),
+          timeout_ms: Type.Optional(TimeoutMs),
         },
         { additionalProperties: false },
       ),

@@ -50,7 +50,7 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const out = await engine.rank(
         body.query,
         texts,
-        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', signal: clientSignal(reply) },
+        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) },
         'documents',
       );
       return {
@@ -86,7 +86,7 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const out = await engine.rank(
         body.query,
         texts,
-        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', signal: clientSignal(reply) },
+        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) },
         'documents',
       );
       return {

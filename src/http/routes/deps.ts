@@ -28,8 +28,9 @@ export function nativeResult(r: ScoredItem) {
 }
 
 /** The engine options of the native controls. */
-export function controls(body: { normalize?: Normalize; max_tokens_per_doc?: number; truncate?: boolean; chunking?: { max_chunks_per_doc?: number; overlap_tokens?: number } }): RankOptions {
+export function controls(body: { timeout_ms?: number; normalize?: Normalize; max_tokens_per_doc?: number; truncate?: boolean; chunking?: { max_chunks_per_doc?: number; overlap_tokens?: number } }): RankOptions {
   return {
+    timeoutMs: body.timeout_ms,
     normalize: body.normalize,
     maxTokensPerDoc: body.max_tokens_per_doc,
     truncate: body.truncate,

@@ -15,12 +15,12 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
     '/ready',
     {
       schema: {
-        summary: 'Readiness: 200 once the model is loaded and warmed up, 503 before',
+        summary: 'Readiness: 200 once the model is loaded and warmed up, 503 before (loading) and from SIGTERM on (shutting_down)',
         tags: ['ops'],
         response: { 200: StatusResponse, 503: StatusResponse },
       },
     },
-    async (_request, reply) => (engine.ready ? { status: 'ready' } : reply.status(503).send({ status: 'loading' })),
+    async (_request, reply) => (engine.ready ? { status: 'ready' } : reply.status(503).send({ status: engine.admission.shuttingDown ? 'shutting_down' : 'loading' })),
   );
 
   app.get('/info', { schema: { summary: 'Model, provider, limits and versions', tags: ['ops'], response: { 200: InfoResponse } } }, async () => {
@@ -40,6 +40,9 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
         max_batch_size: config.maxBatchSize,
         max_wait_ms: config.maxWaitMs,
         max_passages: config.maxPassages,
+        max_passage_chars: config.maxPassageChars,
+        max_queue_pairs: config.maxQueuePairs,
+        request_timeout_ms: config.requestTimeoutMs,
         workers: config.workers,
       },
       versions: { service: SERVICE_VERSION, node: info.versions.node, onnxruntime: info.versions.onnxruntime ?? null },

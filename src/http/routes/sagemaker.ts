@@ -35,7 +35,7 @@ export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
         response: { 200: StatusResponse, 503: StatusResponse },
       },
     },
-    async (_request, reply) => (engine.ready ? { status: 'ready' } : reply.status(503).send({ status: 'loading' })),
+    async (_request, reply) => (engine.ready ? { status: 'ready' } : reply.status(503).send({ status: engine.admission.shuttingDown ? 'shutting_down' : 'loading' })),
   );
 
   app.post(
@@ -57,7 +57,7 @@ export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
       const fn = body.parameters?.function_to_apply ?? 'sigmoid';
       const out = await engine.score(
         body.inputs.map((p) => [p.text, p.text_pair] as const),
-        { normalize: fn, truncate: body.parameters?.truncation, signal: clientSignal(reply) },
+        { normalize: fn, truncate: body.parameters?.truncation, timeoutMs: body.parameters?.timeout_ms, signal: clientSignal(reply) },
         'inputs',
       );
       const scores = new Array<number | null>(body.inputs.length);

@@ -1,0 +1,165 @@
+// Admission control: the bound on accepted work (backpressure), per-request deadlines and the drain on shutdown.
+// The engine asks here before it queues a request's pairs; everything it refuses is an error value
+// (overloaded -> 429 with Retry-After, timeout / shutting_down -> 503), mapped to statuses in src/http/errors.ts.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { ServiceError } from './errors.ts';
+
+/** Counters of what was refused, dropped or isolated; registered in the service registry. */
+export class ReliabilityMetrics {
+  readonly rejected: Counter<'reason'>;
+  readonly droppedPairs: Counter<'reason'>;
+  readonly admittedPairs: Gauge;
+  readonly splits: Counter;
+  readonly failedPairs: Counter;
+
+  constructor(registry: Registry) {
+    this.rejected = new Counter({
+      name: 'ko_rerank_rejected_requests_total',
+      help: 'Inference requests refused before any work: overloaded (429, MAX_QUEUE_PAIRS) or shutting_down (503)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    });
+    this.droppedPairs = new Counter({
+      name: 'ko_rerank_dropped_pairs_total',
+      help: 'Queued pairs removed before reaching the model: disconnect (client went away) or timeout (deadline passed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    });
+    this.admittedPairs = new Gauge({
+      name: 'ko_rerank_admitted_pairs',
+      help: 'Pairs accepted and not yet scored (queued or running), the quantity MAX_QUEUE_PAIRS bounds',
+      registers: [registry],
+    });
+    this.splits = new Counter({
+      name: 'ko_rerank_batch_splits_total',
+      help: 'Micro-batches whose run failed and were split in halves and retried',
+      registers: [registry],
+    });
+    this.failedPairs = new Counter({
+      name: 'ko_rerank_failed_pairs_total',
+      help: 'Pairs whose inference failed even alone (their requests get a backend error)',
+      registers: [registry],
+    });
+    for (const reason of ['overloaded', 'shutting_down']) this.rejected.inc({ reason }, 0);
+    for (const reason of ['disconnect', 'timeout']) this.droppedPairs.inc({ reason }, 0);
+  }
+}
+
+export interface AdmissionOptions {
+  maxQueuePairs: number;
+  requestTimeoutMs: number;
+}
+
+/** A request's deadline: its signal aborts on client disconnect or when the deadline passes. */
+export interface Deadline {
+  signal: AbortSignal;
+  timedOut(): boolean;
+  ms: number;
+}
+
+/** Throughput over the last RATE_WINDOW_MS, for the Retry-After estimate. */
+const RATE_WINDOW_MS = 10_000;
+
+export class Admission {
+  private pairs = 0;
+  private requests = 0;
+  private draining = false;
+  private idleWaiters: (() => void)[] = [];
+  private completions: { at: number; pairs: number }[] = [];
+
+  constructor(
+    private readonly opts: AdmissionOptions,
+    private readonly metrics: ReliabilityMetrics,
+  ) {}
+
+  get shuttingDown(): boolean {
+    return this.draining;
+  }
+
+  /** Pairs accepted and not yet scored. */
+  get admitted(): number {
+    return this.pairs;
+  }
+
+  /** Requests inside the engine (between enter() and leave()). */
+  get active(): number {
+    return this.requests;
+  }
+
+  /** A request starts: refused with shutting_down once the drain has begun. */
+  enter(): void {
+    if (this.draining) {
+      this.metrics.rejected.inc({ reason: 'shutting_down' });
+      throw new ServiceError('shutting_down', 'the server is shutting down; retry on another replica', 1);
+    }
+    this.requests++;
+  }
+
+  leave(): void {
+    this.requests--;
+    if (this.requests === 0) this.notifyIdle();
+  }
+
+  /** The request's deadline: REQUEST_TIMEOUT_MS, or the request's own timeout_ms when shorter. */
+  deadline(client: AbortSignal | undefined, timeoutMs?: number): Deadline {
+    const ms = timeoutMs === undefined ? this.opts.requestTimeoutMs : Math.min(timeoutMs, this.opts.requestTimeoutMs);
+    const timer = AbortSignal.timeout(ms);
+    return { signal: client ? AbortSignal.any([client, timer]) : timer, timedOut: () => timer.aborted && !client?.aborted, ms };
+  }
+
+  /** Throws overloaded (429) when `pairs` more would pass MAX_QUEUE_PAIRS; one request alone is always accepted. */
+  check(pairs: number): void {
+    if (this.pairs === 0 || this.pairs + pairs <= this.opts.maxQueuePairs) return;
+    this.metrics.rejected.inc({ reason: 'overloaded' });
+    throw new ServiceError(
+      'overloaded',
+      `server busy: ${this.pairs} pairs queued, ${pairs} more would pass MAX_QUEUE_PAIRS=${this.opts.maxQueuePairs}; retry after the Retry-After seconds`,
+      this.retryAfterS(),
+    );
+  }
+
+  /** Accepts `pairs` (throws overloaded past the bound); release() them once the request is answered. */
+  acquire(pairs: number): void {
+    this.check(pairs);
+    this.pairs += pairs;
+    this.metrics.admittedPairs.set(this.pairs);
+  }
+
+  /** `scored`: the pairs that were run (they feed the throughput estimate); the rest were dropped or failed. */
+  release(pairs: number, scored: number): void {
+    this.pairs -= pairs;
+    this.metrics.admittedPairs.set(this.pairs);
+    if (scored > 0) this.completions.push({ at: performance.now(), pairs: scored });
+  }
+
+  /** Seconds until the queue has room again at the recent throughput: between 1 and 60. */
+  retryAfterS(): number {
+    const now = performance.now();
+    while (this.completions.length > 0 && now - this.completions[0]!.at > RATE_WINDOW_MS) this.completions.shift();
+    if (this.completions.length < 2) return 1;
+    const span = Math.max(1000, now - this.completions[0]!.at);
+    const perS = (this.completions.reduce((n, c) => n + c.pairs, 0) * 1000) / span;
+    const excess = this.pairs - this.opts.maxQueuePairs / 2;
+    return Math.min(60, Math.max(1, Math.ceil(excess / perS)));
+  }
+
+  /** Begins the drain: new requests are refused from now on. Resolves true once no request is inside the engine,
+   * false if that takes longer than graceMs. */
+  drain(graceMs: number): Promise<boolean> {
+    this.draining = true;
+    if (this.requests === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), graceMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

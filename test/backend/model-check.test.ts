@@ -1,0 +1,99 @@
+// Start-up failures: a broken model directory stops `ko-rerank serve` before the port is bound, with one line on
+// stderr naming the file and the fix, and a non-zero exit code. Each case copies the embedded model to a temp
+// dir and breaks one file.
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { checkModel, readOnnxSummary, tokenizerMaxId } from '../../src/backend/model-check.ts';
+import { readModelDir } from '../../src/backend/model-dir.ts';
+
+const EMBEDDED = 'models/ko-reranker-tiny';
+const root = mkdtempSync(path.join(tmpdir(), 'ko-rerank-broken-'));
+t.teardown(() => rmSync(root, { recursive: true, force: true }));
+
+function copyModel(name: string): string {
+  const dir = path.join(root, name);
+  cpSync(EMBEDDED, dir, { recursive: true, filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx') });
+  return dir;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Runs `serve` against the dir; kills it if it is still up after 60 s. Reports whether the port was ever bound. */
+async function serve(dir: string): Promise<{ code: number | null; stderr: string; stdout: string; bound: boolean }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['bin/ko-rerank.mjs', 'serve'], {
+    env: { ...process.env, MODEL_DIR: dir, HOST: '127.0.0.1', PORT: String(port), DEVICE: 'cpu', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  clearTimeout(killer);
+  return { code, stderr, stdout, bound: /Server listening/.test(stdout) };
+}
+
+const onnxOf = (dir: string) => path.join(dir, 'onnx', 'model.onnx');
+
+const cases: [string, (dir: string) => void, RegExp][] = [
+  ['missing model.onnx', (dir) => unlinkSync(onnxOf(dir)), /no ONNX model: looked for .*model\.onnx.*export one there .*or set MODEL_FILE/],
+  ['truncated model.onnx', (dir) => truncateSync(onnxOf(dir), 100_000), /model\.onnx is not a valid ONNX model .*corrupt or truncated; export it again/],
+  ['model.onnx that is not ONNX', (dir) => writeFileSync(onnxOf(dir), '<html>404 Not Found</html>\n'.repeat(100)), /model\.onnx is not a valid ONNX model/],
+  ['empty model.onnx', (dir) => writeFileSync(onnxOf(dir), ''), /model\.onnx is not a valid ONNX model \(the file is empty\)/],
+  [
+    'a tokenizer with more ids than the model has embedding rows',
+    (dir) => {
+      const file = path.join(dir, 'tokenizer.json');
+      const tok = JSON.parse(readFileSync(file, 'utf8'));
+      for (let i = 0; i < 100; i++) tok.model.vocab.push([`▁extra${i}`, -20]);
+      writeFileSync(file, JSON.stringify(tok));
+    },
+    /tokenizer\.json does not match .*model\.onnx: the tokenizer has ids up to 8101 but the model's word embedding has 8002 rows; use the tokenizer\.json saved with this model/,
+  ],
+  ['a tokenizer.json that is not JSON', (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"vocab": ['), /tokenizer\.json is not valid JSON .*copy the tokenizer\.json saved with this model/],
+  ['a missing tokenizer.json', (dir) => unlinkSync(path.join(dir, 'tokenizer.json')), /missing .*tokenizer\.json: copy the tokenizer\.json/],
+  [
+    'a graph without input_ids',
+    (dir) => {
+      // Rename the input everywhere in the protobuf (same length: the file stays well-formed).
+      const bytes = readFileSync(onnxOf(dir));
+      writeFileSync(onnxOf(dir), Buffer.from(bytes.toString('latin1').replaceAll('input_ids', 'token_ids'), 'latin1'));
+    },
+    /model\.onnx has graph inputs \[token_ids, attention_mask\] but a reranker needs input_ids and attention_mask .*export a sequence-classification model/,
+  ],
+  ['a missing model directory', (dir) => rmSync(dir, { recursive: true }), /model directory .* does not exist: set MODEL_DIR/],
+];
+
+t.test('the embedded model passes the checks', async (t) => {
+  const summary = checkModel(readModelDir(EMBEDDED));
+  t.same(summary.inputs, ['input_ids', 'attention_mask']);
+  t.equal(summary.embeddingRows, 8002);
+  t.same(readOnnxSummary(path.join(EMBEDDED, 'onnx', 'model_quantized.onnx')).inputs, ['input_ids', 'attention_mask']);
+  t.equal(tokenizerMaxId({ model: { vocab: { a: 0, b: 7 } }, added_tokens: [{ id: 9 }] }), 9);
+});
+
+for (const [name, breakIt, message] of cases) {
+  t.test(`start-up fails on ${name}: one line naming the file and the fix, exit 1, port never bound`, async (t) => {
+    const dir = copyModel(name.replace(/\W+/g, '-'));
+    breakIt(dir);
+    const r = await serve(dir);
+    t.equal(r.code, 1, 'exit code 1');
+    t.notOk(r.bound, 'the port was never bound');
+    const lines = r.stderr.trim().split('\n');
+    t.equal(lines.length, 1, `one line on stderr: ${r.stderr}`);
+    t.match(lines[0], /^ko-rerank: /);
+    t.match(lines[0], message);
+  });
+}

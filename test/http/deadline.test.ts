@@ -1,0 +1,91 @@
+// Deadlines and client disconnects: a request past its deadline gets 503 (type timeout) and one whose client has
+// gone is dropped; either way its queued pairs are removed before they reach the model (counted in
+// ko_rerank_dropped_pairs_total{reason}) and no inference is spent on them.
+import t from 'tap';
+import { buildApp } from '../../src/app.ts';
+import { Engine } from '../../src/core/engine.ts';
+import { testConfig } from '../helpers/server.ts';
+import { ScriptedBackend, metricValue } from '../helpers/scripted-backend.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function server(overrides = {}) {
+  const config = testConfig({ maxBatchSize: 64, ...overrides });
+  const backend = new ScriptedBackend(1);
+  const engine = new Engine(config);
+  await engine.start(backend);
+  const app = await buildApp(config, engine);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const post = (path: string, body: unknown, signal?: AbortSignal) =>
+    fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+  const metrics = async () => (await fetch(base + '/metrics')).text();
+  return { app, engine, backend, post, metrics, close: () => app.close().then(() => engine.close()) };
+}
+
+const passages = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} 문단 ${i}`);
+
+t.test('timeout_ms: past it the request is 503 timeout and its queued pairs never reach the model', async (t) => {
+  const s = await server({ requestTimeoutMs: 30_000 });
+  t.teardown(s.close);
+  s.backend.delayMs = 400;
+  const first = s.post('/rerank', { query: '질문', passages: passages(64, '가') }); // one full micro-batch, keeps the backend busy
+  await sleep(100);
+  const t0 = performance.now();
+  const late = await s.post('/rerank', { query: '질문', passages: passages(40, '나'), timeout_ms: 100 });
+  t.equal(late.status, 503);
+  t.ok(performance.now() - t0 < 5_000, 'answered at its deadline, not after the queue drained');
+  const body = (await late.json()) as any;
+  t.equal(body.error.type, 'timeout');
+  t.match(body.error.message, /100 ms deadline/);
+  t.ok(late.headers.get('retry-after'), 'Retry-After on a timeout');
+  t.equal((await first).status, 200);
+  await sleep(100);
+  t.equal(s.backend.rows, 64, 'only the first request reached the backend');
+  const m = await s.metrics();
+  t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="timeout"}'), 40);
+  t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="disconnect"}'), 0);
+  t.equal(metricValue(m, 'ko_rerank_admitted_pairs'), 0, 'nothing left admitted');
+  s.backend.delayMs = 0;
+  const again = await s.post('/rerank', { query: '질문', passages: ['다'] });
+  t.equal(again.status, 200, 'the server keeps serving');
+});
+
+t.test('REQUEST_TIMEOUT_MS is the default deadline and caps a larger timeout_ms, on every inference route', async (t) => {
+  const s = await server({ requestTimeoutMs: 150 });
+  t.teardown(s.close);
+  s.backend.delayMs = 600;
+  const bodies: [string, unknown][] = [
+    ['/rerank', { query: 'q', passages: ['a', 'b'], timeout_ms: 60_000 }],
+    ['/score', { pairs: [['q', 'a']] }],
+    ['/v1/rerank', { query: 'q', documents: ['a'], timeout_ms: 60_000 }],
+    ['/v2/rerank', { model: 'm', query: 'q', documents: ['a'] }],
+    ['/invocations', { inputs: [{ text: 'q', text_pair: 'a' }], parameters: { timeout_ms: 60_000 } }],
+  ];
+  for (const [path, body] of bodies) {
+    const r = await s.post(path, body);
+    const json = (await r.json()) as any;
+    t.equal(r.status, 503, path);
+    t.equal(json.error.type, 'timeout', path);
+    t.match(json.error.message, /150 ms deadline/, path);
+  }
+});
+
+t.test('a client that disconnects has its queued pairs dropped and counted', async (t) => {
+  const s = await server();
+  t.teardown(s.close);
+  s.backend.delayMs = 400;
+  const first = s.post('/rerank', { query: '질문', passages: passages(64, '가') });
+  await sleep(100);
+  const ac = new AbortController();
+  const gone = s.post('/score', { pairs: passages(30, '나').map((p) => ['질문', p]) }, ac.signal);
+  await sleep(100);
+  ac.abort();
+  await t.rejects(gone);
+  t.equal((await first).status, 200);
+  await sleep(100);
+  t.equal(s.backend.rows, 64, 'no inference spent on the disconnected request');
+  const m = await s.metrics();
+  t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="disconnect"}'), 30);
+  t.equal(metricValue(m, 'ko_rerank_admitted_pairs'), 0);
+});
