@@ -96,7 +96,14 @@ async function main(): Promise<void> {
     warmupMs: performance.now() - t0,
   });
 
-  port.on('message', async (msg: ToWorker) => {
+  // One session.run at a time: the batcher keeps a second micro-batch queued here (OnnxBackend.slots) so the next run
+  // starts at once, but two runs at once on one session would only share its intra-op threads and contend for the
+  // cores (on a 2-core machine they did; inferenceMs also counts only this run's own time).
+  let chain: Promise<void> = Promise.resolve();
+  port.on('message', (msg: ToWorker) => {
+    chain = chain.then(() => handle(msg));
+  });
+  async function handle(msg: ToWorker): Promise<void> {
     if (msg.type !== 'run') return;
     const start = performance.now();
     try {
@@ -107,7 +114,7 @@ async function main(): Promise<void> {
     } catch (err) {
       post({ type: 'run-error', id: msg.id, message: (err as Error).message });
     }
-  });
+  }
 }
 
 void main();

@@ -1,6 +1,6 @@
 // The batcher: encoded pairs of all in-flight requests share one queue. Micro-batches are formed under a
 // token budget (rows x padded length) and a row cap, grouped by length, padded to their own longest pair.
-// Results go back to each request in input order.
+// Results go back to each request in input order. Header comment of takeBatch() says how a micro-batch is chosen.
 import type { Backend, TensorBatch } from '../backend/onnx.ts';
 
 export interface BatcherOptions {
@@ -8,6 +8,11 @@ export interface BatcherOptions {
   maxBatchSize: number;
   maxWaitMs: number;
   padId: number;
+  /**
+   * Once the oldest queued pair has waited this long, the next micro-batch must hold it (default: 50 ms or
+   * 10 x maxWaitMs, whichever is more). Below it, the batcher picks the least-padded batch anywhere in the queue.
+   */
+  starveMs?: number;
 }
 
 export interface BatchStats {
@@ -37,6 +42,9 @@ export interface SubmitResult {
   /** Summed inference time of the micro-batches the request took part in. */
   inferenceMs: number;
 }
+
+/** A micro-batch is charged MAX_BATCH_TOKENS / this in fixed per-run cost when the batcher compares candidates. */
+const BATCH_OVERHEAD_SHARE = 16;
 
 export class CancelledError extends Error {
   constructor() {
@@ -71,12 +79,15 @@ export class Batcher {
   private order = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly starveMs: number;
 
   constructor(
     private readonly backend: Backend,
     private readonly opts: BatcherOptions,
     private readonly hooks: BatcherHooks = {},
-  ) {}
+  ) {
+    this.starveMs = opts.starveMs ?? Math.max(50, 10 * opts.maxWaitMs);
+  }
 
   get queueSize(): number {
     return this.queue.length;
@@ -158,39 +169,61 @@ export class Batcher {
   }
 
   /**
-   * Takes one micro-batch out of the queue: anchored on the oldest pair (so nothing starves), extended with its
-   * neighbours in length order while rows x padded length stays within the budget and rows within the cap.
-   * A single pair longer than the budget still goes alone.
+   * Takes one micro-batch out of the queue. The queue is viewed in length order; every window of neighbours there
+   * that fills the budget (rows x longest length <= MAX_BATCH_TOKENS, rows <= MAX_BATCH_SIZE, as many rows as fit) is a
+   * candidate, and the one with the least cost per real token is taken, a batch costing its padded tokens plus a fixed
+   * overhead (see bestWindow). Once the oldest pair has waited longer than the starvation bound, only windows that hold
+   * it are candidates, so nothing waits forever. A single pair longer than the budget goes alone.
    */
   private takeBatch(): Entry[] {
     const sorted = [...this.queue].sort((a, b) => a.seq.length - b.seq.length || a.order - b.order);
-    const anchor = this.queue[0]!;
-    let lo = sorted.indexOf(anchor);
-    let hi = lo;
-    let longest = anchor.seq.length;
-    const { maxBatchTokens, maxBatchSize } = this.opts;
-    const fits = (e: Entry | undefined, rows: number): boolean =>
-      e !== undefined && rows + 1 <= maxBatchSize && (rows + 1) * Math.max(longest, e.seq.length) <= maxBatchTokens;
-    for (;;) {
-      const rows = hi - lo + 1;
-      const left = sorted[lo - 1];
-      const right = sorted[hi + 1];
-      const leftOk = fits(left, rows);
-      const rightOk = fits(right, rows);
-      if (!leftOk && !rightOk) break;
-      // Prefer the neighbour whose length is closer to the batch's longest pair: less padding.
-      const takeLeft = leftOk && (!rightOk || longest - left!.seq.length <= right!.seq.length - longest);
-      if (takeLeft) lo--;
-      else {
-        hi++;
-        longest = Math.max(longest, right!.seq.length);
-      }
-    }
-    const batch = sorted.slice(lo, hi + 1);
+    const oldest = this.queue[0]!;
+    const anchored = performance.now() - oldest.enqueuedAt >= this.starveMs;
+    const lengths = sorted.map((e) => e.seq.length);
+    const batch = sorted.slice(...Batcher.bestWindow(lengths, anchored ? sorted.indexOf(oldest) : undefined, this.opts));
     const taken = new Set(batch);
     this.queue = this.queue.filter((e) => !taken.has(e));
     for (const e of batch) this.queuedTokens -= e.seq.length;
     return batch;
+  }
+
+  /**
+   * The [start, end) window of `lengths` (sorted ascending) to run next: for each start the longest window that fits
+   * the budget, and of those the one with the least (rows x longest + overhead) / real tokens, overhead being
+   * MAX_BATCH_TOKENS / 16 (the per-run cost: without it, single-pair batches with no padding would win). Only windows
+   * holding index `anchor` when it is given. O(candidate starts x log n).
+   */
+  static bestWindow(lengths: readonly number[], anchor: number | undefined, opts: { maxBatchTokens: number; maxBatchSize: number }): [number, number] {
+    const n = lengths.length;
+    const overhead = opts.maxBatchTokens / BATCH_OVERHEAD_SHARE;
+    const prefix = new Float64Array(n + 1);
+    for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i]! + lengths[i]!;
+    const first = anchor === undefined ? 0 : Math.max(0, anchor - opts.maxBatchSize + 1);
+    const last = anchor ?? n - 1;
+    let best: [number, number] = [last, last + 1];
+    let bestRows = 0;
+    let bestCost = Infinity;
+    for (let i = first; i <= last; i++) {
+      // Largest end j (exclusive) with j - i <= maxBatchSize and (j - i) * lengths[j - 1] <= maxBatchTokens; the
+      // condition only gets harder as j grows (lengths ascending), so binary search.
+      let lo = (anchor ?? i) + 1;
+      let hi = Math.min(n, i + opts.maxBatchSize);
+      if (lo - i > 1 && (lo - i) * lengths[lo - 1]! > opts.maxBatchTokens) continue;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if ((mid - i) * lengths[mid - 1]! <= opts.maxBatchTokens) lo = mid;
+        else hi = mid - 1;
+      }
+      const rows = lo - i;
+      const real = prefix[lo]! - prefix[i]!;
+      const cost = (rows * lengths[lo - 1]! + overhead) / real;
+      if (cost < bestCost || (cost === bestCost && rows > bestRows)) {
+        best = [i, lo];
+        bestRows = rows;
+        bestCost = cost;
+      }
+    }
+    return best;
   }
 
   /** Builds the padded int64 tensors of a micro-batch. */

@@ -48,6 +48,11 @@ export class Metrics {
     buckets: [64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536],
     registers: [this.registry],
   });
+  readonly batchRealTokens = new Counter({
+    name: 'ko_rerank_batch_real_tokens_total',
+    help: 'Real (unpadded) tokens run in micro-batches; padding waste = batch_tokens_sum / this - 1',
+    registers: [this.registry],
+  });
   readonly paddingRatio = new Histogram({
     name: 'ko_rerank_batch_padding_ratio',
     help: 'Share of a micro-batch that is padding (1 - real tokens / padded tokens)',
@@ -72,6 +77,8 @@ export class Metrics {
   });
 
   constructor(defaultMetrics = true) {
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ko_rerank_' });
+    // Event-loop delay sampled every 1 ms (prom-client's default is 10 ms, and a sample counts the whole interval, so
+    // an idle loop would read about 10 ms); ko_rerank_nodejs_eventloop_lag_p99_seconds is over the last scrape interval.
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ko_rerank_', eventLoopMonitoringPrecision: 1 });
   }
 }

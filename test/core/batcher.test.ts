@@ -150,3 +150,46 @@ t.test('buildTensors pads with the pad id and masks padding', async (t) => {
   t.same(Array.from(tb.ids), [0n, 5n, 2n, 0n, 2n, 1n]);
   t.same(Array.from(tb.mask), [1n, 1n, 1n, 1n, 1n, 0n]);
 });
+
+t.test('bestWindow: the window with the least padded + overhead tokens per real token', async (t) => {
+  const budget = { maxBatchTokens: 64, maxBatchSize: 4 };
+  // Overhead = 64 / 16 = 4 tokens. Lengths sorted ascending.
+  const lengths = [2, 8, 8, 8, 8, 15, 16];
+  // Windows of 4 (row cap): [2,8,8,8] cost (32+4)/26, [8,8,8,8] (32+4)/32, [8,8,8,15] (60+4)/39, [8,8,15,16] (64+4)/47.
+  t.same(Batcher.bestWindow(lengths, undefined, budget), [1, 5], 'the uniform window');
+  // With the 2 as anchor only windows holding index 0 count.
+  t.same(Batcher.bestWindow(lengths, 0, budget), [0, 4], 'the anchor is kept');
+  // The 16 as anchor: [8,8,15,16] costs (64+4)/47, [15,16] (32+4)/31: the two long pairs go together.
+  t.same(Batcher.bestWindow(lengths, 6, budget), [5, 7]);
+  // Budget-limited: rows x longest <= 64 with lengths 30 and 40 gives one row for the 40.
+  t.same(Batcher.bestWindow([30, 30, 40], undefined, budget), [0, 2]);
+  t.same(Batcher.bestWindow([30, 30, 40], 2, budget), [2, 3], 'an anchor that only fits alone goes alone');
+  t.same(Batcher.bestWindow([100], undefined, budget), [0, 1], 'a pair over the budget goes alone');
+  // A single pair with no padding is not preferred over a full batch with a little padding: the overhead counts.
+  t.same(Batcher.bestWindow([10, 10, 10, 11], undefined, budget), [0, 4]);
+});
+
+t.test('a deep queue is cut into uniform micro-batches, not anchored on the oldest pair', async (t) => {
+  const backend = new FakeBackend(1, 20);
+  const b = new Batcher(backend, { maxBatchTokens: 4 * 32, maxBatchSize: 4, maxWaitMs: 0, padId: 1, starveMs: 10_000 });
+  // The oldest pair is a lone long one among short ones; anchoring on it would pad three short pairs to 32.
+  const seqs = [seq(32, 10), ...Array.from({ length: 8 }, (_, i) => seq(4, i + 11))];
+  const out = await b.submit(seqs);
+  t.same(Array.from(out.logits), seqs.map(expected));
+  for (const batch of backend.batches) t.equal(Math.min(...batch.lengths), Math.max(...batch.lengths), `batch of lengths ${batch.lengths} is uniform`);
+});
+
+t.test('a pair that waited past the starvation bound is in the next micro-batch', async (t) => {
+  const backend = new FakeBackend(1, 15);
+  const b = new Batcher(backend, { maxBatchTokens: 4 * 32, maxBatchSize: 4, maxWaitMs: 0, padId: 1, starveMs: 0 });
+  // starveMs 0: every batch is anchored on the oldest pair, so the lone long pair goes in the first batch.
+  const seqs = [seq(32, 10), ...Array.from({ length: 8 }, (_, i) => seq(4, i + 11))];
+  await b.submit(seqs);
+  t.ok(backend.batches[0]!.lengths.includes(32), `first batch ${backend.batches[0]!.lengths}`);
+});
+
+t.test('buildTensors writes ids of a large vocabulary (XLM-R: 250,002) exactly', async (t) => {
+  const tb = Batcher.buildTensors([[0, 250001, 131072, 2], [0, 65536, 2]], 1);
+  t.same(Array.from(tb.ids), [0n, 250001n, 131072n, 2n, 0n, 65536n, 2n, 1n]);
+  t.same(Array.from(tb.mask), [1n, 1n, 1n, 1n, 1n, 1n, 1n, 0n]);
+});
