@@ -43,12 +43,14 @@ async function serve(config: Config): Promise<void> {
       log.error({ active: engine.admission.active }, `work still running after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}; exiting`);
       return forceExit(1);
     }
-    // The drained requests' responses may still be writing: close() waits for them, within what is left of the grace.
-    const left = Math.max(500, config.shutdownGraceMs - (performance.now() - t0));
-    const closed = await Promise.race([app.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), left).unref())]);
+    // Stop listening. The drained requests' responses get a moment to flush; then every connection left is closed:
+    // keep-alive sockets, and those of clients that went away mid-request (Node still counts them as busy).
+    const closing = app.close();
+    const flushMs = Math.min(1000, Math.max(0, config.shutdownGraceMs - (performance.now() - t0)));
+    const closed = await Promise.race([closing.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), flushMs).unref())]);
     if (!closed) {
-      log.error(`responses still being written after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}; exiting`);
-      process.exit(1);
+      app.server.closeAllConnections();
+      await closing;
     }
     await engine.close();
     log.info({ ms: Math.round(performance.now() - t0) }, 'drained; exiting');

@@ -55,6 +55,8 @@ export interface Deadline {
   signal: AbortSignal;
   timedOut(): boolean;
   ms: number;
+  /** Clears the timer and the listener on the client signal: call it when the request is answered. */
+  dispose(): void;
 }
 
 /** Throughput over the last RATE_WINDOW_MS, for the Retry-After estimate. */
@@ -100,11 +102,31 @@ export class Admission {
     if (this.requests === 0) this.notifyIdle();
   }
 
-  /** The request's deadline: REQUEST_TIMEOUT_MS, or the request's own timeout_ms when shorter. */
+  /**
+   * The request's deadline: REQUEST_TIMEOUT_MS, or the request's own timeout_ms when shorter. One controller per
+   * request, its timer cleared by dispose(): nothing outlives the request (AbortSignal.timeout would keep the
+   * signal and what its listeners hold alive until the timer fires).
+   */
   deadline(client: AbortSignal | undefined, timeoutMs?: number): Deadline {
     const ms = timeoutMs === undefined ? this.opts.requestTimeoutMs : Math.min(timeoutMs, this.opts.requestTimeoutMs);
-    const timer = AbortSignal.timeout(ms);
-    return { signal: client ? AbortSignal.any([client, timer]) : timer, timedOut: () => timer.aborted && !client?.aborted, ms };
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort(new DOMException(`deadline of ${ms} ms passed`, 'TimeoutError'));
+    }, ms);
+    const onClient = () => ac.abort(client!.reason);
+    if (client?.aborted) onClient();
+    else client?.addEventListener('abort', onClient, { once: true });
+    return {
+      signal: ac.signal,
+      timedOut: () => timedOut,
+      ms,
+      dispose: () => {
+        clearTimeout(timer);
+        client?.removeEventListener('abort', onClient);
+      },
+    };
   }
 
   /** Throws overloaded (429) when `pairs` more would pass MAX_QUEUE_PAIRS; one request alone is always accepted. */

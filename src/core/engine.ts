@@ -204,6 +204,8 @@ export class Engine {
           throw new ServiceError('timeout', `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS or timeout_ms)`, 1);
         }
         throw err;
+      } finally {
+        deadline.dispose();
       }
     } finally {
       this.admission.leave();
