@@ -231,8 +231,8 @@ export const SETTINGS = [
     key: 'shutdownGraceMs',
     env: 'SHUTDOWN_GRACE_MS',
     flag: '--shutdown-grace-ms',
-    default: 30000,
-    doc: 'On SIGTERM/SIGINT: /ready turns 503, new requests get 503, accepted work has this long to finish before exit (0 if it all finished, 1 if not).',
+    default: 25000,
+    doc: 'On SIGTERM/SIGINT: /ready turns 503, new requests get 503, accepted work has this long to finish before exit (0 if it all finished, 1 if not). Keep it under the orchestrator\'s kill timeout (compose stop_grace_period, k8s terminationGracePeriodSeconds minus preStop).',
     parse: int(0),
   }),
   setting({
