@@ -11,6 +11,8 @@ export class ScriptedBackend implements Backend {
   /** Rows per run() call, in order. */
   batches: number[] = [];
   poison: number | undefined;
+  /** While set, run() waits for it (a test holds the backend busy for as long as it needs). */
+  gate: Promise<void> | undefined;
 
   constructor(slots = 1) {
     this.slots = slots;
@@ -33,6 +35,7 @@ export class ScriptedBackend implements Backend {
       for (let i = 0; i < b.seqLen; i++) if (b.mask[r * b.seqLen + i] === 1n) ids.push(Number(b.ids[r * b.seqLen + i]));
       rows.push(ids);
     }
+    if (this.gate) await this.gate;
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.poison !== undefined && rows.some((ids) => ids.includes(this.poison!))) throw new Error('CUDA out of memory (poisoned row)');
     return { logits: Float32Array.from(rows.map(ScriptedBackend.logit)), inferenceMs: this.delayMs };

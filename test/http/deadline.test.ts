@@ -23,14 +23,24 @@ async function server(overrides = {}) {
   return { app, engine, backend, post, metrics, close: () => app.close().then(() => engine.close()) };
 }
 
+/** Holds the backend's next runs until the returned function is called. */
+function hold(backend: ScriptedBackend): () => void {
+  let open!: () => void;
+  backend.gate = new Promise((r) => (open = r));
+  return () => {
+    backend.gate = undefined;
+    open();
+  };
+}
+
 const passages = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} 문단 ${i}`);
 
 t.test('timeout_ms: past it the request is 503 timeout and its queued pairs never reach the model', async (t) => {
   const s = await server({ requestTimeoutMs: 30_000 });
   t.teardown(s.close);
-  s.backend.delayMs = 400;
-  const first = s.post('/rerank', { query: '질문', passages: passages(64, '가') }); // one full micro-batch, keeps the backend busy
-  await sleep(100);
+  const open = hold(s.backend);
+  const first = s.post('/rerank', { query: '질문', passages: passages(64, '가') }); // one full micro-batch, holds the backend
+  while (s.backend.batches.length === 0) await sleep(5);
   const t0 = performance.now();
   const late = await s.post('/rerank', { query: '질문', passages: passages(40, '나'), timeout_ms: 100 });
   t.equal(late.status, 503);
@@ -39,6 +49,7 @@ t.test('timeout_ms: past it the request is 503 timeout and its queued pairs neve
   t.equal(body.error.type, 'timeout');
   t.match(body.error.message, /100 ms deadline/);
   t.ok(late.headers.get('retry-after'), 'Retry-After on a timeout');
+  open();
   t.equal((await first).status, 200);
   await sleep(100);
   t.equal(s.backend.rows, 64, 'only the first request reached the backend');
@@ -46,7 +57,6 @@ t.test('timeout_ms: past it the request is 503 timeout and its queued pairs neve
   t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="timeout"}'), 40);
   t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="disconnect"}'), 0);
   t.equal(metricValue(m, 'ko_rerank_admitted_pairs'), 0, 'nothing left admitted');
-  s.backend.delayMs = 0;
   const again = await s.post('/rerank', { query: '질문', passages: ['다'] });
   t.equal(again.status, 200, 'the server keeps serving');
 });
@@ -74,14 +84,16 @@ t.test('REQUEST_TIMEOUT_MS is the default deadline and caps a larger timeout_ms,
 t.test('a client that disconnects has its queued pairs dropped and counted', async (t) => {
   const s = await server();
   t.teardown(s.close);
-  s.backend.delayMs = 400;
+  const open = hold(s.backend);
   const first = s.post('/rerank', { query: '질문', passages: passages(64, '가') });
-  await sleep(100);
+  while (s.backend.batches.length === 0) await sleep(5);
   const ac = new AbortController();
   const gone = s.post('/score', { pairs: passages(30, '나').map((p) => ['질문', p]) }, ac.signal);
-  await sleep(100);
+  while (s.engine.admission.admitted < 64 + 30) await sleep(5); // queued behind the first
   ac.abort();
   await t.rejects(gone);
+  while (s.engine.admission.admitted > 64) await sleep(5); // the server saw the disconnect
+  open();
   t.equal((await first).status, 200);
   await sleep(100);
   t.equal(s.backend.rows, 64, 'no inference spent on the disconnected request');

@@ -52,11 +52,16 @@ t.test('a poisoned request fails alone; the good requests batched with it succee
   const alone2 = (await post(good2)).json();
 
   backend.poison = poison;
-  backend.delayMs = 150;
   backend.batches = [];
-  const blocker = post({ query: '막는 요청', passages: ['가'] }); // occupies the one slot so the next three queue up together
-  await sleep(30);
-  const [r1, rb, r2] = await Promise.all([post(good1), post(bad), post(good2)]);
+  let open!: () => void;
+  backend.gate = new Promise((r) => (open = r));
+  const blocker = post({ query: '막는 요청', passages: ['가'] }); // holds the one slot so the next three queue up together
+  while (backend.batches.length === 0) await sleep(5);
+  const all = Promise.all([post(good1), post(bad), post(good2)]);
+  while (engine.admission.admitted < 1 + 8) await sleep(5); // all three queued
+  backend.gate = undefined;
+  open();
+  const [r1, rb, r2] = await all;
   await blocker;
   t.equal(backend.batches[1], 8, 'the three requests shared one micro-batch (3 + 3 + 2 rows)');
   t.equal(r1.statusCode, 200);
@@ -70,6 +75,5 @@ t.test('a poisoned request fails alone; the good requests batched with it succee
   t.ok(metricValue(m, 'ko_rerank_batch_splits_total') >= 3, 'the batch was split');
   t.equal(metricValue(m, 'ko_rerank_failed_pairs_total'), 1, 'one pair failed alone');
   backend.poison = undefined;
-  backend.delayMs = 0;
   t.equal((await post(bad)).statusCode, 200, 'the same request passes once the backend takes it');
 });
