@@ -127,10 +127,10 @@ t.test('SIGTERM under load: accepted requests all succeed, new ones get 503, exi
   // /ready turns 503 (shutting_down) while the accepted work drains.
   let ready = 200;
   let readyBody: any;
-  for (let i = 0; i < 100 && ready === 200; i++) {
-    const r = await fetch(p.base + '/ready');
-    ready = r.status;
-    readyBody = await r.json();
+  for (let i = 0; i < 500 && ready === 200; i++) {
+    const r = await fetch(p.base + '/ready').catch(() => undefined);
+    ready = r?.status ?? 0;
+    readyBody = await r?.json();
     if (ready === 200) await sleep(10);
   }
   t.equal(ready, 503, '/ready is 503 during the drain');
