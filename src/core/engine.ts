@@ -288,15 +288,18 @@ export class Engine {
       this.admission.release(seqs.length, out ? seqs.length : 0);
     }
     this.metrics.queueDuration.observe(out.queueMs);
-    // A passage's logit is its best window's (NaN windows count only when all of them are NaN).
+    // A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on
+    // it can be trusted, and a score of null would be a silently wrong answer.
     const logits = new Float32Array(pairs.length);
     const best = new Array<number>(pairs.length).fill(0);
+    const broken: number[] = [];
     let k = 0;
     plans.forEach((pl, i) => {
       let top = out.logits[k]!;
-      for (let w = 1; w < pl.seqs.length; w++) {
+      for (let w = 0; w < pl.seqs.length; w++) {
         const x = out.logits[k + w]!;
-        if (x > top || (Number.isNaN(top) && !Number.isNaN(x))) {
+        if (!Number.isFinite(x)) broken.push(i);
+        if (x > top) {
           top = x;
           best[i] = w;
         }
@@ -304,6 +307,10 @@ export class Engine {
       k += pl.seqs.length;
       logits[i] = top;
     });
+    if (broken.length > 0) {
+      const at = [...new Set(broken)];
+      throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
+    }
     const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
     const order = rankOrder(logits);
     const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);

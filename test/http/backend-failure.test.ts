@@ -1,5 +1,5 @@
 // With a scripted backend: inference errors answer 500 in the error shape and the server keeps serving;
-// NaN logits never crash a request; a client that goes away has its queued pairs dropped.
+// A NaN logit fails its request with a clear backend error, never a crash or a wrong sort; a client that goes away has its queued pairs dropped.
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { Engine } from '../../src/core/engine.ts';
@@ -41,17 +41,16 @@ t.test('a backend error is a 500 with the error shape, then the server serves ag
   t.equal(ok.json().results.length, 3);
 });
 
-t.test('a NaN logit is sorted last and does not break the response', async (t) => {
+t.test('a NaN logit fails its request with a backend error naming the passage, and the server keeps serving', async (t) => {
   backend.mode = 'nan';
   const res = await rerank();
-  t.equal(res.statusCode, 200);
-  const results = res.json().results;
-  t.equal(results.length, 3);
-  t.equal(results[2].score, 0, 'NaN gets score 0');
-  t.equal(results[2].logit, null, 'NaN is sent as null');
-  t.equal(results[2].index, 0);
-  t.ok(Math.abs(results[0].score + results[1].score - 1) < 1e-9, 'the others share the softmax');
+  t.equal(res.statusCode, 500);
+  t.equal(res.json().error.type, 'backend');
+  t.match(res.json().error.message, /non-finite logit for passages at index 0/);
   backend.mode = 'ok';
+  const again = await rerank();
+  t.equal(again.statusCode, 200);
+  t.equal(again.json().results.length, 3);
 });
 
 t.test('a client that disconnects has its queued pairs dropped', async (t) => {

@@ -190,22 +190,23 @@ t.test('sorting is on the fp32 logits: sigmoid saturation makes no false ties', 
   t.same(results.map((r: any) => r.index), [1, 0, 2], 'the larger logit first, then ties by index');
 });
 
-t.test('a NaN logit is sorted last with logit and score null in every mode (relevance 0 on Cohere shapes)', async (t) => {
+t.test('a NaN logit fails the request with a backend error in every mode and on every shape (never a null score)', async (t) => {
   const config = testConfig();
   const engine = new Engine(config);
   await engine.start(new FixedBackend([NaN, 1, 2]));
   const app = await buildApp(config, engine);
   t.teardown(() => app.close());
-  for (const normalize of ['softmax', 'sigmoid', 'none']) {
-    const res = await app.inject({ method: 'POST', url: '/rerank', payload: { query: '질문', passages: ['가', '나', '다'], normalize } });
-    t.equal(res.statusCode, 200, normalize);
-    const results = res.json().results;
-    t.same(results.map((r: any) => r.index), [2, 1, 0]);
-    t.equal(results[2].logit, null);
-    t.equal(results[2].score, normalize === 'softmax' ? 0 : null, `${normalize}: NaN score`);
+  const requests = [
+    ...['softmax', 'sigmoid', 'none'].map((normalize) => ({ url: '/rerank', payload: { query: '질문', passages: ['가', '나', '다'], normalize } })),
+    { url: '/score', payload: { pairs: [['질문', '가'], ['질문', '나'], ['질문', '다']] } },
+    { url: '/v1/rerank', payload: { model: 'm', query: '질문', documents: ['가', '나', '다'] } },
+    { url: '/v2/rerank', payload: { model: 'm', query: '질문', documents: ['가', '나', '다'] } },
+    { url: '/invocations', payload: { inputs: ['가', '나', '다'].map((p) => ({ text: '질문', text_pair: p })) } },
+  ];
+  for (const { url, payload } of requests) {
+    const res = await app.inject({ method: 'POST', url, payload });
+    t.equal(res.statusCode, 500, `${url} ${JSON.stringify(payload).slice(0, 60)}`);
+    t.equal(res.json().error.type, 'backend', url);
+    t.match(res.json().error.message, /non-finite logit for \w+ at index 0/, url);
   }
-  const v2 = await app.inject({ method: 'POST', url: '/v2/rerank', payload: { model: 'm', query: '질문', documents: ['가', '나', '다'] } });
-  t.same(v2.json().results.map((r: any) => [r.index, r.relevance_score]), [[2, sigmoid(2)], [1, sigmoid(1)], [0, 0]]);
-  const inv = await app.inject({ method: 'POST', url: '/invocations', payload: { inputs: ['가', '나', '다'].map((p) => ({ text: '질문', text_pair: p })) } });
-  t.same(inv.json().map((r: any) => r.score), [null, sigmoid(1), sigmoid(2)], 'input order, NaN as null');
 });
