@@ -2,6 +2,7 @@
 // so it runs here and never on the HTTP event loop. Micro-batches arrive as transferable buffers.
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { padToMultiple, toFloat32 } from './tensors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 
 const init = workerData as WorkerInit;
@@ -49,7 +50,8 @@ function buildFeeds(session: ort.InferenceSession, rows: number, seqLen: number,
 function pickLogits(session: ort.InferenceSession, out: ort.InferenceSession.OnnxValueMapType, rows: number): Float32Array {
   const name = session.outputNames.includes('logits') ? 'logits' : session.outputNames[0]!;
   const tensor = out[name] as ort.Tensor;
-  const data = tensor.data as Float32Array;
+  // fp16 exports return float16 logits: read the type from the output, not from an assumption.
+  const data = toFloat32(tensor.type, tensor.data);
   const perRow = data.length / rows;
   const logits = new Float32Array(rows);
   // num_labels = 1 for rerankers: [rows, 1]; for wider heads take the first column.
@@ -107,7 +109,12 @@ async function main(): Promise<void> {
     if (msg.type !== 'run') return;
     const start = performance.now();
     try {
-      const logits = await run(msg.rows, msg.seqLen, new BigInt64Array(msg.ids), new BigInt64Array(msg.mask));
+      let seqLen = msg.seqLen;
+      let ids: BigInt64Array = new BigInt64Array(msg.ids);
+      let mask: BigInt64Array = new BigInt64Array(msg.mask);
+      // Tensor cores want sequence lengths in multiples of 8 (fp16 GEMMs); on CPU the extra padding is only cost.
+      if (provider === 'cuda') ({ seqLen, ids, mask } = padToMultiple(msg.rows, seqLen, ids, mask, 8, msg.padId ?? 1));
+      const logits = await run(msg.rows, seqLen, ids, mask);
       post({ type: 'result', id: msg.id, logits: logits.buffer as ArrayBuffer, inferenceMs: performance.now() - start }, [
         logits.buffer as ArrayBuffer,
       ]);

@@ -9,6 +9,8 @@ export interface TensorBatch {
   seqLen: number;
   ids: BigInt64Array;
   mask: BigInt64Array;
+  /** The id padding uses (1 for XLM-R); lets the CUDA worker pad further to a multiple of 8. */
+  padId?: number;
 }
 
 export interface BackendResult {
@@ -84,7 +86,7 @@ class InferenceWorker {
       this.pending.set(id, { resolve, reject });
       const ids = batch.ids.buffer as ArrayBuffer;
       const mask = batch.mask.buffer as ArrayBuffer;
-      const msg: RunMessage = { type: 'run', id, rows: batch.rows, seqLen: batch.seqLen, ids, mask };
+      const msg: RunMessage = { type: 'run', id, rows: batch.rows, seqLen: batch.seqLen, ids, mask, padId: batch.padId };
       this.worker.postMessage(msg, [ids, mask]);
     });
   }

@@ -32,6 +32,7 @@ export interface RunMessage {
   ids: ArrayBuffer;
   /** int64 attention mask, rows x seqLen. */
   mask: ArrayBuffer;
+  padId?: number;
 }
 
 export interface ResultMessage {

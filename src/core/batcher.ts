@@ -241,7 +241,7 @@ export class Batcher {
         mask[off + i] = 1n;
       }
     }
-    return { rows, seqLen, ids, mask };
+    return { rows, seqLen, ids, mask, padId };
   }
 
   private async dispatch(batch: Entry[]): Promise<void> {

@@ -140,6 +140,7 @@ export class Engine {
         onBatch: (s) => {
           m.batchSize.observe(s.rows);
           m.batchTokens.observe(s.paddedTokens);
+          m.batchRealTokens.inc(s.realTokens);
           m.paddingRatio.observe(s.paddedTokens === 0 ? 0 : 1 - s.realTokens / s.paddedTokens);
           m.inferenceDuration.observe(s.inferenceMs);
         },
