@@ -10,7 +10,8 @@ interface Submitter {
 }
 
 class RecordingBackend implements Backend {
-  readonly slots = Number(process.env.SIM_SLOTS ?? 2);
+  // As OnnxBackend with one worker: one micro-batch running, the next one queued.
+  readonly slots = 2;
   padded = 0;
   real = 0;
   batches = 0;
