@@ -63,15 +63,9 @@ export type RerankBody = Static<typeof RerankBody>;
 
 const ResultFields = {
   index: Type.Integer({ description: 'Position of the passage (or pair) in the request.' }),
-  logit: Type.Unsafe<number | null>({
-    type: 'number',
-    nullable: true,
-    description: 'Raw model logit (fp32); results are sorted on it, highest first. null if the model produced NaN (sorted last).',
-  }),
-  score: Type.Unsafe<number | null>({
-    type: 'number',
-    nullable: true,
-    description: "The logit as `normalize` asks: softmax over all of the request's logits (default), sigmoid, or the logit itself. null where it is NaN.",
+  logit: Type.Number({ description: 'Raw model logit (fp32); results are sorted on it, highest first.' }),
+  score: Type.Number({
+    description: "The logit as `normalize` asks: softmax over all of the request's logits (default), sigmoid, or the logit itself.",
   }),
   truncated: Type.Boolean({
     description: 'Some of the passage was not scored: cut to fit max_len or max_tokens_per_doc (the query is kept whole), or past the last chunk.',
@@ -303,7 +297,7 @@ export type InvocationsBody = Static<typeof InvocationsBody>;
 export const InvocationsResponse = Type.Array(
   Type.Object({
     label: Type.String({ description: 'Always LABEL_0 (one-logit cross-encoder).' }),
-    score: Type.Unsafe<number | null>({ type: 'number', nullable: true, description: 'sigmoid(logit), or the logit with function_to_apply none; null for NaN.' }),
+    score: Type.Number({ description: 'sigmoid(logit), or the logit with function_to_apply none.' }),
   }),
   { $id: 'InvocationsResponse', description: 'One item per input, in input order.' },
 );

@@ -26,9 +26,6 @@ export function documentTexts(docs: readonly Doc[], rankFields?: readonly string
 /** Cohere bills a search unit per query with up to 100 documents (chunks counted). */
 const searchUnits = (out: EngineResult) => Math.max(1, Math.ceil(out.sequences / 100));
 
-/** sigmoid of the logit; a NaN logit (sorted last already) scores 0. */
-const relevance = (logit: number) => (Number.isNaN(logit) ? 0 : sigmoid(logit));
-
 const chunking = (max: number | undefined) => (max === undefined ? undefined : { maxChunksPerDoc: max, overlapTokens: 32 });
 
 export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
@@ -57,7 +54,7 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         id: randomUUID(),
         model: engine.model.name,
         results: out.results.map((r) => {
-          const item = { index: r.index, relevance_score: relevance(r.logit) };
+          const item = { index: r.index, relevance_score: sigmoid(r.logit) };
           if (!body.return_documents) return item;
           const doc = body.documents[r.index]!;
           return { ...item, document: typeof doc === 'string' ? { text: doc } : doc };
@@ -91,7 +88,7 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       );
       return {
         id: randomUUID(),
-        results: out.results.map((r) => ({ index: r.index, relevance_score: relevance(r.logit) })),
+        results: out.results.map((r) => ({ index: r.index, relevance_score: sigmoid(r.logit) })),
         meta: { api_version: { version: '2' as const }, billed_units: { search_units: searchUnits(out) } },
       };
     },

@@ -16,15 +16,10 @@ export function clientSignal(reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
-/** JSON has no NaN: a non-finite logit (and score) is sent as null (it is already sorted last). */
-export function jsonResult<T extends { logit: number; score: number }>(r: T): Omit<T, 'logit' | 'score'> & { logit: number | null; score: number | null } {
-  return { ...r, logit: Number.isFinite(r.logit) ? r.logit : null, score: Number.isFinite(r.score) ? r.score : null };
-}
-
 /** An engine result item in the native response shape. */
 export function nativeResult(r: ScoredItem) {
   const { bestChunk, ...rest } = r;
-  return jsonResult(r.chunks > 1 ? { ...rest, best_chunk: bestChunk } : rest);
+  return r.chunks > 1 ? { ...rest, best_chunk: bestChunk } : rest;
 }
 
 /** The engine options of the native controls. */

@@ -60,8 +60,8 @@ export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
         { normalize: fn, truncate: body.parameters?.truncation, timeoutMs: body.parameters?.timeout_ms, signal: clientSignal(reply) },
         'inputs',
       );
-      const scores = new Array<number | null>(body.inputs.length);
-      for (const r of out.results) scores[r.index] = Number.isFinite(r.score) ? r.score : null;
+      const scores = new Array<number>(body.inputs.length);
+      for (const r of out.results) scores[r.index] = r.score;
       return scores.map((score) => ({ label: 'LABEL_0', score }));
     },
   );
