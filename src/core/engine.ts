@@ -66,6 +66,19 @@ export interface EngineInfo {
   versions: { node: string; onnxruntime?: string };
 }
 
+/** Token ids (no special tokens) of each pair's query and passage; identical texts are tokenized once. */
+async function encodeTexts(tokenizer: TextTokenizer, pairs: readonly (readonly [string, string])[]): Promise<(readonly [number[], number[]])[]> {
+  const unique = new Map<string, number>();
+  const slot = (t: string) => {
+    let i = unique.get(t);
+    if (i === undefined) unique.set(t, (i = unique.size));
+    return i;
+  };
+  const refs = pairs.map(([q, p]) => [slot(q), slot(p)] as const);
+  const ids = await tokenizer.encodeMany([...unique.keys()]);
+  return refs.map(([q, p]) => [ids[q]!, ids[p]!] as const);
+}
+
 export class Engine {
   readonly model: ModelDir;
   readonly metrics: Metrics;
@@ -172,15 +185,8 @@ export class Engine {
   /** Encodes (query, passage) pairs with the reference truncation rule. Identical texts are tokenized once. */
   async encodePairs(pairs: readonly (readonly [string, string])[]): Promise<EncodedPair[]> {
     const tokenizer = this.requireReady().tokenizer;
-    const unique = new Map<string, number>();
-    const slot = (t: string) => {
-      let i = unique.get(t);
-      if (i === undefined) unique.set(t, (i = unique.size));
-      return i;
-    };
-    const refs = pairs.map(([q, p]) => [slot(q), slot(p)] as const);
-    const encoded = await tokenizer.encodeMany([...unique.keys()]);
-    return refs.map(([q, p]) => assemblePair(encoded[q]!, encoded[p]!, this.model.maxLen, this.config.queryMaxShare, tokenizer.special));
+    const encoded = await encodeTexts(tokenizer, pairs);
+    return encoded.map(([q, p]) => assemblePair(q, p, this.model.maxLen, this.config.queryMaxShare, tokenizer.special));
   }
 
   /** Reranks passages against one query. */
@@ -227,14 +233,7 @@ export class Engine {
     const { batcher, tokenizer } = this.requireReady();
     this.admission.check(pairs.length);
     const t0 = performance.now();
-    const unique = new Map<string, number>();
-    const slot = (t: string) => {
-      let i = unique.get(t);
-      if (i === undefined) unique.set(t, (i = unique.size));
-      return i;
-    };
-    const refs = pairs.map(([q, p]) => [slot(q), slot(p)] as const);
-    const ids = await tokenizer.encodeMany([...unique.keys()]);
+    const encoded = await encodeTexts(tokenizer, pairs);
     const planOpts = {
       maxLen: this.model.maxLen,
       queryMaxShare: this.config.queryMaxShare,
@@ -242,7 +241,7 @@ export class Engine {
       maxTokensPerDoc: opts.maxTokensPerDoc,
       chunking: opts.chunking,
     };
-    const plans = refs.map(([q, p]) => planPair(ids[q]!, ids[p]!, planOpts));
+    const plans = encoded.map(([q, p]) => planPair(q, p, planOpts));
     this.metrics.tokenizationDuration.observe(performance.now() - t0);
     if (opts.truncate === false) {
       const longQuery = plans.findIndex((pl) => pl.queryTruncated);

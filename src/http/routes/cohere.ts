@@ -1,6 +1,7 @@
 // Cohere-compatible POST /v1/rerank (also Jina's shape) and POST /v2/rerank: relevance_score = sigmoid(logit).
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { ServiceError } from '../../core/errors.ts';
 import type { EngineResult } from '../../core/engine.ts';
 import { sigmoid } from '../../core/scores.ts';
@@ -28,6 +29,16 @@ const searchUnits = (out: EngineResult) => Math.max(1, Math.ceil(out.sequences /
 
 const chunking = (max: number | undefined) => (max === undefined ? undefined : { maxChunksPerDoc: max, overlapTokens: 32 });
 
+/** Engine options shared by both Cohere versions: sigmoid scores, Cohere's per-document cap, optional chunking. */
+const rankOptions = (body: CohereV1Body | CohereV2Body, reply: FastifyReply) => ({
+  topN: body.top_n ?? undefined,
+  maxTokensPerDoc: body.max_tokens_per_doc ?? undefined,
+  chunking: chunking(body.max_chunks_per_doc ?? undefined),
+  normalize: 'sigmoid' as const,
+  timeoutMs: body.timeout_ms ?? undefined,
+  signal: clientSignal(reply),
+});
+
 export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   app.post(
     '/v1/rerank',
@@ -47,7 +58,7 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const out = await engine.rank(
         body.query,
         texts,
-        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) },
+        rankOptions(body, reply),
         'documents',
       );
       return {
@@ -83,7 +94,7 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const out = await engine.rank(
         body.query,
         texts,
-        { topN: body.top_n ?? undefined, maxTokensPerDoc: body.max_tokens_per_doc ?? undefined, chunking: chunking(body.max_chunks_per_doc ?? undefined), normalize: 'sigmoid', timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) },
+        rankOptions(body, reply),
         'documents',
       );
       return {
