@@ -12,7 +12,6 @@
 // environment as for `serve`.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -27,6 +26,7 @@ import { naiveBaseline, type NaiveResult } from './naive.ts';
 import { paddingComparison } from './padding.ts';
 import type { Phase, PhaseResult } from './load.ts';
 import { renderChart } from './chart.ts';
+import { freePort } from '../test/helpers/loopback.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -84,15 +84,6 @@ for (const [name, stream] of [...WORKLOADS.map((n) => [n, workloads[n].seqs] as 
 }
 
 // Child processes.
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function startServer(extraEnv: Record<string, string>): Promise<{ port: number; child: ChildProcess; info: Record<string, unknown> }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {

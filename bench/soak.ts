@@ -9,7 +9,7 @@
 //
 // The start figure is taken after the warm-up: onnxruntime's arena and V8's heap grow to the workload's shapes first.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort, prng } from '../test/helpers/loopback.ts';
 
 interface Options {
   seconds: number;
@@ -42,27 +42,6 @@ function parseArgs(argv: string[]): Options {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** mulberry32 */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
 
 const QUERY = '대한민국의 수도는 어디인가?';
 const RIGHT = '서울은 대한민국의 수도이며 가장 큰 도시이다.';

@@ -2,18 +2,10 @@
 // requests get 503 shutting_down, every request accepted before finishes with 200, and the process exits 0.
 // SHUTDOWN_GRACE_MS cuts a drain that takes too long (exit 1); a second signal exits at once (128 + signal).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/loopback.ts';
 import t from 'tap';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Proc {
   child: ChildProcess;

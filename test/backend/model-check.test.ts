@@ -3,7 +3,7 @@
 // dir and breaks one file.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/loopback.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -18,14 +18,6 @@ function copyModel(name: string): string {
   const dir = path.join(root, name);
   cpSync(EMBEDDED, dir, { recursive: true, filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx') });
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Runs `serve` against the dir; kills it if it is still up after 60 s. Reports whether the port was ever bound. */

@@ -3,25 +3,11 @@
 // afterwards the server is alive and gives the same answer to a known request as before. Seed: FUZZ_SEED.
 import t from 'tap';
 import { startServer } from '../helpers/server.ts';
+import { prng } from '../helpers/loopback.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261127);
 const INJECTED = 9000;
 const OVER_HTTP = 3000;
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-  return { next, int, pick };
-}
 
 const srv = await startServer({ maxPassages: 40, maxPassageChars: 400, bodyLimit: 64 * 1024, maxQueuePairs: 100_000 });
 t.teardown(() => srv.close());
