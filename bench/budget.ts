@@ -22,7 +22,7 @@ for (let r = 0; r < rounds; r++) {
     const seqs = w[wl].seqs.flat();
     for (const b of budgets) {
       if (b < model.maxLen && wl === 'long') continue;
-      const s = await RawSession.create({ onnxPath: model.onnxPath, intraOpThreads: config.intraOpThreads, maxBatchTokens: b, maxBatchSize: 1024, padId: model.padId });
+      const s = await RawSession.create({ onnxPath: model.onnxPath, intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, maxBatchTokens: b, maxBatchSize: 1024, padId: model.padId });
       const res = await s.run(seqs, 1);
       await s.close();
       const cell = (out[wl]![b] ??= { pairsPerSec: [], msPerBatch: [] });

@@ -3,10 +3,10 @@
 // no thread hop. Session options are the inference worker's (src/backend/onnx-worker.ts) for the same settings.
 import ort from 'onnxruntime-node';
 import { Batcher } from '../src/core/batcher.ts';
+import { sessionOptions, type SessionSettings } from '../src/backend/session-options.ts';
 
-export interface RawOptions {
+export interface RawOptions extends Omit<SessionSettings, 'cudaDeviceId'> {
   onnxPath: string;
-  intraOpThreads: number;
   maxBatchTokens: number;
   maxBatchSize: number;
   padId: number;
@@ -45,8 +45,7 @@ export class RawSession {
   ) {}
 
   static async create(opts: RawOptions): Promise<RawSession> {
-    const so: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1 };
-    if (opts.intraOpThreads > 0) so.intraOpNumThreads = opts.intraOpThreads;
+    const so = sessionOptions('cpu', { ...opts, cudaDeviceId: 0 });
     return new RawSession(await ort.InferenceSession.create(opts.onnxPath, so), opts);
   }
 

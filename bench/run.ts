@@ -7,7 +7,8 @@
 //      the saturated service on that workload, and the naive transformers.js baseline (bench/naive.ts); ratios are
 //      taken within a round and their medians reported, because the machine may be shared;
 //   4. p99 latency of a 20-passage request at half the saturated rate (open loop) vs unloaded (one client);
-//   5. the int8 model: raw and service speed-up over fp32, and the ranking change (MRR@20 on the dev split).
+//   5. thread settings (INTRA_OP_SPINNING on, WORKERS=2 x INTRA_OP_THREADS=1) against the defaults, alternately;
+//   6. the int8 model: raw and service speed-up over fp32, and the ranking change (MRR@20 on the dev split).
 // Writes bench/results/<date>[-quick].json and .svg (bench/chart.ts). Settings (MAX_BATCH_TOKENS, ...) come from the
 // environment as for `serve`.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -157,7 +158,7 @@ const show = (r: PhaseResult) =>
   `loop p99 ${r.server.eventLoopP99Ms.toFixed(1)} ms, server CPU ${r.server.cpuCores.toFixed(2)} cores, worker busy ${(r.server.inferenceBusy * 100).toFixed(0)}%, ` +
   `rows ${r.server.meanBatchRows.toFixed(1)}, waste ${(r.server.paddingWaste * 100).toFixed(1)}%${r.errors ? `, ${r.errors} errors` : ''}`;
 
-const rawOpts = (onnxPath: string) => ({ onnxPath, intraOpThreads: config.intraOpThreads, maxBatchTokens: config.maxBatchTokens, maxBatchSize: config.maxBatchSize, padId: model.padId });
+const rawOpts = (onnxPath: string) => ({ onnxPath, intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, maxBatchTokens: config.maxBatchTokens, maxBatchSize: config.maxBatchSize, padId: model.padId });
 const rawFp32 = await RawSession.create(rawOpts(model.onnxPath));
 
 // 2. + 3. + 4. with the fp32 (or configured) model.
@@ -200,7 +201,39 @@ log(`  ${show(unloaded)}`);
 const half = await load.run({ name: `rag20 open ${(satRps / 2).toFixed(1)} req/s`, bodiesFile: files.rag20, pairsPerRequest: 20, mode: 'open', rate: satRps / 2, warmupMs: plan.warmupMs, durationMs: plan.halfMs });
 log(`  ${show(half)}`);
 
-// 5. int8.
+// 5. Thread settings: each variant is a second server, measured alternately with the default one (unloaded c=1 and
+// saturated c=64 on rag20), with the server's own CPU use, so the comparison holds within this run.
+const VARIANTS: { name: string; env: Record<string, string> }[] = [
+  { name: 'INTRA_OP_SPINNING=true (onnxruntime default)', env: { INTRA_OP_SPINNING: 'true' } },
+  { name: 'WORKERS=2 INTRA_OP_THREADS=1', env: { WORKERS: '2', INTRA_OP_THREADS: '1' } },
+];
+interface VariantRun {
+  name: string;
+  env: Record<string, string>;
+  rounds: { base: { unloaded: PhaseResult; saturated: PhaseResult }; variant: { unloaded: PhaseResult; saturated: PhaseResult } }[];
+}
+const variants: VariantRun[] = [];
+for (const v of skip.has('variants') ? [] : VARIANTS) {
+  log(`variant ${v.name}`);
+  const vServer = await startServer(v.env);
+  const vLoad = await LoadGen.start(vServer.port);
+  const run: VariantRun = { ...v, rounds: [] };
+  for (let i = 0; i < plan.rounds; i++) {
+    const pair = async (lg: LoadGen, who: string) => ({
+      unloaded: await lg.run(closed('rag20', 1, plan.roundMs, `${who} round ${i + 1} rag20 c=1`)),
+      saturated: await lg.run(closed('rag20', SATURATION, plan.roundMs, `${who} round ${i + 1} rag20 c=${SATURATION}`)),
+    });
+    const base = await pair(load, 'default');
+    const variant = await pair(vLoad, v.name);
+    run.rounds.push({ base, variant });
+    for (const r of [base.unloaded, variant.unloaded, base.saturated, variant.saturated]) log(`  ${show(r)}`);
+  }
+  variants.push(run);
+  await vLoad.stop();
+  await stopServer(vServer.child);
+}
+
+// 6. int8.
 if (skip.has('int8')) {
   log('int8 skipped');
   process.exit(0);
@@ -264,7 +297,20 @@ const summary = {
     halfLoadMs: half.latencyMs,
     p99OverUnloadedP50: r3(half.latencyMs.p99 / unloaded.latencyMs.p50),
     p99OverUnloadedP99: r3(half.latencyMs.p99 / unloaded.latencyMs.p99),
+    // The offered rate as a share of what one client at a time gets through: batching only pays once requests
+    // overlap, so near 1 the queue, not the scheduler, sets the tail (README, Performance).
+    offeredOverUnloadedThroughput: r3((satRps / 2) * workloads.rag20.pairsPerRequest / unloaded.pairsPerSec),
   },
+  variants: Object.fromEntries(
+    variants.map((v) => [
+      v.name,
+      {
+        saturatedThroughput: spread(v.rounds.map((r) => r3(r.variant.saturated.pairsPerSec / r.base.saturated.pairsPerSec))),
+        unloadedP50: spread(v.rounds.map((r) => r3(r.variant.unloaded.latencyMs.p50 / r.base.unloaded.latencyMs.p50))),
+        unloadedCpuCores: spread(v.rounds.map((r) => r3(r.variant.unloaded.server.cpuCores / r.base.unloaded.server.cpuCores))),
+      },
+    ]),
+  ),
   int8: {
     rawSpeedup: spread(int8Rounds.map((r) => r3(r.rawInt8 / r.rawFp32))),
     serviceSpeedup: spread(int8Rounds.map((r) => r3(r.serviceInt8 / r.serviceFp32))),
@@ -303,6 +349,7 @@ const result = {
     maxWaitMs: config.maxWaitMs,
     workers: config.workers,
     intraOpThreads: config.intraOpThreads,
+    intraOpSpinning: config.intraOpSpinning,
     serverLogLevel: env.LOG_LEVEL ?? 'warn',
     serverInfo: server.info,
   },
@@ -313,6 +360,7 @@ const result = {
   sweep,
   rounds,
   halfLoad: { unloaded, half },
+  variants,
   int8Rounds,
 };
 const stamp = startedAt.toISOString().slice(0, 10);
@@ -331,6 +379,11 @@ for (const w of WORKLOADS) {
 console.log(`  service / naive transformers.js (rag20): ${summary.serviceOverNaive.median.toFixed(2)} (${summary.serviceOverNaive.min.toFixed(2)}-${summary.serviceOverNaive.max.toFixed(2)})`);
 console.log(`  padding waste under load: ${pct(summary.paddingWaste.serviceUnderLoad.median)}; simulated batcher vs FIFO: ${Object.entries(padding).map(([k, v]) => `${k} ${pct(v.batcher)} vs ${pct(v.fifo)}`).join(', ')}`);
 console.log(`  event-loop delay p99: median ${summary.eventLoopP99Ms.median.toFixed(1)} ms, max ${summary.eventLoopP99Ms.max.toFixed(1)} ms`);
-console.log(`  rag20 at half load (${(satRps / 2).toFixed(1)} req/s): p99 ${half.latencyMs.p99.toFixed(0)} ms vs unloaded p50 ${unloaded.latencyMs.p50.toFixed(0)} / p99 ${unloaded.latencyMs.p99.toFixed(0)} ms -> ${summary.halfLoad.p99OverUnloadedP50.toFixed(2)} x`);
+console.log(`  rag20 at half load (${(satRps / 2).toFixed(1)} req/s): p99 ${half.latencyMs.p99.toFixed(0)} ms vs unloaded p50 ${unloaded.latencyMs.p50.toFixed(0)} / p99 ${unloaded.latencyMs.p99.toFixed(0)} ms -> ${summary.halfLoad.p99OverUnloadedP50.toFixed(2)} x (p99/p99 ${summary.halfLoad.p99OverUnloadedP99.toFixed(2)} x; offered = ${summary.halfLoad.offeredOverUnloadedThroughput.toFixed(2)} x the one-client throughput)`);
+for (const [name, v] of Object.entries(summary.variants)) {
+  console.log(`  ${name} vs default: saturated throughput ${v.saturatedThroughput.median.toFixed(2)} x, unloaded p50 ${v.unloadedP50.median.toFixed(2)} x, unloaded server CPU ${v.unloadedCpuCores.median.toFixed(2)} x`);
+}
 console.log(`  int8: raw ${summary.int8.rawSpeedup.median.toFixed(2)} x, service ${summary.int8.serviceSpeedup.median.toFixed(2)} x; MRR@20 ${Object.entries(quality).map(([k, v]) => `${k} ${v.mrr}`).join(' vs ')}`);
 for (const [k, v] of Object.entries(targets)) console.log(`  [${(Array.isArray(v) ? v.every(Boolean) : v) ? 'met ' : 'MISS'}] ${k}${Array.isArray(v) ? ` (${v.map((b) => (b ? 'y' : 'n')).join('/')})` : ''}`);
+// The eval engines' and sessions' native threads may keep the loop alive; everything is written.
+process.exit(0);

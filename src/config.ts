@@ -12,6 +12,8 @@ export interface Config {
   modelFile: string;
   device: Device;
   intraOpThreads: number;
+  intraOpSpinning: boolean;
+  cudaDeviceId: number;
   workers: number;
   queryMaxShare: number;
   maxBatchTokens: number;
@@ -76,6 +78,13 @@ function oneOf<T extends string>(...values: T[]): Parser<T> {
     if (!(values as string[]).includes(raw)) throw new Error(`expected one of ${values.join('|')}, got ${JSON.stringify(raw)}`);
     return raw as T;
   };
+}
+
+function bool(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new Error(`expected true|false (or 1|0, yes|no, on|off), got ${JSON.stringify(raw)}`);
 }
 
 function nonEmpty(raw: string): string {
@@ -153,6 +162,22 @@ export const SETTINGS = [
     default: 0,
     doc: 'onnxruntime intra-op threads per worker (0 = onnxruntime default: one per core).',
     parse: int(0, 1024),
+  }),
+  setting({
+    key: 'intraOpSpinning',
+    env: 'INTRA_OP_SPINNING',
+    flag: '--intra-op-spinning',
+    default: false,
+    doc: 'Let idle onnxruntime threads spin-wait (its own default) instead of sleeping; off leaves the cores to HTTP and tokenization.',
+    parse: bool,
+  }),
+  setting({
+    key: 'cudaDeviceId',
+    env: 'CUDA_DEVICE_ID',
+    flag: '--cuda-device-id',
+    default: 0,
+    doc: 'CUDA device ordinal the session runs on (DEVICE=cuda or auto).',
+    parse: int(0, 255),
   }),
   setting({
     key: 'workers',

@@ -20,6 +20,14 @@ t.test('env vars and flags; flags win', async (t) => {
   t.equal(c.maxBatchSize, 16);
 });
 
+t.test('booleans and the CUDA device', async (t) => {
+  t.equal(loadConfig([], {}).intraOpSpinning, false);
+  t.equal(loadConfig([], {}).cudaDeviceId, 0);
+  for (const on of ['1', 'true', 'YES', 'on']) t.equal(loadConfig([], { INTRA_OP_SPINNING: on }).intraOpSpinning, true, on);
+  for (const off of ['0', 'false', 'no', 'Off']) t.equal(loadConfig([], { INTRA_OP_SPINNING: off }).intraOpSpinning, false, off);
+  t.equal(loadConfig(['--intra-op-spinning', 'true', '--cuda-device-id', '3'], {}).cudaDeviceId, 3);
+});
+
 const bad: [string[], Record<string, string>, string][] = [
   [[], { PORT: 'eighty' }, 'PORT'],
   [[], { PORT: '70000' }, 'PORT'],
@@ -32,6 +40,8 @@ const bad: [string[], Record<string, string>, string][] = [
   [[], { BODY_LIMIT: 'big' }, 'BODY_LIMIT'],
   [[], { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   [[], { MODEL_DIR: ' ' }, 'MODEL_DIR'],
+  [[], { INTRA_OP_SPINNING: 'maybe' }, 'INTRA_OP_SPINNING'],
+  [[], { CUDA_DEVICE_ID: '-1' }, 'CUDA_DEVICE_ID'],
   [['--workers', '0'], {}, 'WORKERS'],
   [['--max-passages'], {}, 'MAX_PASSAGES'],
   [['--no-such-flag', '1'], {}, '--no-such-flag'],

@@ -2,6 +2,7 @@
 // so it runs here and never on the HTTP event loop. Micro-batches arrive as transferable buffers.
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { sessionOptions } from './session-options.ts';
 import { padToMultiple, toFloat32 } from './tensors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 
@@ -12,26 +13,16 @@ function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-function sessionOptions(provider: 'cuda' | 'cpu'): ort.InferenceSession.SessionOptions {
-  const opts: ort.InferenceSession.SessionOptions = {
-    executionProviders: [provider],
-    graphOptimizationLevel: 'all',
-    interOpNumThreads: 1,
-  };
-  if (init.intraOpThreads > 0) opts.intraOpNumThreads = init.intraOpThreads;
-  return opts;
-}
-
 async function createSession(): Promise<{ session: ort.InferenceSession; provider: 'cuda' | 'cpu'; fallbackReason?: string }> {
-  if (init.device === 'cpu') return { session: await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu')), provider: 'cpu' };
+  if (init.device === 'cpu') return { session: await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu', init)), provider: 'cpu' };
   try {
     // Quiet: a missing CUDA library is reported once, by our own fallback warning.
-    const session = await ort.InferenceSession.create(init.onnxPath, { ...sessionOptions('cuda'), logSeverityLevel: 4 });
+    const session = await ort.InferenceSession.create(init.onnxPath, { ...sessionOptions('cuda', init), logSeverityLevel: 4 });
     return { session, provider: 'cuda' };
   } catch (err) {
     const reason = (err as Error).message.split('\n')[0] ?? String(err);
     if (init.device === 'cuda') throw new Error(`DEVICE=cuda but the CUDA execution provider failed: ${reason}`);
-    const session = await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu'));
+    const session = await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu', init));
     return { session, provider: 'cpu', fallbackReason: reason };
   }
 }
@@ -106,7 +97,12 @@ async function main(): Promise<void> {
     chain = chain.then(() => handle(msg));
   });
   async function handle(msg: ToWorker): Promise<void> {
-    if (msg.type !== 'run') return;
+    if (msg.type === 'close') {
+      // Runs queued before this message have finished (the chain); nothing else arrives after it.
+      await session.release();
+      port.close();
+      return;
+    }
     const start = performance.now();
     try {
       let seqLen = msg.seqLen;

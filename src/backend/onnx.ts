@@ -2,7 +2,8 @@
 // Speaks tensors only: int64 ids/mask in, float32 logits out.
 import { Worker } from 'node:worker_threads';
 import type { Device } from '../config.ts';
-import type { FromWorker, ReadyMessage, RunMessage, WorkerInit } from './protocol.ts';
+import type { CloseMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit } from './protocol.ts';
+import type { SessionSettings } from './session-options.ts';
 
 export interface TensorBatch {
   rows: number;
@@ -39,12 +40,14 @@ export interface BackendInfo {
   warmupMs: number;
 }
 
-export interface OnnxBackendOptions {
+export interface OnnxBackendOptions extends SessionSettings {
   onnxPath: string;
   device: Device;
-  intraOpThreads: number;
   workers: number;
 }
+
+/** How long close() lets a worker finish its queued runs and release its session before terminating it. */
+const CLOSE_GRACE_MS = 10_000;
 
 export class BackendError extends Error {
   constructor(message: string) {
@@ -89,6 +92,17 @@ class InferenceWorker {
       const msg: RunMessage = { type: 'run', id, rows: batch.rows, seqLen: batch.seqLen, ids, mask, padId: batch.padId };
       this.worker.postMessage(msg, [ids, mask]);
     });
+  }
+
+  /** Lets the worker finish what it has, release its session and exit; terminates it if that takes too long. */
+  async close(): Promise<void> {
+    if (this.dead) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ type: 'close' } satisfies CloseMessage);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_GRACE_MS)));
+    if ((await Promise.race([exited, late])) === 'late') await this.worker.terminate();
+    clearTimeout(timer);
   }
 }
 
@@ -142,7 +156,13 @@ export class OnnxBackend implements Backend {
 
   /** Starts the workers; each loads the model and does a warm-up run before this resolves. */
   static async start(opts: OnnxBackendOptions): Promise<OnnxBackend> {
-    const init: WorkerInit = { onnxPath: opts.onnxPath, device: opts.device, intraOpThreads: opts.intraOpThreads };
+    const init: WorkerInit = {
+      onnxPath: opts.onnxPath,
+      device: opts.device,
+      intraOpThreads: opts.intraOpThreads,
+      spinning: opts.spinning,
+      cudaDeviceId: opts.cudaDeviceId,
+    };
     const started = await Promise.allSettled(Array.from({ length: opts.workers }, () => startWorker(init)));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
@@ -166,6 +186,6 @@ export class OnnxBackend implements Backend {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.workers.map((w) => w.close()));
   }
 }

@@ -1,10 +1,10 @@
 // Messages between the main thread (onnx.ts) and the inference worker (onnx-worker.ts).
 import type { Device } from '../config.ts';
+import type { SessionSettings } from './session-options.ts';
 
-export interface WorkerInit {
+export interface WorkerInit extends SessionSettings {
   onnxPath: string;
   device: Device;
-  intraOpThreads: number;
 }
 
 export interface ReadyMessage {
@@ -49,5 +49,10 @@ export interface RunErrorMessage {
   message: string;
 }
 
+/** Finish the queued runs, release the session, then exit (terminating a thread with a live session can abort). */
+export interface CloseMessage {
+  type: 'close';
+}
+
 export type FromWorker = ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage;
-export type ToWorker = RunMessage;
+export type ToWorker = RunMessage | CloseMessage;

@@ -130,6 +130,8 @@ export class Engine {
         onnxPath: this.model.onnxPath,
         device: this.config.device,
         intraOpThreads: this.config.intraOpThreads,
+        spinning: this.config.intraOpSpinning,
+        cudaDeviceId: this.config.cudaDeviceId,
         workers: this.config.workers,
       }));
     this.backend = backend;
