@@ -209,7 +209,7 @@ export const SETTINGS = [
     env: 'MAX_WAIT_MS',
     flag: '--max-wait-ms',
     default: 2,
-    doc: 'Longest time a short queue waits for more work before a micro-batch is sent.',
+    doc: 'While a micro-batch runs, longest time a short queue waits for more work before the next is formed (an idle backend gets work at once).',
     parse: num(0, 60000),
   }),
   setting({

@@ -95,22 +95,25 @@ t.test('several requests share a micro-batch and each gets its own results', asy
   const reqs = Array.from({ length: 6 }, (_, r) => Array.from({ length: 3 + r }, (_, i) => seq(5 + ((i * 3 + r) % 9), r * 10 + i + 10)));
   const outs = await Promise.all(reqs.map((s) => b.submit(s)));
   outs.forEach((o, r) => t.same(Array.from(o.logits), reqs[r]!.map(expected), `request ${r}`));
-  const first = backend.batches[0]!;
-  const tags = new Set(first.firstIds.map((id) => Math.floor((id - 10) / 10)));
-  t.ok(tags.size > 1, `first micro-batch holds pairs of ${tags.size} requests`);
+  // The idle backend takes request 0 at once; the five that queued behind it share the next micro-batch.
+  const second = backend.batches[1]!;
+  const tags = new Set(second.firstIds.map((id) => Math.floor((id - 10) / 10)));
+  t.ok(tags.size > 1, `second micro-batch holds pairs of ${tags.size} requests`);
   t.ok(backend.batches.length < reqs.length, 'fewer micro-batches than requests');
 });
 
-t.test('a short queue waits at most maxWaitMs', async (t) => {
-  const backend = new FakeBackend(1, 1);
+t.test('an idle backend gets a short queue at once; while one runs, a short queue waits at most maxWaitMs', async (t) => {
+  const backend = new FakeBackend(2, 150);
   const b = new Batcher(backend, { maxBatchTokens: 1024, maxBatchSize: 64, maxWaitMs: 30, padId: 1 });
-  const t0 = performance.now();
-  await b.submit([seq(5, 10)]);
-  const ms = performance.now() - t0;
-  t.ok(ms >= 25 && ms < 500, `waited ${ms.toFixed(1)} ms`);
-  const full = new Batcher(new FakeBackend(1, 1), { maxBatchTokens: 10, maxBatchSize: 64, maxWaitMs: 10_000, padId: 1 });
+  const first = b.submit([seq(5, 10)]);
+  const second = b.submit([seq(5, 11)]);
+  const [a, c] = await Promise.all([first, second]);
+  t.ok(a.queueMs < 15, `idle backend: dispatched after ${a.queueMs.toFixed(1)} ms`);
+  t.ok(c.queueMs >= 25 && c.queueMs < 140, `busy backend: the short queue waited ${c.queueMs.toFixed(1)} ms (MAX_WAIT_MS 30)`);
+  t.equal(backend.batches.length, 2);
+  const full = new Batcher(new FakeBackend(2, 150), { maxBatchTokens: 10, maxBatchSize: 64, maxWaitMs: 10_000, padId: 1 });
   const t1 = performance.now();
-  await full.submit([seq(5, 10), seq(5, 11)]);
+  await Promise.all([full.submit([seq(5, 10)]), full.submit([seq(5, 10), seq(5, 11)])]);
   t.ok(performance.now() - t1 < 1000, 'a full queue does not wait');
 });
 
