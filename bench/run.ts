@@ -27,6 +27,7 @@ import { naiveBaseline, type NaiveResult } from './naive.ts';
 import { paddingComparison } from './padding.ts';
 import type { Phase, PhaseResult } from './load.ts';
 import { renderChart } from './chart.ts';
+import { mdOneTail } from './queueing.ts';
 import { freePort } from '../test/helpers/loopback.ts';
 
 const argv = process.argv.slice(2);
@@ -283,6 +284,8 @@ for (const file of [config.modelFile, INT8_FILE]) {
 }
 
 // Summary.
+const halfUtilisation = ((satRps / 2) * workloads.rag20.pairsPerRequest) / unloaded.pairsPerSec;
+const mdOne = mdOneTail(Math.min(0.99, halfUtilisation));
 const ratio = (w: WorkloadName) => spread(rounds.map((r) => r3(r.service[w].pairsPerSec / r.raw[w].pairsPerSec)));
 const satPhases = rounds.flatMap((r) => WORKLOADS.map((w) => r.service[w]));
 const summary = {
@@ -299,7 +302,9 @@ const summary = {
     p99OverUnloadedP99: r3(half.latencyMs.p99 / unloaded.latencyMs.p99),
     // The offered rate as a share of what one client at a time gets through: batching only pays once requests
     // overlap, so near 1 the queue, not the scheduler, sets the tail (README, Performance).
-    offeredOverUnloadedThroughput: r3((satRps / 2) * workloads.rag20.pairsPerRequest / unloaded.pairsPerSec),
+    offeredOverUnloadedThroughput: r3(halfUtilisation),
+    // An ideal FIFO single server (M/D/1) with the unloaded p50 as its service time, at that utilisation.
+    mdOne: { ...mdOne, p99Ms: r3(mdOne.p99 * unloaded.latencyMs.p50) },
   },
   variants: Object.fromEntries(
     variants.map((v) => [
@@ -379,7 +384,8 @@ for (const w of WORKLOADS) {
 console.log(`  service / naive transformers.js (rag20): ${summary.serviceOverNaive.median.toFixed(2)} (${summary.serviceOverNaive.min.toFixed(2)}-${summary.serviceOverNaive.max.toFixed(2)})`);
 console.log(`  padding waste under load: ${pct(summary.paddingWaste.serviceUnderLoad.median)}; simulated batcher vs FIFO: ${Object.entries(padding).map(([k, v]) => `${k} ${pct(v.batcher)} vs ${pct(v.fifo)}`).join(', ')}`);
 console.log(`  event-loop delay p99: median ${summary.eventLoopP99Ms.median.toFixed(1)} ms, max ${summary.eventLoopP99Ms.max.toFixed(1)} ms`);
-console.log(`  rag20 at half load (${(satRps / 2).toFixed(1)} req/s): p99 ${half.latencyMs.p99.toFixed(0)} ms vs unloaded p50 ${unloaded.latencyMs.p50.toFixed(0)} / p99 ${unloaded.latencyMs.p99.toFixed(0)} ms -> ${summary.halfLoad.p99OverUnloadedP50.toFixed(2)} x (p99/p99 ${summary.halfLoad.p99OverUnloadedP99.toFixed(2)} x; offered = ${summary.halfLoad.offeredOverUnloadedThroughput.toFixed(2)} x the one-client throughput)`);
+console.log(`  rag20 at half load (${(satRps / 2).toFixed(1)} req/s): p99 ${half.latencyMs.p99.toFixed(0)} ms vs unloaded p50 ${unloaded.latencyMs.p50.toFixed(0)} / p99 ${unloaded.latencyMs.p99.toFixed(0)} ms -> ${summary.halfLoad.p99OverUnloadedP50.toFixed(2)} x (p99/p99 ${summary.halfLoad.p99OverUnloadedP99.toFixed(2)} x; offered = ${summary.halfLoad.offeredOverUnloadedThroughput.toFixed(2)} x the one-client throughput,
+   where an ideal FIFO server (M/D/1, service time = unloaded p50) has p99 ${mdOne.p99.toFixed(1)} x = ${summary.halfLoad.mdOne.p99Ms.toFixed(0)} ms)`);
 for (const [name, v] of Object.entries(summary.variants)) {
   console.log(`  ${name} vs default: saturated throughput ${v.saturatedThroughput.median.toFixed(2)} x, unloaded p50 ${v.unloadedP50.median.toFixed(2)} x, unloaded server CPU ${v.unloadedCpuCores.median.toFixed(2)} x`);
 }
