@@ -37,6 +37,8 @@ export interface PhaseResult {
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   /** Deltas of the server's /metrics over the measured window. */
   server: ServerWindow;
+  /** This load generator's own CPU over the window: it shares the machine with the server. */
+  clientCpuCores: number;
 }
 
 export interface ServerWindow {
@@ -53,6 +55,8 @@ export interface ServerWindow {
   paddingWaste: number;
   /** Share of the window the inference worker spent in session.run (sum of micro-batch times / wall time). */
   inferenceBusy: number;
+  /** Share of the window the HTTP thread was busy (HTTP, JSON, batching; tokenization runs on libuv's pool). */
+  eventLoopUtilisation: number;
   meanTokenizationMs: number;
 }
 
@@ -111,6 +115,7 @@ function window(a: Map<string, number>, b: Map<string, number>, seconds: number)
     meanBatchRows: batches > 0 ? d('batch_size_sum') / batches : 0,
     paddingWaste: real > 0 ? d('batch_tokens_sum') / real - 1 : 0,
     inferenceBusy: d('inference_duration_ms_sum') / 1000 / seconds,
+    eventLoopUtilisation: d('event_loop_active_seconds_total') / seconds,
     meanTokenizationMs: d('tokenization_duration_ms_count') > 0 ? d('tokenization_duration_ms_sum') / d('tokenization_duration_ms_count') : 0,
   };
 }
@@ -142,11 +147,14 @@ async function runPhase(p: Phase): Promise<PhaseResult> {
   const warmEnd = start + p.warmupMs;
   const end = warmEnd + p.durationMs;
   let scrapeMs = 0;
+  let cpuStart = process.cpuUsage();
+  let clientCpu = { user: 0, system: 0 };
   const beginWindow = async () => {
     const s0 = performance.now();
     before = await scrape();
     scrapeMs = performance.now() - s0;
     tStart = performance.now();
+    cpuStart = process.cpuUsage();
     measuring = true;
   };
   // Scrape (which resets the event-loop histogram) at the start and at the end of the measured window, while the
@@ -156,6 +164,7 @@ async function runPhase(p: Phase): Promise<PhaseResult> {
   const windowEnded = new Promise<Map<string, number>>((resolve) =>
     setTimeout(() => {
       tEnd = performance.now();
+      clientCpu = process.cpuUsage(cpuStart);
       void scrape().then(resolve);
     }, p.warmupMs + p.durationMs),
   );
@@ -229,6 +238,7 @@ async function runPhase(p: Phase): Promise<PhaseResult> {
     pairsPerSec: server.pairs / seconds,
     latencyMs: percentiles(latencies),
     server,
+    clientCpuCores: (clientCpu.user + clientCpu.system) / 1e6 / seconds,
   };
 }
 

@@ -156,7 +156,7 @@ const closed = (w: WorkloadName, concurrency: number, durationMs: number, name =
 const f0 = (x: number | null) => (x === null || Number.isNaN(x) ? '-' : x.toFixed(0));
 const show = (r: PhaseResult) =>
   `${r.name}: ${r.pairsPerSec.toFixed(0)} pairs/s (${r.requests} req), p50 ${f0(r.latencyMs.p50)} / p99 ${f0(r.latencyMs.p99)} ms, ` +
-  `loop p99 ${r.server.eventLoopP99Ms.toFixed(1)} ms, server CPU ${r.server.cpuCores.toFixed(2)} cores, worker busy ${(r.server.inferenceBusy * 100).toFixed(0)}%, ` +
+  `loop p99 ${r.server.eventLoopP99Ms.toFixed(1)} ms, server CPU ${r.server.cpuCores.toFixed(2)} cores (HTTP thread ${(r.server.eventLoopUtilisation * 100).toFixed(0)}% busy; load generator ${r.clientCpuCores.toFixed(2)}), worker busy ${(r.server.inferenceBusy * 100).toFixed(0)}%, ` +
   `rows ${r.server.meanBatchRows.toFixed(1)}, waste ${(r.server.paddingWaste * 100).toFixed(1)}%${r.errors ? `, ${r.errors} errors` : ''}`;
 
 const rawOpts = (onnxPath: string) => ({ onnxPath, intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, maxBatchTokens: config.maxBatchTokens, maxBatchSize: config.maxBatchSize, padId: model.padId });
@@ -291,8 +291,17 @@ const satPhases = rounds.flatMap((r) => WORKLOADS.map((w) => r.service[w]));
 const summary = {
   serviceOverRaw: Object.fromEntries(WORKLOADS.map((w) => [w, ratio(w)])),
   serviceOverNaive: spread(rounds.map((r) => r3(r.service.rag20.pairsPerSec / r.naive.pairsPerSec))),
+  // The ceiling of the line above: a service as fast as the bare session would reach this.
+  rawOverNaive: spread(rounds.map((r) => r3(r.raw.rag20.pairsPerSec / r.naive.pairsPerSec))),
   paddingWaste: { serviceUnderLoad: spread(satPhases.map((p) => r3(p.server.paddingWaste))), simulated: padding },
   eventLoopP99Ms: spread(satPhases.concat([half]).map((p) => r3(p.server.eventLoopP99Ms))),
+  // Where the cores go at saturation: the raw limit has both to itself; the service shares them with its own HTTP,
+  // JSON and tokenization (server CPU beyond the inference threads) and with the load generator.
+  cpuCoresAtSaturation: {
+    server: spread(satPhases.map((p) => r3(p.server.cpuCores))),
+    httpThread: spread(satPhases.map((p) => r3(p.server.eventLoopUtilisation))),
+    loadGenerator: spread(satPhases.map((p) => r3(p.clientCpuCores))),
+  },
   halfLoad: {
     saturatedRequestsPerSec: r3(satRps),
     offeredRequestsPerSec: r3(satRps / 2),
@@ -381,8 +390,9 @@ for (const w of WORKLOADS) {
   const s = summary.serviceOverRaw[w]!;
   console.log(`  service / raw limit, ${w.padEnd(5)}: ${s.median.toFixed(3)} (${s.min.toFixed(3)}-${s.max.toFixed(3)})   raw ${median(rounds.map((r) => r.raw[w].pairsPerSec)).toFixed(0)} pairs/s, service ${median(rounds.map((r) => r.service[w].pairsPerSec)).toFixed(0)} pairs/s`);
 }
-console.log(`  service / naive transformers.js (rag20): ${summary.serviceOverNaive.median.toFixed(2)} (${summary.serviceOverNaive.min.toFixed(2)}-${summary.serviceOverNaive.max.toFixed(2)})`);
+console.log(`  service / naive transformers.js (rag20): ${summary.serviceOverNaive.median.toFixed(2)} (${summary.serviceOverNaive.min.toFixed(2)}-${summary.serviceOverNaive.max.toFixed(2)}); raw limit / naive ${summary.rawOverNaive.median.toFixed(2)}`);
 console.log(`  padding waste under load: ${pct(summary.paddingWaste.serviceUnderLoad.median)}; simulated batcher vs FIFO: ${Object.entries(padding).map(([k, v]) => `${k} ${pct(v.batcher)} vs ${pct(v.fifo)}`).join(', ')}`);
+console.log(`  CPU at saturation: server ${summary.cpuCoresAtSaturation.server.median.toFixed(2)} cores (HTTP thread ${summary.cpuCoresAtSaturation.httpThread.median.toFixed(2)}), load generator ${summary.cpuCoresAtSaturation.loadGenerator.median.toFixed(2)} cores (of ${os.cpus().length})`);
 console.log(`  event-loop delay p99: median ${summary.eventLoopP99Ms.median.toFixed(1)} ms, max ${summary.eventLoopP99Ms.max.toFixed(1)} ms`);
 console.log(`  rag20 at half load (${(satRps / 2).toFixed(1)} req/s): p99 ${half.latencyMs.p99.toFixed(0)} ms vs unloaded p50 ${unloaded.latencyMs.p50.toFixed(0)} / p99 ${unloaded.latencyMs.p99.toFixed(0)} ms -> ${summary.halfLoad.p99OverUnloadedP50.toFixed(2)} x (p99/p99 ${summary.halfLoad.p99OverUnloadedP99.toFixed(2)} x; offered = ${summary.halfLoad.offeredOverUnloadedThroughput.toFixed(2)} x the one-client throughput,
    where an ideal FIFO server (M/D/1, service time = unloaded p50) has p99 ${mdOne.p99.toFixed(1)} x = ${summary.halfLoad.mdOne.p99Ms.toFixed(0)} ms)`);

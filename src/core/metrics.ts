@@ -1,4 +1,5 @@
 // Prometheus metrics of the service, in their own registry.
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const msBuckets = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
@@ -74,6 +75,17 @@ export class Metrics {
     name: 'ko_rerank_truncated_pairs_total',
     help: 'Pairs whose passage was cut to fit max_len',
     registers: [this.registry],
+  });
+
+  readonly eventLoopActive = new Counter({
+    name: 'ko_rerank_event_loop_active_seconds_total',
+    help: 'Time the HTTP event loop spent running code, not waiting (performance.eventLoopUtilization); its rate is the main thread utilisation',
+    registers: [this.registry],
+    collect() {
+      // A Counter with collect(): set to the cumulative figure on each scrape.
+      this.reset();
+      this.inc(performance.eventLoopUtilization().active / 1000);
+    },
   });
 
   constructor(defaultMetrics = true) {

@@ -178,6 +178,11 @@ t.test('ops routes: health, ready, info, metrics', async (t) => {
   ]) {
     t.ok(metrics.text.includes(name), name);
   }
+  const active = (text: string) => Number(/^ko_rerank_event_loop_active_seconds_total (\S+)$/m.exec(text)?.[1]);
+  const a0 = active(metrics.text);
+  t.ok(a0 > 0, `event-loop active time ${a0} s`);
+  await srv.post('/rerank', { query: '서울', passages: ['서울은 한국의 수도이다.', '부산'] });
+  t.ok(active((await srv.get('/metrics')).text) > a0, 'grows as the loop works');
   const docs = await fetch(srv.base + '/docs');
   t.equal(docs.status, 200, 'Swagger UI at /docs');
 });
