@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig, maxBatchTokensFor, type Config } from '../src/config.ts';
 import { readModelDir } from '../src/backend/model-dir.ts';
 import { loadTokenizer } from '../src/core/tokenizer.ts';
 import { evaluate, type EvalOptions } from '../src/eval/command.ts';
@@ -55,6 +55,8 @@ const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString
 
 const env: Record<string, string | undefined> = { ...process.env, DEVICE: process.env.DEVICE ?? 'cpu' };
 const config: Config = loadConfig([], env);
+// The budget the service will use on this CPU (MAX_BATCH_TOKENS, or the device default); checked against /info below.
+const batchTokens = Math.max(maxBatchTokensFor(config, 'cpu'), 512);
 const model = readModelDir(config.modelDir, config.modelFile);
 const tokenizer = await loadTokenizer(model.dir);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ko-rerank-bench-'));
@@ -73,13 +75,13 @@ const files = Object.fromEntries(WORKLOADS.map((n) => [n, bodiesFile(workloads[n
 // 1. Padding waste, simulated on the same streams.
 log('padding waste: batcher vs FIFO');
 const padding: Record<string, { batcher: number; fifo: number; batcherBatches: number; fifoBatches: number; ideal: number }> = {};
-const batchOpts = { maxBatchTokens: config.maxBatchTokens, maxBatchSize: config.maxBatchSize, maxWaitMs: config.maxWaitMs, padId: model.padId };
+const batchOpts = { maxBatchTokens: batchTokens, maxBatchSize: config.maxBatchSize, maxWaitMs: config.maxWaitMs, padId: model.padId };
 const mixed = WORKLOADS.flatMap((n) => workloads[n].seqs.map((s, i) => ({ s, k: i * 7 + n.length }))).sort((a, b) => a.k - b.k).map((x) => x.s);
 for (const [name, stream] of [...WORKLOADS.map((n) => [n, workloads[n].seqs] as const), ['mixed', mixed] as const]) {
   const c = await paddingComparison(stream, 16, batchOpts);
   const { idealBatches } = await import('./raw.ts');
   const flat = stream.flat();
-  const ideal = idealBatches(flat, config.maxBatchTokens, config.maxBatchSize);
+  const ideal = idealBatches(flat, batchTokens, config.maxBatchSize);
   const idealWaste = ideal.reduce((n, b) => n + b.length * Math.max(...b.map((s) => s.length)), 0) / flat.reduce((n, s) => n + s.length, 0) - 1;
   padding[name] = { batcher: r3(c.batcher.waste), fifo: r3(c.fifo.waste), batcherBatches: c.batcher.batches, fifoBatches: c.fifo.batches, ideal: r3(idealWaste) };
   log(`  ${name}: batcher ${(c.batcher.waste * 100).toFixed(1)}%, FIFO ${(c.fifo.waste * 100).toFixed(1)}%, ideal ${(idealWaste * 100).toFixed(1)}%`);
@@ -105,7 +107,8 @@ async function startServer(extraEnv: Record<string, string>): Promise<{ port: nu
     if (Date.now() > deadline) throw new Error('server not ready after 60 s');
     await new Promise((r) => setTimeout(r, 200));
   }
-  const info = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as Record<string, unknown>;
+  const info = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as Record<string, unknown> & { batching: { max_batch_tokens: number } };
+  if (info.batching.max_batch_tokens !== batchTokens) throw new Error(`the server batches ${info.batching.max_batch_tokens} tokens, the raw limit ${batchTokens}`);
   return { port, child, info };
 }
 
@@ -159,7 +162,7 @@ const show = (r: PhaseResult) =>
   `loop p99 ${r.server.eventLoopP99Ms.toFixed(1)} ms, server CPU ${r.server.cpuCores.toFixed(2)} cores (HTTP thread ${(r.server.eventLoopUtilisation * 100).toFixed(0)}% busy; load generator ${r.clientCpuCores.toFixed(2)}), worker busy ${(r.server.inferenceBusy * 100).toFixed(0)}%, ` +
   `rows ${r.server.meanBatchRows.toFixed(1)}, waste ${(r.server.paddingWaste * 100).toFixed(1)}%${r.errors ? `, ${r.errors} errors` : ''}`;
 
-const rawOpts = (onnxPath: string) => ({ onnxPath, intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, maxBatchTokens: config.maxBatchTokens, maxBatchSize: config.maxBatchSize, padId: model.padId });
+const rawOpts = (onnxPath: string) => ({ onnxPath, intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, maxBatchTokens: batchTokens, maxBatchSize: config.maxBatchSize, padId: model.padId });
 const rawFp32 = await RawSession.create(rawOpts(model.onnxPath));
 
 // 2. + 3. + 4. with the fp32 (or configured) model.
@@ -358,7 +361,7 @@ const result = {
   settings: {
     model: model.name,
     modelFile: config.modelFile,
-    maxBatchTokens: config.maxBatchTokens,
+    maxBatchTokens: batchTokens,
     maxBatchSize: config.maxBatchSize,
     maxWaitMs: config.maxWaitMs,
     workers: config.workers,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { ConfigError, SETTINGS, defaultConfig, loadConfig, settingsTable } from '../src/config.ts';
+import { ConfigError, SETTINGS, defaultConfig, loadConfig, maxBatchTokensFor, settingsTable } from '../src/config.ts';
 import { computeMaxLen } from '../src/backend/model-dir.ts';
 
 t.test('defaults', async (t) => {
@@ -20,6 +20,14 @@ t.test('env vars and flags; flags win', async (t) => {
   t.equal(c.maxBatchSize, 16);
 });
 
+t.test('MAX_BATCH_TOKENS=0 (the default) picks the budget by device; a value wins', async (t) => {
+  const dflt = loadConfig([], {});
+  t.equal(dflt.maxBatchTokens, 0);
+  t.equal(maxBatchTokensFor(dflt, 'cpu'), 2048);
+  t.equal(maxBatchTokensFor(dflt, 'cuda'), 16384);
+  t.equal(maxBatchTokensFor(loadConfig([], { MAX_BATCH_TOKENS: '4096' }), 'cuda'), 4096);
+});
+
 t.test('booleans and the CUDA device', async (t) => {
   t.equal(loadConfig([], {}).intraOpSpinning, false);
   t.equal(loadConfig([], {}).cudaDeviceId, 0);
@@ -32,7 +40,7 @@ const bad: [string[], Record<string, string>, string][] = [
   [[], { PORT: 'eighty' }, 'PORT'],
   [[], { PORT: '70000' }, 'PORT'],
   [[], { DEVICE: 'gpu' }, 'DEVICE'],
-  [[], { MAX_BATCH_TOKENS: '0' }, 'MAX_BATCH_TOKENS'],
+  [[], { MAX_BATCH_TOKENS: '-1' }, 'MAX_BATCH_TOKENS'],
   [[], { MAX_BATCH_SIZE: '1.5' }, 'MAX_BATCH_SIZE'],
   [[], { QUERY_MAX_SHARE: '1.2' }, 'QUERY_MAX_SHARE'],
   [[], { QUERY_MAX_SHARE: '0' }, 'QUERY_MAX_SHARE'],

@@ -1,6 +1,6 @@
 // The engine: the one API of the core. Routes, benchmarks and evaluation all call rank()/score().
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
+import { maxBatchTokensFor, type Config } from '../config.ts';
 import { OnnxBackend, type Backend, type BackendInfo } from '../backend/onnx.ts';
 import { readModelDir, type ModelDir } from '../backend/model-dir.ts';
 import { SplitRetryBackend } from '../backend/split-retry.ts';
@@ -60,6 +60,8 @@ export interface EngineInfo {
   onnxPath: string;
   maxLen: number;
   queryMaxShare: number;
+  /** The micro-batch budget in effect (MAX_BATCH_TOKENS, or the device's default once the backend is up; 0 before). */
+  maxBatchTokens: number;
   tokenizer: string;
   ready: boolean;
   backend?: BackendInfo;
@@ -85,6 +87,7 @@ export class Engine {
   private tokenizer: TextTokenizer | undefined;
   private backend: Backend | undefined;
   private batcher: Batcher | undefined;
+  private maxBatchTokens = 0;
   private starting: Promise<void> | undefined;
   private split: SplitRetryBackend | undefined;
   readonly reliability: ReliabilityMetrics;
@@ -101,7 +104,7 @@ export class Engine {
     this.metrics = metrics ?? new Metrics();
     this.reliability = new ReliabilityMetrics(this.metrics.registry);
     this.admission = new Admission({ maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs }, this.reliability);
-    if (config.maxBatchTokens < this.model.maxLen) {
+    if (config.maxBatchTokens !== 0 && config.maxBatchTokens < this.model.maxLen) {
       throw new ServiceError('validation', `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${this.model.maxLen}`);
     }
   }
@@ -148,9 +151,10 @@ export class Engine {
         },
         onRowFailed: () => r.failedPairs.inc(),
     });
+    this.maxBatchTokens = Math.max(this.model.maxLen, maxBatchTokensFor(this.config, info?.provider ?? 'cpu'));
     this.batcher = new Batcher(
       this.split,
-      { maxBatchTokens: this.config.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.model.padId },
+      { maxBatchTokens: this.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.model.padId },
       {
         onBatch: (s) => {
           m.batchSize.observe(s.rows);
@@ -177,6 +181,7 @@ export class Engine {
       onnxPath: this.model.onnxPath,
       maxLen: this.model.maxLen,
       queryMaxShare: this.config.queryMaxShare,
+      maxBatchTokens: this.maxBatchTokens,
       tokenizer: 'tokenizers',
       ready: this.ready,
       backend,

@@ -146,7 +146,7 @@ export const InfoResponse = Type.Object(
     provider: Type.Union([Type.String(), Type.Null()]),
     onnx_inputs: Type.Array(Type.String()),
     batching: Type.Object({
-      max_batch_tokens: Type.Integer(),
+      max_batch_tokens: Type.Integer({ description: 'The micro-batch token budget in effect (MAX_BATCH_TOKENS, or the device default when it is 0)' }),
       max_batch_size: Type.Integer(),
       max_wait_ms: Type.Number(),
       max_passages: Type.Integer(),

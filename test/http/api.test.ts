@@ -160,6 +160,7 @@ t.test('ops routes: health, ready, info, metrics', async (t) => {
   t.equal(info.max_len, srv.engine.model.maxLen);
   t.equal(info.provider, srv.config.device === 'cuda' ? 'cuda' : 'cpu');
   t.ok(info.onnx_inputs.includes('input_ids'));
+  t.equal(info.batching.max_batch_tokens, srv.config.maxBatchTokens || (info.provider === 'cuda' ? 16384 : 2048), 'the budget in effect');
   t.match(info.versions.onnxruntime, /^1\.30/);
   const metrics = await srv.get('/metrics');
   t.equal(metrics.status, 200);

@@ -36,7 +36,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
       provider: info.backend?.provider ?? null,
       onnx_inputs: info.backend?.inputNames ?? [],
       batching: {
-        max_batch_tokens: config.maxBatchTokens,
+        max_batch_tokens: info.maxBatchTokens,
         max_batch_size: config.maxBatchSize,
         max_wait_ms: config.maxWaitMs,
         max_passages: config.maxPassages,
