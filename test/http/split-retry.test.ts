@@ -32,7 +32,9 @@ t.test('SplitRetryBackend: only the rows that fail alone are reported failed, th
 });
 
 t.test('a poisoned request fails alone; the good requests batched with it succeed', async (t) => {
-  const config = testConfig({ maxBatchSize: 64, maxWaitMs: 5 });
+  // A budget where one micro-batch of these 8 short pairs is clearly the cheapest (the CPU default of 2048 makes the
+  // batcher's per-run cost small enough that it may split them by length).
+  const config = testConfig({ maxBatchSize: 64, maxWaitMs: 5, maxBatchTokens: 16384 });
   const backend = new ScriptedBackend(1);
   const engine = new Engine(config);
   await engine.start(backend);
