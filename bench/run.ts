@@ -55,9 +55,9 @@ const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString
 
 const env: Record<string, string | undefined> = { ...process.env, DEVICE: process.env.DEVICE ?? 'cpu' };
 const config: Config = loadConfig([], env);
-// The budget the service will use on this CPU (MAX_BATCH_TOKENS, or the device default); checked against /info below.
-const batchTokens = Math.max(maxBatchTokensFor(config, 'cpu'), 512);
 const model = readModelDir(config.modelDir, config.modelFile);
+// The budget the service will use on this CPU (as the engine computes it); checked against the server's /info below.
+const batchTokens = Math.max(model.maxLen, maxBatchTokensFor(config, 'cpu'));
 const tokenizer = await loadTokenizer(model.dir);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ko-rerank-bench-'));
 const loadAvgStart = os.loadavg();
