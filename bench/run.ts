@@ -56,8 +56,8 @@ const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString
 const env: Record<string, string | undefined> = { ...process.env, DEVICE: process.env.DEVICE ?? 'cpu' };
 const config: Config = loadConfig([], env);
 const model = readModelDir(config.modelDir, config.modelFile);
-// The budget the service will use on this CPU (as the engine computes it); checked against the server's /info below.
-const batchTokens = Math.max(model.maxLen, maxBatchTokensFor(config, 'cpu'));
+// The budget the service will use on this CPU (the engine's rule); checked against the server's /info below.
+const batchTokens = maxBatchTokensFor(config, 'cpu', model.maxLen);
 const tokenizer = await loadTokenizer(model.dir);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ko-rerank-bench-'));
 const loadAvgStart = os.loadavg();

@@ -363,7 +363,8 @@ export function settingsTable(): string {
  * behind (about 16,000 tokens saturate an H100 with XLM-R-large); a CPU runs small ones faster (raw session on 2 cores,
  * embedded model: 3,018 pairs/s at 2048 tokens vs 2,117 at 16384; bench/results/2026-11-29-cpu-budget.json).
  */
-export function maxBatchTokensFor(config: Pick<Config, 'maxBatchTokens'>, provider: 'cuda' | 'cpu'): number {
-  if (config.maxBatchTokens > 0) return config.maxBatchTokens;
-  return provider === 'cuda' ? 16384 : 2048;
+export function maxBatchTokensFor(config: Pick<Config, 'maxBatchTokens'>, provider: 'cuda' | 'cpu', maxLen: number): number {
+  // One max_len pair must always fit (a set MAX_BATCH_TOKENS below it is refused at start-up).
+  if (config.maxBatchTokens > 0) return Math.max(maxLen, config.maxBatchTokens);
+  return Math.max(maxLen, provider === 'cuda' ? 16384 : 2048);
 }

@@ -23,9 +23,10 @@ t.test('env vars and flags; flags win', async (t) => {
 t.test('MAX_BATCH_TOKENS=0 (the default) picks the budget by device; a value wins', async (t) => {
   const dflt = loadConfig([], {});
   t.equal(dflt.maxBatchTokens, 0);
-  t.equal(maxBatchTokensFor(dflt, 'cpu'), 2048);
-  t.equal(maxBatchTokensFor(dflt, 'cuda'), 16384);
-  t.equal(maxBatchTokensFor(loadConfig([], { MAX_BATCH_TOKENS: '4096' }), 'cuda'), 4096);
+  t.equal(maxBatchTokensFor(dflt, 'cpu', 512), 2048);
+  t.equal(maxBatchTokensFor(dflt, 'cuda', 512), 16384);
+  t.equal(maxBatchTokensFor(loadConfig([], { MAX_BATCH_TOKENS: '4096' }), 'cuda', 512), 4096);
+  t.equal(maxBatchTokensFor(dflt, 'cpu', 8192), 8192, 'never below max_len');
 });
 
 t.test('booleans and the CUDA device', async (t) => {

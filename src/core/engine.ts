@@ -151,7 +151,7 @@ export class Engine {
         },
         onRowFailed: () => r.failedPairs.inc(),
     });
-    this.maxBatchTokens = Math.max(this.model.maxLen, maxBatchTokensFor(this.config, info?.provider ?? 'cpu'));
+    this.maxBatchTokens = maxBatchTokensFor(this.config, info?.provider ?? 'cpu', this.model.maxLen);
     this.batcher = new Batcher(
       this.split,
       { maxBatchTokens: this.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.model.padId },
