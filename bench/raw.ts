@@ -1,6 +1,6 @@
 // The limit: a bare onnxruntime-node session over already-tokenized pairs in ideal batches (all pairs sorted by
 // length, cut under the same MAX_BATCH_TOKENS / MAX_BATCH_SIZE as the service). No HTTP, no queue, no tokenization,
-// no thread hop. Session options are the inference worker's (src/backend/onnx-worker.ts) for the same settings.
+// no thread hop. Session options come from src/backend/session-options.ts, as the worker's do.
 import ort from 'onnxruntime-node';
 import { Batcher } from '../src/core/batcher.ts';
 import { sessionOptions, type SessionSettings } from '../src/backend/session-options.ts';
