@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # ko-rerank container images. Targets (`docker build --target NAME`):
-#   gpu     (default, last stage) CUDA 12 + cuDNN 9 runtime, Node 20, onnxruntime-node with its CUDA execution provider
+#   gpu     (default, last stage) CUDA 13 + cuDNN 9 runtime, Node 20, onnxruntime-node with its CUDA execution provider
 #   cpu     Node 20 slim, onnxruntime-node's bundled CPU binaries only
 #   export  Debian's python3-torch + scripts/export_onnx.py: Hugging Face XLM-R checkpoint -> served model directory
 # Both server images hold the embedded model (models/ko-reranker-tiny); mount a real model and set MODEL_DIR.
@@ -10,11 +10,14 @@
 
 # Bases are pinned by exact tag; no digest is pinned here because none could be verified from this build machine
 # (no Docker engine). Pin one with `--build-arg CUDA_IMAGE=nvidia/cuda:<tag>@sha256:<digest>` (see README "Deploy").
-# onnxruntime-node 1.30's CUDA provider is built for CUDA 12.x + cuDNN 9.x; any CUDA 12.x runtime works
-# (NVIDIA minor-version compatibility). 12.8 supports Hopper and Blackwell and needs driver >= 570 (or >= 525 with
-# minor-version compatibility).
+# onnxruntime 1.27+ GPU builds are CUDA 13: 1.30's CUDA provider has DT_NEEDED libcudart.so.13, libcublas.so.13,
+# libcublasLt.so.13, libcurand.so.10 and loads libcudnn.so.9 at run time (read off the onnxruntime-gpu 1.30.0 wheel;
+# scripts/check-cuda-provider.ts fails when CUDA_IMAGE's major differs). CUDA 13.0 needs an NVIDIA driver >= 580.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
-ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
+# Where the CUDA provider libraries come from (scripts/install-cuda-provider.sh): pypi (the hash-pinned onnxruntime-gpu
+# wheel, scripts/cuda-provider/requirements.txt) or nuget (onnxruntime-node's own install script, api.nuget.org).
+ARG ONNXRUNTIME_CUDA_SOURCE=pypi
 ARG DEBIAN_IMAGE=debian:12.11-slim
 
 # ---- production dependencies, no install scripts -------------------------------------------------------------------
@@ -26,18 +29,19 @@ COPY package.json package-lock.json ./
 # bundled with Node 20 (10.x) ignores allowScripts. esbuild and tokenizers get their binaries from optional packages.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# ---- + onnxruntime-node's CUDA 12 execution provider (downloaded by its own install script) -------------------------
+# ---- + onnxruntime-node's CUDA 13 execution provider --------------------------------------------------------------
 FROM deps AS deps-cuda
-ENV ONNXRUNTIME_NODE_INSTALL=cuda12
-# onnxruntime-node/script/install.js fetches libonnxruntime_providers_{cuda,shared,tensorrt}.so from the
-# Microsoft.ML.OnnxRuntime.Gpu.Linux NuGet package (api.nuget.org) into bin/napi-v6/linux/x64/. In 1.30 the value
-# "cuda12" falls through parseInstallFlag, which then uses the linux/x64 default manifest (cuda12) because the files
-# are missing: same result. The build fails here if the libraries did not arrive (e.g. on linux/arm64, which has
-# no CUDA manifest).
-RUN node node_modules/onnxruntime-node/script/install.js \
- && for f in libonnxruntime_providers_cuda.so libonnxruntime_providers_shared.so; do \
-      test -s "node_modules/onnxruntime-node/bin/napi-v6/linux/x64/$f" || { echo "missing $f" >&2; exit 1; }; \
-    done
+ARG ONNXRUNTIME_CUDA_SOURCE
+COPY scripts/install-cuda-provider.sh scripts/
+COPY scripts/cuda-provider/ scripts/cuda-provider/
+# pypi: pip download of the pinned wheel (its sha256 checked) and the two libraries taken out of it; nuget: the
+# Microsoft.ML.OnnxRuntime.Gpu.Linux package of the same version. Either way the script checks that the provider
+# version equals onnxruntime-node's and that both files arrived. python3-pip stays in this build stage only.
+RUN if [ "$ONNXRUNTIME_CUDA_SOURCE" = pypi ]; then \
+      apt-get update && apt-get install -y --no-install-recommends python3-pip ca-certificates && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && bash scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE" \
+ && rm -rf /root/.cache
 
 # ---- the Node binary for the CUDA image -----------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS node
@@ -92,6 +96,13 @@ COPY package.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
 COPY models/ko-reranker-tiny ./models/ko-reranker-tiny
+# Fail the build, not the pod, when the base lacks a library the provider needs: our own check (DT_NEEDED + the
+# cuDNN it loads at run time, resolved as the loader would) and ldd's (recursive). libcuda.so.1 is the driver's,
+# mounted by the NVIDIA Container Toolkit at run time, so it is the one library allowed to be missing here.
+RUN node bin/ko-rerank.mjs cuda-check --skip-driver \
+ && ldd node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so > /tmp/ldd.txt \
+ && if grep 'not found' /tmp/ldd.txt | grep -v 'libcuda\.so\.1'; then echo 'CUDA provider: libraries not found (above)' >&2; exit 1; fi \
+ && rm /tmp/ldd.txt
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \

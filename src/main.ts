@@ -7,8 +7,22 @@ import { Engine } from './core/engine.ts';
 import { checkModel } from './backend/model-check.ts';
 import { openapiYaml } from './http/openapi.ts';
 import { runEval } from './eval/command.ts';
+import { probeCuda } from './backend/cuda-probe.ts';
 
-const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval] [--flag value ...]   (see README.md for the settings)';
+const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval|cuda-check] [--flag value ...]   (see README.md for the settings)';
+
+/** `cuda-check [--skip-driver]`: can the CUDA execution provider load here? Exit 0 and what resolved where, or exit 1
+ *  and the first thing missing. The gpu image's build runs it with --skip-driver (the driver arrives at run time). */
+function cudaCheck(args: string[]): number {
+  const probe = probeCuda({ skipDriver: args.includes('--skip-driver') });
+  if (!probe.ok) {
+    console.error(`ko-rerank cuda-check: ${probe.reason}`);
+    return 1;
+  }
+  console.log(`ko-rerank cuda-check: ok, CUDA ${probe.cudaMajor ?? '?'} provider in ${probe.providerDir}`);
+  for (const [lib, path] of Object.entries(probe.resolved)) console.log(`  ${lib} => ${path}`);
+  return 0;
+}
 
 async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, redact: REDACT });
@@ -85,6 +99,7 @@ async function main(argv: string[]): Promise<void> {
   const rest = command === argv[0] ? argv.slice(1) : argv;
   // eval has its own flags (and passes the server settings on to loadConfig itself).
   if (command === 'eval') process.exit(await runEval(rest, process.env));
+  if (command === 'cuda-check') process.exit(cudaCheck(rest));
   let config: Config;
   try {
     config = loadConfig(rest, process.env);

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Device } from '../config.ts';
 import type { CloseMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit } from './protocol.ts';
 import type { SessionSettings } from './session-options.ts';
+import { probeCuda } from './cuda-probe.ts';
 
 export interface TensorBatch {
   rows: number;
@@ -156,9 +157,21 @@ export class OnnxBackend implements Backend {
 
   /** Starts the workers; each loads the model and does a warm-up run before this resolves. */
   static async start(opts: OnnxBackendOptions): Promise<OnnxBackend> {
+    // Look before asking onnxruntime: with no CUDA here, DEVICE=auto goes straight to CPU (no onnxruntime error text
+    // on the console) and DEVICE=cuda fails naming what is missing.
+    let device = opts.device;
+    let unavailable: string | undefined;
+    if (device !== 'cpu') {
+      const probe = probeCuda();
+      if (!probe.ok) {
+        if (device === 'cuda') throw new BackendError(`DEVICE=cuda but the CUDA execution provider cannot load: ${probe.reason}`);
+        device = 'cpu';
+        unavailable = probe.reason;
+      }
+    }
     const init: WorkerInit = {
       onnxPath: opts.onnxPath,
-      device: opts.device,
+      device,
       intraOpThreads: opts.intraOpThreads,
       spinning: opts.spinning,
       cudaDeviceId: opts.cudaDeviceId,
@@ -171,6 +184,7 @@ export class OnnxBackend implements Backend {
     }
     const ok = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; ready: ReadyMessage }>).value);
     const { type: _type, ...info } = ok[0]!.ready;
+    if (unavailable) info.fallbackReason = unavailable;
     return new OnnxBackend(
       ok.map((o) => new InferenceWorker(o.worker)),
       info,

@@ -140,7 +140,7 @@ export class Engine {
     this.backend = backend;
     const info = backend.info;
     if (info?.fallbackReason) {
-      this.log?.warn({ reason: info.fallbackReason }, `DEVICE=auto: CUDA execution provider unavailable, falling back to CPU: ${info.fallbackReason}`);
+      this.log?.warn({ reason: info.fallbackReason }, `DEVICE=auto: serving on CPU, CUDA is not available: ${info.fallbackReason}`);
     }
     const m = this.metrics;
     const r = this.reliability;

@@ -144,6 +144,9 @@ export const InfoResponse = Type.Object(
     tokenizer: Type.String(),
     ready: Type.Boolean(),
     provider: Type.Union([Type.String(), Type.Null()]),
+    provider_reason: Type.Union([Type.String(), Type.Null()], {
+      description: 'Why the CPU serves although DEVICE=auto asked for CUDA (the first thing missing, and what to install); null otherwise',
+    }),
     onnx_inputs: Type.Array(Type.String()),
     batching: Type.Object({
       max_batch_tokens: Type.Integer({ description: 'The micro-batch token budget in effect (MAX_BATCH_TOKENS, or the device default when it is 0)' }),

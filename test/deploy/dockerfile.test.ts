@@ -16,6 +16,8 @@ import {
 } from './lib.ts';
 
 const SERVER_TARGETS = ['gpu', 'cpu'];
+/** The CUDA major onnxruntime-node 1.30's CUDA provider is built for; scripts/check-cuda-provider.ts reads it off the binary. */
+const PROVIDER_CUDA_MAJOR = 13;
 const RUNTIME_TARGETS = [...SERVER_TARGETS, 'export'];
 
 function stage(df: ParsedDockerfile, name: string): Stage | undefined {
@@ -94,8 +96,9 @@ export function dockerfileViolations(text: string): string[] {
   const gpu = stage(df, 'gpu');
   if (gpu) {
     const ref = imageRef(gpu.from);
-    if (ref.name !== 'nvidia/cuda' || !/^12\.\d+(\.\d+)?-cudnn-runtime-ubuntu\d+\.\d+$/.test(ref.tag ?? '')) {
-      v.push(`gpu: base ${gpu.from} is not an nvidia/cuda 12.x cuDNN 9 (-cudnn-runtime-) Ubuntu image`);
+    const cuda = new RegExp(`^${PROVIDER_CUDA_MAJOR}\\.\\d+(\\.\\d+)?-cudnn-runtime-ubuntu\\d+\\.\\d+$`);
+    if (ref.name !== 'nvidia/cuda' || !cuda.test(ref.tag ?? '')) {
+      v.push(`gpu: base ${gpu.from} is not an nvidia/cuda ${PROVIDER_CUDA_MAJOR}.x cuDNN 9 (-cudnn-runtime-) Ubuntu image`);
     }
     if (!copyFromStages(gpu).some((f) => stage(df, f) && /^node:20\./.test(stage(df, f)!.from))) {
       v.push('gpu: Node 20 is not copied in from a node:20.x stage');
@@ -103,10 +106,17 @@ export function dockerfileViolations(text: string): string[] {
     const src = nodeModulesSource(df, gpu);
     if (!src) v.push('gpu: node_modules not copied from a build stage');
     else {
-      if (src.env.get('ONNXRUNTIME_NODE_INSTALL') !== 'cuda12') v.push(`gpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=${src.env.get('ONNXRUNTIME_NODE_INSTALL')}, not cuda12`);
       const runs = keyword(src, 'RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
-      if (!runs.includes('onnxruntime-node/script/install')) v.push("gpu: the build stage does not run onnxruntime-node's install script");
-      if (!runs.includes('libonnxruntime_providers_cuda.so')) v.push('gpu: the build does not check that the CUDA provider library arrived');
+      if (!/scripts\/install-cuda-provider\.sh "\$ONNXRUNTIME_CUDA_SOURCE"/.test(runs)) {
+        v.push('gpu: the build stage does not install the CUDA provider with scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE"');
+      }
+      const source = /^ARG ONNXRUNTIME_CUDA_SOURCE=(\S+)$/m.exec(text)?.[1];
+      if (source !== 'pypi' && source !== 'nuget') v.push(`gpu: ONNXRUNTIME_CUDA_SOURCE defaults to ${source ?? 'nothing'}, not pypi or nuget`);
+    }
+    const checks = keyword(gpu, 'RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
+    if (!checks.includes('cuda-check --skip-driver')) v.push('gpu: the build does not run cuda-check --skip-driver');
+    if (!/ldd \S*libonnxruntime_providers_cuda\.so/.test(checks) || !checks.includes("grep 'not found'")) {
+      v.push('gpu: the build does not fail on a CUDA provider library that ldd cannot find');
     }
   }
   const cpu = stage(df, 'cpu');
@@ -137,11 +147,11 @@ t.test('stages and pinned bases', async (t) => {
     df.stages.map((s) => s.name),
     ['deps', 'deps-cuda', 'node', 'export', 'cpu', 'gpu'],
   );
-  t.equal(stage(df, 'gpu')!.from, 'nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04');
+  t.equal(stage(df, 'gpu')!.from, 'nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04');
   t.equal(stage(df, 'cpu')!.from, 'node:20.20.2-bookworm-slim');
   t.equal(stage(df, 'deps-cuda')!.parent?.name, 'deps');
   // a digest passed as a build arg is taken as is
-  const pinned = parseDockerfile(dockerfile, { CUDA_IMAGE: `nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04@sha256:${'a'.repeat(64)}` });
+  const pinned = parseDockerfile(dockerfile, { CUDA_IMAGE: `nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04@sha256:${'a'.repeat(64)}` });
   t.equal(imageRef(stage(pinned, 'gpu')!.from).digest, `sha256:${'a'.repeat(64)}`);
 });
 
@@ -152,10 +162,14 @@ t.test('the rules catch what they are for', async (t) => {
   };
   const cases: [string, string, RegExp][] = [
     ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:latest', /uses latest/],
-    ['ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda', /not pinned/],
-    ['ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04', /cuDNN 9/],
+    ['ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda', /not pinned/],
+    ['ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04', /not an nvidia\/cuda 13\.x/],
+    ['ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda:13.0.1-runtime-ubuntu24.04', /cuDNN 9/],
     ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:20', /tag is not a version/],
-    ['ENV ONNXRUNTIME_NODE_INSTALL=cuda12', 'ENV ONNXRUNTIME_NODE_INSTALL=skip', /not cuda12/],
+    ['bash scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE"', 'true', /does not install the CUDA provider/],
+    ['ARG ONNXRUNTIME_CUDA_SOURCE=pypi', 'ARG ONNXRUNTIME_CUDA_SOURCE=github', /defaults to github/],
+    ['RUN node bin/ko-rerank.mjs cuda-check --skip-driver \\\n && ', 'RUN ', /does not run cuda-check/],
+    ["if grep 'not found' /tmp/ldd.txt", "if grep 'missing' /tmp/ldd.txt", /ldd cannot find/],
     ['ENV ONNXRUNTIME_NODE_INSTALL=skip', 'ENV ONNXRUNTIME_NODE_INSTALL=cuda12', /cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=cuda12/],
     ['CMD ["serve"]\n\n# ---- GPU', 'CMD ["--port", "8080"]\n\n# ---- GPU', /cpu: CMD is not \["serve"\]/],
   ];

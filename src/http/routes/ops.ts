@@ -34,6 +34,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
       tokenizer: info.tokenizer,
       ready: info.ready,
       provider: info.backend?.provider ?? null,
+      provider_reason: info.backend?.fallbackReason ?? null,
       onnx_inputs: info.backend?.inputNames ?? [],
       batching: {
         max_batch_tokens: info.maxBatchTokens,
