@@ -21,6 +21,6 @@ fi
 export HAYSTACK_TELEMETRY_ENABLED=False
 cd test/clients
 status=0
-PYTHONPATH=. "../../$VENV/bin/python" -W ignore -m unittest -v test_clients 2>&1 | tail -n 60 || status=1
+PYTHONPATH=. "../../$VENV/bin/python" -W ignore -m unittest -v test_clients test_readme 2>&1 | tail -n 60 || status=1
 PYTHONPATH=".:../../$VENV/cohere7" "../../$VENV/bin/python" -W ignore -m unittest -v test_cohere7 2>&1 | tail -n 20 || status=1
 exit $status

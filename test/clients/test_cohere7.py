@@ -44,6 +44,19 @@ class Cohere7(NativeCase):
         self.assertEqual(err.exception.status_code, 422)
         self.assertIn("relevant spans", err.exception.body["error"]["message"])
 
+    def test_readme_snippet(self):
+        """README's cohere Python snippet, as written, on 7.x too."""
+        import contextlib
+        import io
+
+        from test_readme import SNIPPETS
+
+        (snippet,) = [s for s in SNIPPETS if "cohere.ClientV2" in s]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(snippet.replace("http://localhost:8080", self.srv.base), "README.md", "exec"), {})
+        self.assertTrue(out.getvalue().startswith("서울은 대한민국의 수도이자 최대 도시이다."), out.getvalue())
+
     def test_client_v1(self):
         import cohere
 
