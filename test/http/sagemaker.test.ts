@@ -103,6 +103,7 @@ const errors: [string, unknown, RegExp][] = [
   ['blank query in a pair', { inputs: [{ text: ' ', text_pair: 'b' }] }, /inputs\/0/],
   ['native body with a bad passage', { query: 'a', passages: ['b', 2] }, /passages\/1/],
   ['neither shape', { foo: 1 }, /query|inputs/],
+  ['vLLM body', { query: 'a', documents: ['b'], model: 'm' }, /documents and model, which is vLLM's rerank body: POST it to \/rerank/],
   ['truncation false and a passage too long', { inputs: [{ text: 'a', text_pair: '가 '.repeat(1000) }], parameters: { truncation: false } }, /inputs at index 0/],
 ];
 for (const [name, body, field] of errors) {

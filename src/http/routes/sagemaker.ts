@@ -28,6 +28,9 @@ function invocationsError(errors: SchemaError[], context: string): ServiceError 
   const branch = errors.filter((e) => e.keyword !== 'anyOf' && (noInputs ? !e.schemaPath?.startsWith('InvocationsRequest') : e.schemaPath?.startsWith('InvocationsRequest')));
   // inputs is one pair or a list of pairs (anyOf): name the pair's field when the list branch says what is wrong.
   const inList = branch.find((e) => /^\/inputs\/\d+/.test(e.instancePath ?? ''));
+  if (branch[0]?.keyword === 'not') {
+    return new ServiceError('validation', `${context} has documents and model, which is vLLM's rerank body: POST it to /rerank, or send passages here for the native answer`);
+  }
   return new ServiceError('validation', validationMessage(inList ?? branch[0] ?? errors[0]!, context));
 }
 
