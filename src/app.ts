@@ -9,13 +9,14 @@ import type { Config } from './config.ts';
 import type { Engine } from './core/engine.ts';
 import { installErrorHandlers } from './http/errors.ts';
 import { installJsonParser } from './http/body.ts';
-import { refSchemas, sharedSchemas } from './http/schemas.ts';
+import { refSchemas, sharedSchemas, unauthorizedResponse } from './http/schemas.ts';
 import { opsRoutes } from './http/routes/ops.ts';
 import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
 import { installAuth, isPublic } from './http/auth.ts';
 import { scoreRoute } from './http/routes/score.ts';
+import { teiRoutes } from './http/routes/tei.ts';
 import { SERVICE_VERSION } from './version.ts';
 
 export interface BuildOptions {
@@ -44,7 +45,9 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   if (opts.onRoute) app.addHook('onRoute', (r) => opts.onRoute!({ method: r.method, url: r.url }));
   // The spec says which routes need no key: the PUBLIC_ROUTES.
   app.addHook('onRoute', (r) => {
-    if (r.schema && isPublic(r.url, config.publicRoutes)) (r.schema as Record<string, unknown>).security = [];
+    if (!r.schema) return;
+    if (isPublic(r.url, config.publicRoutes)) (r.schema as Record<string, unknown>).security = [];
+    else if (r.schema.response) (r.schema.response as Record<string, unknown>)[401] ??= unauthorizedResponse;
   });
   installErrorHandlers(app);
   installAuth(app, config);
@@ -64,7 +67,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
       },
       tags: [
         { name: 'rerank', description: 'Scoring' },
-        { name: 'compat', description: 'Drop-in shapes: Cohere v1/v2 (and Jina), SageMaker' },
+        { name: 'compat', description: 'Drop-in shapes: Cohere v1/v2, Jina, vLLM, TEI, SageMaker' },
         { name: 'ops', description: 'Health, readiness, info and metrics' },
       ],
       components: {
@@ -99,6 +102,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   await app.register(rerankRoute, { engine, config });
   await app.register(scoreRoute, { engine, config });
   await app.register(cohereRoutes, { engine, config });
+  await app.register(teiRoutes, { engine, config });
   await app.register(sagemakerRoutes, { engine, config });
   await app.register(opsRoutes, { engine, config });
   return app;

@@ -5,6 +5,7 @@ export type ErrorType =
   | 'validation'
   | 'too_large'
   | 'unsupported_media_type'
+  | 'not_acceptable'
   | 'not_found'
   | 'not_ready'
   | 'overloaded'

@@ -8,6 +8,7 @@ const STATUS: Record<ErrorType, number> = {
   validation: 422,
   too_large: 413,
   unsupported_media_type: 415,
+  not_acceptable: 406,
   not_found: 404,
   not_ready: 503,
   overloaded: 429,

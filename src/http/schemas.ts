@@ -50,14 +50,19 @@ export const RerankBody = Type.Object(
   {
     query: Type.String({ minLength: 1, description: 'The search query.' }),
     passages: Type.Optional(Passages('Passages to rank against the query.')),
-    documents: Type.Optional(Passages('Alias of passages (Cohere / Jina / vLLM).')),
-    texts: Type.Optional(Passages('Alias of passages (TEI).')),
+    documents: Type.Optional(Passages('Alias of passages, without `model` (with `model` the body is vLLM\'s: VllmRerankRequest).')),
     top_n: Type.Optional(Type.Integer({ minimum: 1, description: 'Return only the top_n best results (cut after sorting).' })),
     return_documents: Type.Optional(Type.Boolean({ description: 'Include each passage text as `document` (default false).' })),
     model: Type.Optional(Type.String({ description: 'Accepted for client compatibility; ignored (one model per server).' })),
     ...Controls,
   },
-  { $id: 'RerankRequest', additionalProperties: false, description: 'Give exactly one of passages, documents or texts.' },
+  {
+    $id: 'RerankRequest',
+    additionalProperties: false,
+    // documents + model is vLLM's body (VllmRerankRequest): never the native one, so the shapes do not overlap.
+    not: { required: ['documents', 'model'] },
+    description: 'The native body: give exactly one of passages or documents (documents without model).',
+  },
 );
 export type RerankBody = Static<typeof RerankBody>;
 
@@ -79,6 +84,34 @@ const Usage = Type.Object(
   { $id: 'Usage' },
 );
 
+// ---- vLLM's optional fields (its score and rerank APIs; also accepted on the Cohere routes) ------------------------
+
+export const VllmExtras = {
+  user: Type.Optional(Type.String({ nullable: true, description: 'Accepted for client compatibility; ignored.' })),
+  priority: Type.Optional(
+    Type.Integer({ nullable: true, description: 'Accepted and ignored: requests are served first come, first served (no priority scheduling).' }),
+  ),
+  truncate_prompt_tokens: Type.Optional(
+    Type.Integer({
+      nullable: true,
+      minimum: -1,
+      description:
+        "-1 or null: cut each pair to the model's max_len, which is what this server always does (the query kept whole, the passage cut). Any other value is refused (422): the server does not cut to a given total; cap the passage with max_tokens_per_doc instead.",
+    }),
+  ),
+  use_activation: Type.Optional(
+    Type.Boolean({ nullable: true, description: 'true or null (default): score = sigmoid(logit); false: score = the raw logit.' }),
+  ),
+};
+
+export const VllmUsage = Type.Object(
+  {
+    prompt_tokens: Type.Integer({ description: 'Tokens fed to the model (special tokens included, padding excluded).' }),
+    total_tokens: Type.Integer({ description: 'Same as prompt_tokens (nothing is generated).' }),
+  },
+  { $id: 'VllmUsage' },
+);
+
 export const RerankResponse = Type.Object(
   {
     model: Type.String(),
@@ -92,24 +125,14 @@ export const RerankResponse = Type.Object(
 
 export const ScoreBody = Type.Object(
   {
-    pairs: Type.Optional(
-      Type.Array(Type.Array(Type.String(), { minItems: 2, maxItems: 2, description: '[query, passage]' }), {
-        minItems: 1,
-        description: 'Pairs to score: [[query, passage], ...].',
-      }),
-    ),
-    text_1: Type.Optional(
-      Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], {
-        description: "vLLM shape: the query (or one query per text_2 item, or a one-item list applied to every text_2 item).",
-      }),
-    ),
-    text_2: Type.Optional(
-      Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], { description: 'vLLM shape: the passages.' }),
-    ),
+    pairs: Type.Array(Type.Array(Type.String(), { minItems: 2, maxItems: 2, description: '[query, passage]' }), {
+      minItems: 1,
+      description: 'Pairs to score: [[query, passage], ...].',
+    }),
     model: Type.Optional(Type.String({ description: 'Accepted for client compatibility; ignored.' })),
     ...Controls,
   },
-  { $id: 'ScoreRequest', additionalProperties: false, description: 'Give either pairs, or text_1 and text_2.' },
+  { $id: 'ScoreRequest', additionalProperties: false, description: "The native body; a body with text_1 or text_2 is vLLM's (VllmScoreRequest)." },
 );
 export type ScoreBody = Static<typeof ScoreBody>;
 
@@ -125,7 +148,7 @@ export const ScoreResponse = Type.Object(
 export const ErrorResponse = Type.Object(
   {
     error: Type.Object({
-      type: Type.String({ description: 'bad_request | validation | too_large | unsupported_media_type | not_found | not_ready | overloaded | timeout | shutting_down | internal | backend' }),
+      type: Type.String({ description: 'bad_request | unauthorized | validation | too_large | unsupported_media_type | not_acceptable | not_found | not_ready | overloaded | timeout | shutting_down | internal | backend' }),
       message: Type.String(),
     }),
   },
@@ -163,11 +186,25 @@ export const InfoResponse = Type.Object(
   { $id: 'InfoResponse' },
 );
 
-export const sharedSchemas = [Usage, ErrorResponse, StatusResponse, Chunking];
+export const sharedSchemas = [Usage, VllmUsage, ErrorResponse, StatusResponse, Chunking];
 /** Registered after the definitions below (hoisting): schemas referenced by $ref from more than one route. */
-export const refSchemas = () => [RerankBody, RerankResponse, InvocationsBody, InvocationsResponse];
+export const refSchemas = () => [
+  RerankBody,
+  RerankResponse,
+  ScoreBody,
+  ScoreResponse,
+  TeiRerankBody,
+  TeiRerankResponse,
+  VllmRerankBody,
+  VllmRerankResponse,
+  VllmScoreBody,
+  VllmScoreResponse,
+  InvocationsBody,
+];
 
 const errorRef = Type.Ref(ErrorResponse);
+/** Declared by app.ts on every route outside PUBLIC_ROUTES (answered when API_KEYS is set). */
+export const unauthorizedResponse = Type.Ref(ErrorResponse, { description: 'Missing or invalid API key (only when API_KEYS is set).' });
 export const errorResponses = {
   400: errorRef,
   413: errorRef,
@@ -196,7 +233,8 @@ const CohereCommon = {
   model: Type.Optional(Type.String({ ...nullable, description: 'Accepted for client compatibility; ignored (one model per server).' })),
   query: Type.String({ minLength: 1, description: 'The search query.' }),
   documents: Type.Array(CohereDocument, { minItems: 1, description: 'Documents to rank.' }),
-  top_n: Type.Optional(Type.Integer({ ...nullable, minimum: 1, description: 'Return only the top_n most relevant (cut after sorting).' })),
+  top_n: Type.Optional(Type.Integer({ ...nullable, minimum: 0, description: 'Return only the top_n most relevant (cut after sorting); 0 (vLLM) or null: all.' })),
+  ...VllmExtras,
   max_tokens_per_doc: Type.Optional(
     Type.Integer({ ...nullable, minimum: 1, description: "Cap on each document's tokens (Cohere's default is 4096); clamped to what fits in max_len with the query." }),
   ),
@@ -213,7 +251,9 @@ const CohereCommon = {
 export const CohereV1Body = Type.Object(
   {
     ...CohereCommon,
-    return_documents: Type.Optional(Type.Boolean({ ...nullable, description: 'Include each document as `document: {text}` (Jina, Cohere v1).' })),
+    return_documents: Type.Optional(
+      Type.Boolean({ ...nullable, description: 'Default true (as Jina and vLLM answer): each result has its document, `{text}` or the object as sent. false: no documents.' }),
+    ),
     rank_fields: Type.Optional(
       Type.Array(Type.String(), { ...nullable, minItems: 1, description: "Object documents: rank on these fields' values, joined by newlines in this order." }),
     ),
@@ -225,7 +265,16 @@ export type CohereV1Body = Static<typeof CohereV1Body>;
 export const CohereV2Body = Type.Object(
   {
     ...CohereCommon,
-    priority: Type.Optional(Type.Integer({ ...nullable, description: 'Accepted for client compatibility; ignored.' })),
+    relevant_spans: Type.Optional(
+      Type.Object(
+        {
+          mode: Type.String({ description: 'disabled (what the Cohere SDK 7.x sends to turn it off); enabled is refused (422): this model returns no spans.' }),
+          threshold: Type.Optional(Type.Number({ nullable: true })),
+          max_spans: Type.Optional(Type.Integer({ nullable: true })),
+        },
+        { ...nullable, additionalProperties: false, description: "Cohere v5 context compression. Only mode disabled is accepted." },
+      ),
+    ),
   },
   { $id: 'CohereV2RerankRequest', additionalProperties: false },
 );
@@ -239,7 +288,7 @@ const CohereMeta = (version: string) =>
 
 const CohereResult = {
   index: Type.Integer({ description: 'Position of the document in the request.' }),
-  relevance_score: Type.Number({ description: 'sigmoid(logit), in [0, 1]; results are sorted on the fp32 logits.' }),
+  relevance_score: Type.Number({ description: 'sigmoid(logit), in [0, 1] (the logit with use_activation false); results are sorted on the fp32 logits.' }),
 };
 
 export const CohereV1Response = Type.Object(
@@ -254,7 +303,7 @@ export const CohereV1Response = Type.Object(
         ),
       }),
     ),
-    usage: Type.Object({ total_tokens: Type.Integer({ description: 'Tokens fed to the model (Jina).' }) }),
+    usage: Type.Ref(VllmUsage),
     meta: CohereMeta('1'),
   },
   { $id: 'CohereV1RerankResponse' },
@@ -263,44 +312,193 @@ export const CohereV1Response = Type.Object(
 export const CohereV2Response = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
-    results: Type.Array(Type.Object(CohereResult)),
+    model: Type.String({ description: 'The served model (vLLM clients read it).' }),
+    results: Type.Array(Type.Object({ ...CohereResult, document: Type.Object({ text: Type.String() }, { description: 'The ranked text (vLLM).' }) })),
+    usage: Type.Ref(VllmUsage),
     meta: CohereMeta('2'),
   },
   { $id: 'CohereV2RerankResponse' },
 );
 
+// ---- vLLM score and rerank ---------------------------------------------------------------------------------------
+
+const TextOrTexts = (description: string) => Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], { description });
+
+export const VllmScoreBody = Type.Object(
+  {
+    model: Type.Optional(Type.String({ nullable: true, description: 'Accepted for client compatibility; ignored (one model per server).' })),
+    text_1: TextOrTexts('The query, or a one-item list applied to every text_2 item (1:N), or one query per text_2 item (N:N).'),
+    text_2: TextOrTexts('The passages.'),
+    ...VllmExtras,
+    timeout_ms: Type.Optional(Type.Integer({ nullable: true, minimum: 1, description: TIMEOUT_DOC })),
+  },
+  { $id: 'VllmScoreRequest', additionalProperties: false, description: "vLLM's score API body (POST /score or /v1/score with text_1 / text_2)." },
+);
+export type VllmScoreBody = Static<typeof VllmScoreBody>;
+
+export const VllmScoreResponse = Type.Object(
+  {
+    id: Type.String({ description: 'score-<uuid>' }),
+    object: Type.Literal('list'),
+    created: Type.Integer({ description: 'Unix time in seconds.' }),
+    model: Type.String(),
+    data: Type.Array(
+      Type.Object({
+        index: Type.Integer({ description: 'Position of the pair; data is in input order (not sorted).' }),
+        object: Type.Literal('score'),
+        score: Type.Number({ description: 'sigmoid(logit); the logit with use_activation false.' }),
+      }),
+    ),
+    usage: Type.Object({
+      prompt_tokens: Type.Integer(),
+      total_tokens: Type.Integer(),
+      completion_tokens: Type.Integer({ description: 'Always 0.' }),
+    }),
+  },
+  { $id: 'VllmScoreResponse' },
+);
+
+export const VllmRerankBody = Type.Object(
+  {
+    model: Type.String({ nullable: true, description: "Accepted and ignored (one model per server); on POST /rerank its presence with documents marks the body as vLLM's." }),
+    query: Type.String({ minLength: 1, description: 'The search query.' }),
+    documents: Passages('Documents to rank.'),
+    top_n: Type.Optional(Type.Integer({ nullable: true, minimum: 0, description: 'Return only the top_n best (cut after sorting); 0 or null (default): all.' })),
+    ...VllmExtras,
+    timeout_ms: Type.Optional(Type.Integer({ nullable: true, minimum: 1, description: TIMEOUT_DOC })),
+  },
+  { $id: 'VllmRerankRequest', additionalProperties: false, description: "vLLM's rerank API body (POST /rerank with documents and model)." },
+);
+export type VllmRerankBody = Static<typeof VllmRerankBody>;
+
+export const VllmRerankResponse = Type.Object(
+  {
+    id: Type.String({ description: 'rerank-<uuid>' }),
+    model: Type.String(),
+    usage: Type.Ref(VllmUsage),
+    results: Type.Array(
+      Type.Object({
+        index: Type.Integer({ description: 'Position of the document in the request.' }),
+        document: Type.Object({ text: Type.String() }),
+        relevance_score: Type.Number({ description: 'sigmoid(logit); the logit with use_activation false. Sorted on the fp32 logits.' }),
+      }),
+    ),
+  },
+  { $id: 'VllmRerankResponse' },
+);
+
+// ---- Hugging Face text-embeddings-inference (TEI) -----------------------------------------------------------------
+
+const TruncationDirection = Type.Unsafe<'Right' | 'right' | 'Left' | 'left'>({
+  type: 'string',
+  enum: ['Right', 'right', 'Left', 'left'],
+  description: 'Right (default): the passage is cut at its end, the query kept whole. Left is refused (422).',
+});
+const TeiTruncate = Type.Boolean({
+  nullable: true,
+  description: 'Default (null): true, cut to fit max_len (TEI: the server default). false: 422 listing the texts that do not fit.',
+});
+const RawScores = Type.Boolean({ description: 'false (default): score = sigmoid(logit); true: score = the logit.' });
+
+export const TeiRerankBody = Type.Object(
+  {
+    query: Type.String({ minLength: 1, description: 'The search query.' }),
+    texts: Passages('Texts to rank against the query.'),
+    raw_scores: Type.Optional(RawScores),
+    return_text: Type.Optional(Type.Boolean({ description: 'Include each text as `text` (default false).' })),
+    truncate: Type.Optional(TeiTruncate),
+    truncation_direction: Type.Optional(TruncationDirection),
+  },
+  { $id: 'TeiRerankRequest', additionalProperties: false, description: "TEI's rerank body (POST /rerank with texts)." },
+);
+export type TeiRerankBody = Static<typeof TeiRerankBody>;
+
+export const TeiRerankResponse = Type.Array(
+  Type.Object({
+    index: Type.Integer({ description: 'Position of the text in the request.' }),
+    text: Type.Optional(Type.String({ description: 'The text, when return_text.' })),
+    score: Type.Number({ description: 'sigmoid(logit), or the logit with raw_scores.' }),
+  }),
+  { $id: 'TeiRerankResponse', description: "TEI's bare array, sorted by score (on the fp32 logits), highest first." },
+);
+
+const TeiSequence = Type.Array(Type.String(), { minItems: 1, maxItems: 2, description: '[query, passage]' });
+
+export const PredictBody = Type.Object(
+  {
+    inputs: Type.Union([Type.String(), TeiSequence, Type.Array(TeiSequence, { minItems: 1 })], {
+      description: 'One pair [query, passage], or a batch [[query, passage], ...]. Single texts (a string, [text]) are refused: this model scores pairs.',
+    }),
+    raw_scores: Type.Optional(RawScores),
+    truncate: Type.Optional(TeiTruncate),
+    truncation_direction: Type.Optional(TruncationDirection),
+  },
+  { $id: 'PredictRequest', additionalProperties: false, description: "TEI's sequence-classification body." },
+);
+export type PredictBody = Static<typeof PredictBody>;
+
+const Prediction = Type.Object({
+  score: Type.Number({ description: 'sigmoid(logit), or the logit with raw_scores.' }),
+  label: Type.String({ description: 'LABEL_0 (the one label of a cross-encoder).' }),
+});
+
+export const PredictResponse = Type.Union([Type.Array(Prediction), Type.Array(Type.Array(Prediction))], {
+  description: 'One pair: [{score, label}]; a batch: [[{score, label}], ...] in input order.',
+});
+
 // ---- SageMaker (Hugging Face inference toolkit payload) ----------------------------------------------------------
+
+const Pair = Type.Object(
+  { text: Type.String({ description: 'The query.' }), text_pair: Type.String({ description: 'The passage.' }) },
+  { additionalProperties: false },
+);
 
 export const InvocationsBody = Type.Object(
   {
-    inputs: Type.Array(
-      Type.Object(
-        { text: Type.String({ description: 'The query.' }), text_pair: Type.String({ description: 'The passage.' }) },
-        { additionalProperties: false },
-      ),
-      { minItems: 1, description: 'Pairs to score, answered in this order.' },
-    ),
+    inputs: Type.Union([Pair, Type.Array(Pair, { minItems: 1 })], {
+      description: 'One pair (answered with one {label, score}) or a list of pairs (answered in this order).',
+    }),
     parameters: Type.Optional(
       Type.Object(
         {
           function_to_apply: Type.Optional(
-            Type.Unsafe<'sigmoid' | 'none'>({ type: 'string', enum: ['sigmoid', 'none'], description: 'sigmoid (default): score = sigmoid(logit); none: the raw logit.' }),
+            Type.String({
+              description:
+                'As transformers\' TextClassificationPipeline (case-insensitive): sigmoid (default, the one-label default), none (the raw logit), softmax (over the one label: always 1.0).',
+            }),
           ),
-          truncation: Type.Optional(Type.Boolean({ description: 'Default true. false: 422 listing the pairs that do not fit instead of cutting the passage.' })),
+          top_k: Type.Optional(
+            Type.Integer({ nullable: true, minimum: 0, description: 'Given (even null): each input is answered with a list of its top_k labels, [{label, score}] (one label).' }),
+          ),
+          truncation: Type.Optional(
+            Type.Union([Type.Boolean(), Type.String()], {
+              description:
+                "true / longest_first / only_second (default): cut the passage to fit max_len, the query kept whole. false / do_not_truncate: 422 listing the pairs that do not fit. only_first is refused.",
+            }),
+          ),
+          max_length: Type.Optional(
+            Type.Integer({ minimum: 1, description: "At least the model's max_len (/info): accepted (pairs are cut to max_len). Smaller: refused (422)." }),
+          ),
+          padding: Type.Optional(Type.Union([Type.Boolean(), Type.String()], { description: 'Accepted and ignored: padding does not change a score.' })),
           timeout_ms: Type.Optional(TimeoutMs),
         },
         { additionalProperties: false },
       ),
     ),
   },
-  { $id: 'InvocationsRequest', additionalProperties: false, description: "The Hugging Face inference toolkit's text-classification payload with text pairs." },
+  {
+    $id: 'InvocationsRequest',
+    additionalProperties: false,
+    description: "The Hugging Face inference toolkit's text-classification payload with text pairs (transformers' TextClassificationPipeline).",
+  },
 );
 export type InvocationsBody = Static<typeof InvocationsBody>;
 
-export const InvocationsResponse = Type.Array(
-  Type.Object({
-    label: Type.String({ description: 'Always LABEL_0 (one-logit cross-encoder).' }),
-    score: Type.Number({ description: 'sigmoid(logit), or the logit with function_to_apply none.' }),
-  }),
-  { $id: 'InvocationsResponse', description: 'One item per input, in input order.' },
-);
+const Label = Type.Object({
+  label: Type.String({ description: 'LABEL_0 (the one label of a cross-encoder).' }),
+  score: Type.Number({ description: 'sigmoid(logit) by default; see function_to_apply.' }),
+});
+
+export const InvocationsResponse = Type.Union([Label, Type.Array(Label), Type.Array(Type.Array(Label))], {
+  description: 'A list of pairs: [{label, score}] in input order; one pair: {label, score}; with top_k, each input gets a list: [[{label, score}]] or [{label, score}]. Accept: text/csv answers `label,score` rows.',
+});

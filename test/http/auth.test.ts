@@ -79,7 +79,7 @@ const send = (method: string, url: string, key?: string, body?: unknown) =>
   });
 
 t.test('every registered route: non-public ones reject no key and a wrong key, public ones are open', async (t) => {
-  const inference = ['/rerank', '/score', '/v1/rerank', '/v2/rerank', '/invocations'];
+  const inference = ['/rerank', '/score', '/v1/score', '/v1/rerank', '/v2/rerank', '/invocations', '/predict'];
   for (const url of inference) t.ok(routes.some((r) => r.method === 'POST' && r.url === url), `POST ${url} is registered`);
   t.ok(routes.length > 10, `${routes.length} routes enumerated`);
   const protectedRoutes = routes.filter((r) => !isPublic(r.url, config.publicRoutes));

@@ -25,7 +25,7 @@ t.test('/v1/rerank: Cohere v1 + Jina shape, sigmoid scores, top_n after sorting,
   t.match(b.id, UUID);
   t.equal(b.model, srv.engine.model.name);
   t.same(b.meta, { api_version: { version: '1' }, billed_units: { search_units: 1 } });
-  t.equal(b.usage.total_tokens, native.usage.tokens);
+  t.same(b.usage, { prompt_tokens: native.usage.tokens, total_tokens: native.usage.tokens });
   t.same(b.results.map((r: any) => r.index), nativeOrder.slice(0, 2));
   for (const r of b.results) {
     t.ok(Math.abs(r.relevance_score - sigmoid(logitOf(r.index))) < 1e-12, 'relevance_score = sigmoid(logit)');
@@ -33,8 +33,12 @@ t.test('/v1/rerank: Cohere v1 + Jina shape, sigmoid scores, top_n after sorting,
   }
   const plain = await srv.post('/v1/rerank', { query, documents });
   t.equal(plain.body.results.length, 3);
-  t.equal(plain.body.results[0].document, undefined, 'no document unless asked');
+  for (const r of plain.body.results) t.same(r.document, { text: documents[r.index] }, 'documents by default, as Jina (return_documents omitted)');
   t.not(plain.body.id, b.id, 'a fresh id per response');
+  const none = await srv.post('/v1/rerank', { query, documents, return_documents: false });
+  t.same(Object.keys(none.body.results[0]).sort(), ['index', 'relevance_score'], 'return_documents false: none');
+  const all = await srv.post('/v1/rerank', { query, documents, top_n: 0 });
+  t.equal(all.body.results.length, 3, 'top_n 0 (vLLM): all');
 });
 
 t.test('/v1/rerank: {text} objects, other fields with rank_fields', async (t) => {
@@ -63,10 +67,16 @@ t.test('/v1/rerank: {text} objects, other fields with rank_fields', async (t) =>
 t.test('/v2/rerank: Cohere v2 shape, max_tokens_per_doc', async (t) => {
   const res = await srv.post('/v2/rerank', { model: 'rerank-v3.5', query, documents, top_n: 1 });
   t.equal(res.status, 200);
-  t.same(Object.keys(res.body).sort(), ['id', 'meta', 'results']);
+  t.same(Object.keys(res.body).sort(), ['id', 'meta', 'model', 'results', 'usage'], "Cohere v2's fields and vLLM's (model, usage)");
   t.match(res.body.id, UUID);
   t.same(res.body.meta, { api_version: { version: '2' }, billed_units: { search_units: 1 } });
-  t.same(res.body.results, [{ index: nativeOrder[0], relevance_score: sigmoid(logitOf(nativeOrder[0])) }]);
+  t.same(res.body.usage, { prompt_tokens: native.usage.tokens, total_tokens: native.usage.tokens }, 'usage of all three documents');
+  t.same(res.body.results, [{ index: nativeOrder[0], relevance_score: sigmoid(logitOf(nativeOrder[0])), document: { text: documents[nativeOrder[0]] } }]);
+  const spans = await srv.post('/v2/rerank', { model: 'm', query, documents, relevant_spans: { mode: 'disabled' }, priority: 0 });
+  t.equal(spans.status, 200, 'relevant_spans mode disabled (Cohere SDK 7.x) is accepted');
+  const enabled = await srv.post('/v2/rerank', { model: 'm', query, documents, relevant_spans: { mode: 'enabled' } });
+  t.equal(enabled.status, 422);
+  t.match(enabled.body.error.message, /relevant_spans\/mode "enabled" is not supported: .*no relevant spans/);
   const capped = await srv.post('/v2/rerank', { model: 'm', query, documents, max_tokens_per_doc: 2 });
   const cappedNative = await srv.post('/rerank', { query, passages: documents, max_tokens_per_doc: 2 });
   t.same(
@@ -90,7 +100,8 @@ const errors: [string, string, unknown, number, RegExp][] = [
   ['v2: number document', '/v2/rerank', { model: 'm', query, documents: ['a', 5] }, 422, /documents\/1/],
   ['v2: blank query', '/v2/rerank', { model: 'm', query: ' ', documents }, 422, /query/],
   ['v2: return_documents is v1 only', '/v2/rerank', { model: 'm', query, documents, return_documents: true }, 422, /return_documents/],
-  ['v1: top_n 0', '/v1/rerank', { query, documents, top_n: 0 }, 422, /top_n/],
+  ['v1: top_n -1', '/v1/rerank', { query, documents, top_n: -1 }, 422, /top_n/],
+  ['v2: relevant_spans unknown field', '/v2/rerank', { model: 'm', query, documents, relevant_spans: { mode: 'disabled', foo: 1 } }, 422, /relevant_spans.*foo/],
   ['v1: unknown field', '/v1/rerank', { query, documents, topn: 1 }, 422, /topn/],
 ];
 for (const [name, path, body, status, field] of errors) {

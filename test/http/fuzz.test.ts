@@ -12,7 +12,7 @@ const OVER_HTTP = 3000;
 const srv = await startServer({ maxPassages: 40, maxPassageChars: 400, bodyLimit: 64 * 1024, maxQueuePairs: 100_000 });
 t.teardown(() => srv.close());
 
-const POST_ROUTES = ['/rerank', '/score', '/v1/rerank', '/v2/rerank', '/invocations'];
+const POST_ROUTES = ['/rerank', '/score', '/v1/score', '/v1/rerank', '/v2/rerank', '/invocations', '/predict'];
 const GET_ROUTES = ['/health', '/ready', '/info', '/metrics', '/ping', '/openapi.json', '/docs', '/docs/json'];
 
 const known = { query: '대한민국의 수도는?', passages: ['김치는 전통 음식이다.', '서울은 대한민국의 수도이다.', '부산은 항구 도시다.'] };
@@ -58,20 +58,24 @@ function generator(seed: number) {
     ])();
   const FIELDS = [
     'query', 'passages', 'documents', 'texts', 'pairs', 'text_1', 'text_2', 'inputs', 'parameters', 'top_n', 'return_documents',
+    'raw_scores', 'return_text', 'truncation_direction', 'truncate_prompt_tokens', 'use_activation', 'priority', 'relevant_spans',
     'normalize', 'max_tokens_per_doc', 'truncate', 'chunking', 'timeout_ms', 'model', 'rank_fields', 'max_chunks_per_doc',
     '__proto__', 'constructor', 'extra',
   ];
   const valid = (path: string): Record<string, unknown> => {
     switch (path) {
       case '/score':
-        return { pairs: [['질문', '답'], ['질문', '다른 답']] };
+      case '/v1/score':
+        return r.next() < 0.5 ? { pairs: [['질문', '답'], ['질문', '다른 답']] } : { model: 'x', text_1: '질문', text_2: ['답', '다른 답'] };
+      case '/predict':
+        return { inputs: [['질문', '답'], ['질문', '다른 답']], raw_scores: r.next() < 0.5 };
       case '/v1/rerank':
       case '/v2/rerank':
         return { model: 'x', query: '질문', documents: ['가', { text: '나' }], top_n: 1 };
       case '/invocations':
         return r.next() < 0.5 ? { inputs: [{ text: '질문', text_pair: '답' }], parameters: { function_to_apply: 'sigmoid' } } : { ...known };
       default:
-        return { ...known, top_n: 2 };
+        return r.next() < 0.3 ? { query: '질문', texts: ['가', '나'], raw_scores: false } : { ...known, top_n: 2 };
     }
   };
   const mutate = (body: Record<string, unknown>): Record<string, unknown> => {

@@ -25,6 +25,24 @@ t.test('openapi.yaml equals the served /openapi.json (regenerate with `npm run o
   t.ok(served.paths['/rerank'].post.responses['422'], '422 documented');
 });
 
+t.test('the spec has every dialect\'s shapes and declares 401 on every protected route', async (t) => {
+  const served = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  const schemas = Object.keys(served.components.schemas);
+  for (const s of ['RerankRequest', 'RerankResponse', 'TeiRerankRequest', 'TeiRerankResponse', 'VllmRerankRequest', 'VllmRerankResponse', 'ScoreRequest', 'ScoreResponse', 'VllmScoreRequest', 'VllmScoreResponse', 'VllmUsage', 'InvocationsRequest']) {
+    t.ok(schemas.includes(s), `component ${s}`);
+  }
+  for (const path of ['/score', '/v1/score', '/predict', '/v1/rerank', '/v2/rerank', '/invocations']) t.ok(served.paths[path]?.post, `POST ${path}`);
+  for (const [path, item] of Object.entries<any>(served.paths)) {
+    for (const [method, op] of Object.entries<any>(item)) {
+      const open = Array.isArray(op.security) && op.security.length === 0;
+      t.equal(Boolean(op.responses['401']), !open, `${method.toUpperCase()} ${path}: 401 ${open ? 'not ' : ''}declared`);
+    }
+  }
+  for (const path of ['/rerank', '/score', '/predict', '/invocations', '/info']) t.ok(served.paths[path][path === '/info' ? 'get' : 'post'].responses['401'], `${path} 401`);
+  t.ok(served.paths['/invocations'].post.responses['406'], '/invocations 406 (Accept)');
+  t.ok(served.paths['/invocations'].post.responses['200'].content['text/csv'], '/invocations text/csv answer');
+});
+
 t.test('/ready is 503 and inference 503 until the engine is started', async (t) => {
   const ready = await app.inject({ method: 'GET', url: '/ready' });
   t.equal(ready.statusCode, 503);

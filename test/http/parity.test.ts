@@ -26,7 +26,7 @@ t.test('all fixture pairs in one /score request', async (t) => {
 
 t.test('each fixture pair alone', async (t) => {
   for (const p of ref.pairs) {
-    const res = await srv.post('/score', { text_1: p.query, text_2: [p.passage] });
+    const res = await srv.post('/score', { pairs: [[p.query, p.passage]] });
     t.ok(Math.abs(res.body.results[0].logit - p.logit) <= 1e-4, p.name);
     t.equal(res.body.usage.tokens, p.input_ids.length, `${p.name}: tokens`);
   }

@@ -1,4 +1,4 @@
-// The README's "Use it from ..." curl examples for /v2/rerank and /invocations, sent as written there.
+// The README's "Use it from ..." curl examples for /v2/rerank, TEI's /rerank and /invocations, sent as written there.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { startServer } from '../helpers/server.ts';
@@ -20,6 +20,14 @@ t.test('README /v2/rerank example', async (t) => {
   t.equal(res.body.results.length, 1);
   t.equal(res.body.results[0].index, 1, 'the Seoul passage');
   t.match(section, new RegExp(`"relevance_score":${String(res.body.results[0].relevance_score).slice(0, 7)}`), 'the README shows the real score');
+});
+
+t.test('README TEI /rerank example', async (t) => {
+  const res = await srv.post('/rerank', exampleBody('/rerank'));
+  t.equal(res.status, 200);
+  t.ok(Array.isArray(res.body), "TEI's bare array");
+  t.equal(res.body[0].index, 1, 'the Seoul passage first');
+  t.match(section, new RegExp(`\\[\\{"index":1,"score":${String(res.body[0].score).slice(0, 7)}`), 'the README shows the real score');
 });
 
 t.test('README /invocations example', async (t) => {

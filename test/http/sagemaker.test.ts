@@ -42,6 +42,49 @@ t.test('/invocations: HF toolkit payload -> [{label, score: sigmoid(logit)}] in 
   t.same(sig.body, (await srv.post('/invocations', seed)).body, 'sigmoid is the default');
 });
 
+t.test("/invocations as the HF toolkit serves TextClassificationPipeline: single dict, top_k, function_to_apply, tokenizer options", async (t) => {
+  const logits = (await srv.post('/score', { pairs: seed.inputs.map((p) => [p.text, p.text_pair]) })).body.results;
+  const logit = (i: number) => logits.find((r: any) => r.index === i).logit as number;
+  const one = await srv.post('/invocations', { inputs: seed.inputs[0] });
+  t.same(one.body, { label: 'LABEL_0', score: sigmoid(logit(0)) }, 'one {text, text_pair}: one {label, score}, not a list');
+  const topK = await srv.post('/invocations', { ...seed, parameters: { top_k: 1 } });
+  t.same(topK.body, [0, 1].map((i) => [{ label: 'LABEL_0', score: sigmoid(logit(i)) }]), 'top_k: a list of labels per input');
+  const topNull = await srv.post('/invocations', { inputs: seed.inputs[1], parameters: { top_k: null } });
+  t.same(topNull.body, [{ label: 'LABEL_0', score: sigmoid(logit(1)) }], 'top_k null (all labels) on one pair: [{label, score}]');
+  const topZero = await srv.post('/invocations', { ...seed, parameters: { top_k: 0 } });
+  t.same(topZero.body, [[], []], 'top_k 0: no labels, as the pipeline cuts');
+  const softmax = await srv.post('/invocations', { ...seed, parameters: { function_to_apply: 'softmax' } });
+  t.same(softmax.body.map((r: any) => r.score), [1, 1], 'softmax over the one label: 1.0, as transformers computes it');
+  const upper = await srv.post('/invocations', { ...seed, parameters: { function_to_apply: 'NONE' } });
+  t.same(upper.body.map((r: any) => r.score), [logit(0), logit(1)], 'function_to_apply is case-insensitive (the pipeline upper-cases it)');
+  const tok = await srv.post('/invocations', { ...seed, parameters: { truncation: 'only_second', max_length: 512, padding: 'longest' } });
+  t.same(tok.body, (await srv.post('/invocations', seed)).body, 'truncation only_second, max_length = max_len and padding change nothing');
+  const strict = await srv.post('/invocations', { inputs: [{ text: 'a', text_pair: '가 '.repeat(1000) }], parameters: { truncation: 'do_not_truncate' } });
+  t.equal(strict.status, 422, 'do_not_truncate: refused instead of cut');
+});
+
+t.test('/invocations Accept: JSON by default and for */*, text/csv rows, anything else 406', async (t) => {
+  const post = (accept: string | undefined, body: unknown = seed) =>
+    fetch(`${srv.base}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}) }, body: JSON.stringify(body) });
+  const json = await (await post(undefined)).json();
+  for (const accept of ['*/*', 'application/json', 'application/json, text/plain, */*']) {
+    const res = await post(accept);
+    t.match(res.headers.get('content-type'), /^application\/json/, accept);
+    t.same(await res.json(), json);
+  }
+  const csv = await post('text/csv');
+  t.equal(csv.status, 200);
+  t.match(csv.headers.get('content-type'), /^text\/csv/);
+  t.equal(await csv.text(), `label,score\r\n${json.map((r: any) => `LABEL_0,${r.score}\r\n`).join('')}`, "the toolkit's csv.DictWriter rows");
+  const png = await post('image/png');
+  t.equal(png.status, 406);
+  t.match(((await png.json()) as any).error, { type: 'not_acceptable', message: /application\/json or text\/csv/ });
+  const csvTopK = await post('text/csv', { ...seed, parameters: { top_k: 1 } });
+  t.equal(csvTopK.status, 406, 'top_k lists have no CSV rows');
+  const csvNative = await post('text/csv', { query: 'a', passages: ['b'] });
+  t.equal(csvNative.status, 406);
+});
+
 t.test('/invocations: the native /rerank body is answered as /rerank', async (t) => {
   const body = { query: '대한민국의 수도는?', passages: ['김치는 전통 음식이다.', '서울은 대한민국의 수도이다.'], top_n: 1, return_documents: true };
   const res = await srv.post('/invocations', body);
@@ -50,13 +93,17 @@ t.test('/invocations: the native /rerank body is answered as /rerank', async (t)
 });
 
 const errors: [string, unknown, RegExp][] = [
-  ['unknown function_to_apply', { ...seed, parameters: { function_to_apply: 'softmax' } }, /function_to_apply.*sigmoid \| none/],
-  ['unknown parameter', { ...seed, parameters: { top_k: 3 } }, /parameters.*top_k/],
+  ['unknown function_to_apply', { ...seed, parameters: { function_to_apply: 'relu' } }, /function_to_apply must be one of sigmoid \| softmax \| none/],
+  ['unknown parameter', { ...seed, parameters: { stride: 3 } }, /parameters.*stride/],
+  ['max_length below max_len', { ...seed, parameters: { max_length: 16 } }, /max_length 16 is below the model's max_len 512/],
+  ['truncation only_first', { ...seed, parameters: { truncation: 'only_first' } }, /truncation "only_first" is not supported/],
+  ['a single text', { inputs: '나는 너를 사랑해' }, /inputs/],
   ['text_pair not a string', { inputs: [{ text: 'a', text_pair: 3 }] }, /inputs\/0\/text_pair/],
   ['empty inputs', { inputs: [] }, /inputs/],
   ['blank query in a pair', { inputs: [{ text: ' ', text_pair: 'b' }] }, /inputs\/0/],
   ['native body with a bad passage', { query: 'a', passages: ['b', 2] }, /passages\/1/],
   ['neither shape', { foo: 1 }, /query|inputs/],
+  ['vLLM body', { query: 'a', documents: ['b'], model: 'm' }, /documents and model, which is vLLM's rerank body: POST it to \/rerank/],
   ['truncation false and a passage too long', { inputs: [{ text: 'a', text_pair: '가 '.repeat(1000) }], parameters: { truncation: false } }, /inputs at index 0/],
 ];
 for (const [name, body, field] of errors) {

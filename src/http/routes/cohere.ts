@@ -1,12 +1,12 @@
-// Cohere-compatible POST /v1/rerank (also Jina's shape) and POST /v2/rerank: relevance_score = sigmoid(logit).
+// Cohere-compatible POST /v1/rerank (also Jina's and vLLM's) and POST /v2/rerank (also vLLM's): relevance_score = sigmoid(logit).
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { ServiceError } from '../../core/errors.ts';
 import type { EngineResult } from '../../core/engine.ts';
-import { sigmoid } from '../../core/scores.ts';
 import { CohereV1Body, CohereV1Response, CohereV2Body, CohereV2Response, errorResponses } from '../schemas.ts';
 import { clientSignal, type RouteDeps } from './deps.ts';
+import { activation, topN, usage } from './vllm.ts';
 
 type Doc = string | Record<string, string | undefined>;
 
@@ -31,22 +31,31 @@ const chunking = (max: number | undefined) => (max === undefined ? undefined : {
 
 /** Engine options shared by both Cohere versions: sigmoid scores, Cohere's per-document cap, optional chunking. */
 const rankOptions = (body: CohereV1Body | CohereV2Body, reply: FastifyReply) => ({
-  topN: body.top_n ?? undefined,
+  topN: topN(body.top_n),
   maxTokensPerDoc: body.max_tokens_per_doc ?? undefined,
   chunking: chunking(body.max_chunks_per_doc ?? undefined),
-  normalize: 'sigmoid' as const,
   timeoutMs: body.timeout_ms ?? undefined,
   signal: clientSignal(reply),
 });
+
+/** Cohere SDK 7.x sends relevant_spans; only mode disabled can be served (this model finds no spans). */
+function checkRelevantSpans(body: CohereV2Body): void {
+  const mode = body.relevant_spans?.mode;
+  if (mode === undefined || mode === 'disabled') return;
+  throw new ServiceError(
+    'validation',
+    `body/relevant_spans/mode ${JSON.stringify(mode)} is not supported: this model scores whole documents and returns no relevant spans; send {"mode": "disabled"} or omit relevant_spans`,
+  );
+}
 
 export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   app.post(
     '/v1/rerank',
     {
       schema: {
-        summary: 'Cohere v1 / Jina compatible rerank',
+        summary: 'Cohere v1, Jina and vLLM compatible rerank',
         description:
-          'Cohere v1 (`cohere-ai` CohereClient, LangChain CohereRerank) and Jina-style clients. relevance_score = sigmoid(logit), results sorted on the fp32 logits, top_n cut after sorting; `model` and `usage.total_tokens` for Jina clients.',
+          "Cohere v1 (`cohere-ai` CohereClient), Jina (langchain_community JinaRerank) and vLLM's /v1/rerank. relevance_score = sigmoid(logit) (the logit with vLLM's use_activation false), results sorted on the fp32 logits, top_n cut after sorting (0: all, as vLLM). Each result has its `document` unless return_documents is false (Jina and vLLM return them by default); `model` and `usage` for Jina and vLLM clients.",
         tags: ['compat'],
         body: CohereV1Body,
         response: { 200: CohereV1Response, ...errorResponses },
@@ -55,22 +64,18 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     async (request, reply) => {
       const body = request.body as CohereV1Body;
       const texts = documentTexts(body.documents as Doc[], body.rank_fields ?? undefined);
-      const out = await engine.rank(
-        body.query,
-        texts,
-        rankOptions(body, reply),
-        'documents',
-      );
+      const score = activation(body, engine.model.maxLen);
+      const out = await engine.rank(body.query, texts, rankOptions(body, reply), 'documents');
       return {
         id: randomUUID(),
         model: engine.model.name,
         results: out.results.map((r) => {
-          const item = { index: r.index, relevance_score: sigmoid(r.logit) };
-          if (!body.return_documents) return item;
+          const item = { index: r.index, relevance_score: score(r.logit) };
+          if (body.return_documents === false) return item;
           const doc = body.documents[r.index]!;
           return { ...item, document: typeof doc === 'string' ? { text: doc } : doc };
         }),
-        usage: { total_tokens: out.tokens },
+        usage: usage(out.tokens),
         meta: { api_version: { version: '1' as const }, billed_units: { search_units: searchUnits(out) } },
       };
     },
@@ -80,9 +85,9 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     '/v2/rerank',
     {
       schema: {
-        summary: 'Cohere v2 compatible rerank',
+        summary: 'Cohere v2 and vLLM compatible rerank',
         description:
-          '`cohere-ai` CohereClientV2. relevance_score = sigmoid(logit), results sorted on the fp32 logits, top_n cut after sorting. max_tokens_per_doc caps each document (clamped to what fits); max_chunks_per_doc (extension) turns on chunking.',
+          "`cohere-ai` CohereClientV2 (5.x to 8.x, Python and JS; relevant_spans mode disabled accepted) and vLLM's /v2/rerank: the answer is Cohere's `{id, results, meta}` plus vLLM's `model`, `usage` and `results[].document`. relevance_score = sigmoid(logit) (the logit with use_activation false), results sorted on the fp32 logits, top_n cut after sorting (0: all). max_tokens_per_doc caps each document (clamped to what fits); max_chunks_per_doc (extension) turns on chunking.",
         tags: ['compat'],
         body: CohereV2Body,
         response: { 200: CohereV2Response, ...errorResponses },
@@ -90,16 +95,15 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     },
     async (request, reply) => {
       const body = request.body as CohereV2Body;
+      checkRelevantSpans(body);
       const texts = documentTexts(body.documents as Doc[]);
-      const out = await engine.rank(
-        body.query,
-        texts,
-        rankOptions(body, reply),
-        'documents',
-      );
+      const score = activation(body, engine.model.maxLen);
+      const out = await engine.rank(body.query, texts, rankOptions(body, reply), 'documents');
       return {
         id: randomUUID(),
-        results: out.results.map((r) => ({ index: r.index, relevance_score: sigmoid(r.logit) })),
+        model: engine.model.name,
+        results: out.results.map((r) => ({ index: r.index, relevance_score: score(r.logit), document: { text: texts[r.index]! } })),
+        usage: usage(out.tokens),
         meta: { api_version: { version: '2' as const }, billed_units: { search_units: searchUnits(out) } },
       };
     },

@@ -1,18 +1,22 @@
+// POST /rerank: the native body and answer, TEI's (texts) and vLLM's (documents + model). The rule is in ../dialect.ts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Engine } from '../../core/engine.ts';
 import { ServiceError } from '../../core/errors.ts';
-import { RerankBody, RerankResponse, errorResponses } from '../schemas.ts';
+import { RerankBody, RerankResponse, TeiRerankBody, TeiRerankResponse, VllmRerankBody, VllmRerankResponse, errorResponses } from '../schemas.ts';
+import { TEI_RERANK, VLLM_RERANK, dialectError, rerankDialect } from '../dialect.ts';
 import { clientSignal, controls, nativeResult, type RouteDeps } from './deps.ts';
 import type { FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { teiRerank } from './tei.ts';
+import { vllmRerank } from './vllm.ts';
 
-const ALIASES = ['passages', 'documents', 'texts'] as const;
+const ALIASES = ['passages', 'documents'] as const;
 
 /** The native /rerank answer (also /invocations with the native body). */
 export async function rerank(engine: Engine, body: RerankBody, reply: FastifyReply) {
   const given = ALIASES.filter((f) => body[f] !== undefined);
-  if (given.length === 0) throw new ServiceError('validation', 'body must have one of passages, documents or texts');
-  if (given.length > 1) throw new ServiceError('validation', `body must have only one of passages, documents or texts, got ${given.join(' and ')}`);
+  if (given.length === 0) throw new ServiceError('validation', 'body must have one of passages or documents (or texts for the TEI answer)');
+  if (given.length > 1) throw new ServiceError('validation', `body must have only one of passages or documents, got ${given.join(' and ')}`);
   const field = given[0]!;
   const passages = body[field]!;
   const out = await engine.rank(body.query, passages, { ...controls(body), topN: body.top_n, signal: clientSignal(reply) }, field);
@@ -31,14 +35,21 @@ export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { e
     '/rerank',
     {
       schema: {
-        summary: 'Rerank passages against a query',
+        summary: 'Rerank passages against a query (native, TEI and vLLM bodies)',
         description:
-          "Sorted by the fp32 logit, highest first (ties by index). score = softmax over all of the request's logits unless `normalize` says otherwise; top_n cuts after sorting. Optional truncation control (max_tokens_per_doc, truncate) and long-passage chunking.",
+          "The body's fields pick the dialect: `texts` → TEI's body and bare-array answer `[{index, score, text?}]` (TeiRerankRequest); else `documents` with `model` → vLLM's body and answer `{id, model, usage, results: [{index, document: {text}, relevance_score}]}` (VllmRerankRequest); else the native body (`passages`, or `documents` without `model`) and answer. Native: sorted by the fp32 logit, highest first (ties by index); score = softmax over all of the request's logits unless `normalize` says otherwise; top_n cuts after sorting; truncation control (max_tokens_per_doc, truncate) and long-passage chunking.",
         tags: ['rerank'],
-        body: Type.Ref(RerankBody),
-        response: { 200: Type.Ref(RerankResponse), ...errorResponses },
+        body: Type.Union([Type.Ref(RerankBody), Type.Ref(TeiRerankBody), Type.Ref(VllmRerankBody)]),
+        response: { 200: Type.Union([Type.Ref(RerankResponse), Type.Ref(TeiRerankResponse), Type.Ref(VllmRerankResponse)]), ...errorResponses },
       },
+      attachValidation: true,
     },
-    async (request, reply) => rerank(engine, request.body as RerankBody, reply),
+    async (request, reply) => {
+      const dialect = rerankDialect(request.body);
+      if (request.validationError) throw dialectError(request.validationError, dialect);
+      if (dialect === TEI_RERANK) return teiRerank(engine, request.body as TeiRerankBody, reply);
+      if (dialect === VLLM_RERANK) return vllmRerank(engine, request.body as VllmRerankBody, reply);
+      return rerank(engine, request.body as RerankBody, reply);
+    },
   );
 };

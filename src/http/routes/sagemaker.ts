@@ -1,11 +1,15 @@
-// SageMaker container contract: GET /ping, POST /invocations (the HF inference toolkit payload, or the native body).
+// SageMaker container contract: GET /ping, POST /invocations as the Hugging Face inference toolkit serves a
+// text-classification model (its handler calls transformers' TextClassificationPipeline), or the native /rerank body.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError } from '../../core/errors.ts';
+import { sigmoid } from '../../core/scores.ts';
 import { validationMessage } from '../errors.ts';
 import { InvocationsBody, InvocationsResponse, RerankBody, RerankResponse, StatusResponse, errorResponses } from '../schemas.ts';
 import { clientSignal, type RouteDeps } from './deps.ts';
 import { rerank } from './rerank.ts';
+import { LABEL } from './tei.ts';
 
 interface SchemaError {
   instancePath?: string;
@@ -22,10 +26,89 @@ interface SchemaError {
 function invocationsError(errors: SchemaError[], context: string): ServiceError {
   const noInputs = errors.some((e) => e.keyword === 'required' && e.instancePath === '' && e.params?.missingProperty === 'inputs');
   const branch = errors.filter((e) => e.keyword !== 'anyOf' && (noInputs ? !e.schemaPath?.startsWith('InvocationsRequest') : e.schemaPath?.startsWith('InvocationsRequest')));
-  return new ServiceError('validation', validationMessage(branch[0] ?? errors[0]!, context));
+  // inputs is one pair or a list of pairs (anyOf): name the pair's field when the list branch says what is wrong.
+  const inList = branch.find((e) => /^\/inputs\/\d+/.test(e.instancePath ?? ''));
+  if (branch[0]?.keyword === 'not') {
+    return new ServiceError('validation', `${context} has documents and model, which is vLLM's rerank body: POST it to /rerank, or send passages here for the native answer`);
+  }
+  return new ServiceError('validation', validationMessage(inList ?? branch[0] ?? errors[0]!, context));
 }
 
-export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
+type Params = NonNullable<InvocationsBody['parameters']>;
+type Label = { label: string; score: number };
+
+/** The score function of function_to_apply, as TextClassificationPipeline applies it to a one-label model. */
+function scoreFunction(fn: string | undefined): (logit: number) => number {
+  switch ((fn ?? 'sigmoid').toLowerCase()) {
+    case 'sigmoid':
+      return sigmoid;
+    case 'none':
+      return (logit) => logit;
+    case 'softmax':
+      return () => 1; // softmax over the one label's logit
+    default:
+      throw new ServiceError('validation', `body/parameters/function_to_apply must be one of sigmoid | softmax | none, got ${JSON.stringify(fn)}`);
+  }
+}
+
+/** The tokenizer options the pipeline passes through: what they mean for the engine's truncation, or why not. */
+function truncation(p: Params, maxLen: number): boolean | undefined {
+  if (p.max_length !== undefined && p.max_length < maxLen) {
+    throw new ServiceError(
+      'validation',
+      `body/parameters/max_length ${p.max_length} is below the model's max_len ${maxLen}: not supported (pairs are cut to max_len, the query kept whole); omit it, or cap passages with max_tokens_per_doc on /rerank`,
+    );
+  }
+  const t = p.truncation;
+  if (t === undefined || t === true || t === 'longest_first' || t === 'only_second') return undefined;
+  if (t === false || t === 'do_not_truncate') return false;
+  throw new ServiceError(
+    'validation',
+    `body/parameters/truncation ${JSON.stringify(t)} is not supported: the passage is cut and the query kept whole (true, longest_first, only_second), or nothing is cut and pairs that do not fit are refused (false, do_not_truncate)`,
+  );
+}
+
+/** The answer's media type from Accept, as the toolkit reads it: JSON unless text/csv is asked for. */
+function answerType(request: FastifyRequest): 'json' | 'csv' {
+  const accept = request.headers.accept;
+  if (!accept) return 'json';
+  for (const part of accept.split(',')) {
+    const type = part.split(';')[0]!.trim().toLowerCase();
+    if (type === 'application/json' || type === '*/*' || type === 'application/*') return 'json';
+    if (type === 'text/csv' || type === 'text/*') return 'csv';
+  }
+  throw new ServiceError('not_acceptable', `Accept ${JSON.stringify(accept.slice(0, 100))} is not served: /invocations answers application/json or text/csv`);
+}
+
+function csv(rows: Label[]): string {
+  return `label,score\r\n${rows.map((r) => `${r.label},${r.score}\r\n`).join('')}`;
+}
+
+async function toolkit(request: FastifyRequest, reply: FastifyReply, body: InvocationsBody, deps: RouteDeps) {
+  const { engine } = deps;
+  const type = answerType(request);
+  const p = body.parameters ?? {};
+  const score = scoreFunction(p.function_to_apply);
+  const truncate = truncation(p, engine.model.maxLen);
+  const single = !Array.isArray(body.inputs);
+  const inputs = Array.isArray(body.inputs) ? body.inputs : [body.inputs];
+  // top_k given (null included) switches the pipeline to lists of labels, one list per input.
+  const topK = 'top_k' in p;
+  if (topK && type === 'csv') throw new ServiceError('not_acceptable', 'text/csv answers one row per input: drop parameters.top_k or ask for application/json');
+  const out = await engine.score(
+    inputs.map((x) => [x.text, x.text_pair] as const),
+    { truncate, timeoutMs: p.timeout_ms, signal: clientSignal(reply) },
+    'inputs',
+  );
+  const labels = new Array<Label>(inputs.length);
+  for (const r of out.results) labels[r.index] = { label: LABEL, score: score(r.logit) };
+  if (type === 'csv') return reply.type('text/csv; charset=utf-8').send(csv(labels));
+  const answer = topK ? labels.map((l) => [l].slice(0, p.top_k ?? 1)) : labels;
+  return single ? answer[0] : answer;
+}
+
+export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
+  const { engine } = deps;
   app.get(
     '/ping',
     {
@@ -44,25 +127,27 @@ export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
       schema: {
         summary: 'SageMaker inference: the Hugging Face toolkit payload, or the native /rerank body',
         description:
-          '`{"inputs": [{"text": query, "text_pair": passage}, ...], "parameters": {"function_to_apply": "sigmoid"|"none"}}` → `[{"label": "LABEL_0", "score": ...}]` in input order. A body with `query` is answered as POST /rerank.',
+          "As the Hugging Face inference toolkit serves this model with transformers' TextClassificationPipeline: `{\"inputs\": [{\"text\": query, \"text_pair\": passage}, ...]}` → `[{\"label\": \"LABEL_0\", \"score\": ...}]` in input order; one `{text, text_pair}` → one `{label, score}`. parameters: function_to_apply (sigmoid default, none, softmax), top_k (lists of labels), truncation / max_length / padding (tokenizer options), timeout_ms. `Accept: text/csv` answers `label,score` rows; other Accept types 406. A body with `query` is answered as POST /rerank.",
         tags: ['compat'],
         body: Type.Union([Type.Ref(InvocationsBody), Type.Ref(RerankBody)]),
-        response: { 200: Type.Union([Type.Ref(InvocationsResponse), Type.Ref(RerankResponse)]), ...errorResponses },
+        response: {
+          200: {
+            content: {
+              'application/json': { schema: Type.Union([InvocationsResponse, Type.Ref(RerankResponse)]) },
+              'text/csv': { schema: Type.String({ description: 'label,score header, then one row per input (toolkit answers only).' }) },
+            },
+          },
+          406: errorResponses[400],
+          ...errorResponses,
+        },
       },
       schemaErrorFormatter: (errors, context) => invocationsError(errors as SchemaError[], context),
     },
     async (request, reply) => {
       const body = request.body as InvocationsBody | RerankBody;
-      if (!('inputs' in body)) return rerank(engine, body, reply);
-      const fn = body.parameters?.function_to_apply ?? 'sigmoid';
-      const out = await engine.score(
-        body.inputs.map((p) => [p.text, p.text_pair] as const),
-        { normalize: fn, truncate: body.parameters?.truncation, timeoutMs: body.parameters?.timeout_ms, signal: clientSignal(reply) },
-        'inputs',
-      );
-      const scores = new Array<number>(body.inputs.length);
-      for (const r of out.results) scores[r.index] = r.score;
-      return scores.map((score) => ({ label: 'LABEL_0', score }));
+      if ('inputs' in body) return toolkit(request, reply, body, deps);
+      if (answerType(request) === 'csv') throw new ServiceError('not_acceptable', 'text/csv is served for the toolkit payload (inputs) only: the native body is answered in application/json');
+      return rerank(engine, body, reply);
     },
   );
 };

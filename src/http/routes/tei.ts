@@ -1,0 +1,77 @@
+// Hugging Face text-embeddings-inference (TEI): its /rerank answer (POST /rerank with texts) and POST /predict.
+// score = sigmoid(logit) (TEI's one-label activation) unless raw_scores; sorted on the fp32 logits, highest first.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
+import type { Engine } from '../../core/engine.ts';
+import { ServiceError } from '../../core/errors.ts';
+import { sigmoid } from '../../core/scores.ts';
+import { PredictBody, PredictResponse, errorResponses, type TeiRerankBody } from '../schemas.ts';
+import { clientSignal, type RouteDeps } from './deps.ts';
+
+/** The one label of a cross-encoder (config.json id2label of a one-logit XLM-R classifier). */
+export const LABEL = 'LABEL_0';
+
+interface TeiOptions {
+  raw_scores?: boolean;
+  truncate?: boolean | null;
+  truncation_direction?: 'Right' | 'right' | 'Left' | 'left';
+}
+
+/** Engine truncation from TEI's fields; Left is refused, saying what is done instead. */
+function truncation(body: TeiOptions): boolean | undefined {
+  if (body.truncation_direction === 'Left' || body.truncation_direction === 'left') {
+    throw new ServiceError(
+      'validation',
+      'body/truncation_direction Left is not supported: the query is kept whole and the passage is cut at its end (Right); send Right or omit it',
+    );
+  }
+  return body.truncate ?? undefined;
+}
+
+const scoreFn = (body: TeiOptions) => (body.raw_scores ? (logit: number) => logit : sigmoid);
+
+/** POST /rerank with texts: TEI's bare array [{index, text?, score}]. */
+export async function teiRerank(engine: Engine, body: TeiRerankBody, reply: FastifyReply) {
+  const score = scoreFn(body);
+  const out = await engine.rank(body.query, body.texts, { truncate: truncation(body), signal: clientSignal(reply) }, 'texts');
+  return out.results.map((r) => (body.return_text ? { index: r.index, text: body.texts[r.index]!, score: score(r.logit) } : { index: r.index, score: score(r.logit) }));
+}
+
+/** TEI's inputs as pairs; single texts are refused (this model scores pairs). */
+function predictPairs(inputs: PredictBody['inputs']): { pairs: [string, string][]; single: boolean } {
+  const single = typeof inputs === 'string' || inputs.every((x) => typeof x === 'string');
+  const seqs = (single ? [typeof inputs === 'string' ? [inputs] : inputs] : inputs) as string[][];
+  const pairs = seqs.map((s, i) => {
+    if (s.length !== 2) {
+      const where = single ? 'body/inputs' : `body/inputs/${i}`;
+      throw new ServiceError('validation', `${where} is a single text: this model is a cross-encoder and scores [query, passage] pairs`);
+    }
+    return [s[0]!, s[1]!] as [string, string];
+  });
+  return { pairs, single };
+}
+
+export const teiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
+  app.post(
+    '/predict',
+    {
+      schema: {
+        summary: "TEI's pair classification",
+        description:
+          "text-embeddings-inference's `POST /predict`: `{inputs: [query, passage] | [[query, passage], ...], raw_scores?, truncate?, truncation_direction?}` → `[{score, label}]` for one pair, `[[{score, label}], ...]` for a batch, in input order. score = sigmoid(logit) unless raw_scores.",
+        tags: ['compat'],
+        body: PredictBody,
+        response: { 200: PredictResponse, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as PredictBody;
+      const { pairs, single } = predictPairs(body.inputs);
+      const score = scoreFn(body);
+      const out = await engine.score(pairs, { truncate: truncation(body), signal: clientSignal(reply) }, 'inputs');
+      const predictions = new Array<{ score: number; label: string }[]>(pairs.length);
+      for (const r of out.results) predictions[r.index] = [{ score: score(r.logit), label: LABEL }];
+      return single ? predictions[0]! : predictions;
+    },
+  );
+};
