@@ -1,6 +1,7 @@
 """ONNX export as optimum writes a text-classification model, plus onnxruntime's dynamic int8 quantization."""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
@@ -16,6 +17,8 @@ def export(model: XLMRobertaForSequenceClassification, path: Path) -> None:
     model.eval()
     ids = torch.tensor([[0, 5, 6, 2, 2, 7, 8, 9, 2], [0, 5, 2, 2, 7, 2, 1, 1, 1]], dtype=torch.long)
     mask = ids.ne(1).long()
+    # torch >= 2.9 defaults to the dynamo exporter; this graph and its dynamic axes are the TorchScript exporter's.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     torch.onnx.export(
         model,
         (ids, mask),
@@ -29,6 +32,7 @@ def export(model: XLMRobertaForSequenceClassification, path: Path) -> None:
         },
         opset_version=OPSET,
         do_constant_folding=True,
+        **legacy,
     )
 
 
