@@ -4,7 +4,6 @@ import { pino } from 'pino';
 import { REDACT, buildApp } from './app.ts';
 import { ConfigError, listenPort, loadConfig, type Config } from './config.ts';
 import { Engine } from './core/engine.ts';
-import { checkModel } from './backend/model-check.ts';
 import { openapiYaml } from './http/openapi.ts';
 import { runEval } from './eval/command.ts';
 
@@ -14,7 +13,7 @@ async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, redact: REDACT });
   const engine = new Engine(config, log);
   // A missing, corrupt or mismatched model fails here, before the port is bound (one line on stderr, exit 1).
-  checkModel(engine.model);
+  await engine.prepare();
   const app = await buildApp(config, engine, { logger: log });
   let stopping = false;
   // A forced exit fails the queued work but lets the micro-batches on the model finish first (ending a session.run

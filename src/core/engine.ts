@@ -2,7 +2,8 @@
 import type { Logger } from 'pino';
 import { maxBatchTokensFor, type Config } from '../config.ts';
 import { OnnxBackend, type Backend, type BackendInfo } from '../backend/onnx.ts';
-import { readModelDir, type ModelDir } from '../backend/model-dir.ts';
+import { checkModel } from '../backend/model-check.ts';
+import { ModelDirError, readModelDir, type ModelDir } from '../backend/model-dir.ts';
 import { SplitRetryBackend } from '../backend/split-retry.ts';
 import { Admission, ReliabilityMetrics } from './admission.ts';
 import { Batcher, CancelledError } from './batcher.ts';
@@ -118,6 +119,23 @@ export class Engine {
     return this.admission.drain(graceMs);
   }
 
+  /**
+   * The start-up checks that need no model session, run before the port is bound: the model files (checkModel), and
+   * tokenizer.json loaded by the native library and used once (JSON that is not a tokenizer fails here, naming the file).
+   */
+  async prepare(): Promise<void> {
+    checkModel(this.model);
+    if (this.tokenizer) return;
+    try {
+      const tokenizer = await loadTokenizer(this.model.dir);
+      await tokenizer.encodeMany(['점검']);
+      this.tokenizer = tokenizer;
+    } catch (err) {
+      const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
+      throw new ModelDirError(`${this.model.tokenizerPath} is not a tokenizer the tokenizers library can load (${why}): copy the tokenizer.json saved with this model`);
+    }
+  }
+
   /** Loads the tokenizer and the backend (worker threads + warm-up). Optionally takes a backend, for tests. */
   start(backend?: Backend): Promise<void> {
     this.starting ??= this.doStart(backend);
@@ -126,7 +144,7 @@ export class Engine {
 
   private async doStart(injected?: Backend): Promise<void> {
     const t0 = performance.now();
-    this.tokenizer = await loadTokenizer(this.model.dir);
+    this.tokenizer ??= await loadTokenizer(this.model.dir);
     const backend =
       injected ??
       (await OnnxBackend.start({
