@@ -15,6 +15,7 @@ import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
 import { installAuth, isPublic } from './http/auth.ts';
+import { loggerOptions } from './http/log-redact.ts';
 import { scoreRoute } from './http/routes/score.ts';
 import { SERVICE_VERSION } from './version.ts';
 
@@ -27,12 +28,12 @@ export interface BuildOptions {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Never log API keys, whatever a serializer or a log call includes. */
-export const REDACT = ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization'];
+/** Never log API keys, whatever a serializer or a log call includes (src/http/log-redact.ts). */
+export { REDACT } from './http/log-redact.ts';
 
 export async function buildApp(config: Config, engine: Engine, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: { level: config.logLevel, redact: REDACT } }),
+    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimit,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

@@ -1,7 +1,8 @@
 // Command line: `serve` (default) starts the HTTP server; `openapi` writes openapi.yaml from the served spec.
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { REDACT, buildApp } from './app.ts';
+import { buildApp } from './app.ts';
+import { loggerOptions } from './http/log-redact.ts';
 import { ConfigError, listenPort, loadConfig, type Config } from './config.ts';
 import { Engine } from './core/engine.ts';
 import { openapiYaml } from './http/openapi.ts';
@@ -10,7 +11,7 @@ import { runEval } from './eval/command.ts';
 const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval] [--flag value ...]   (see README.md for the settings)';
 
 async function serve(config: Config): Promise<void> {
-  const log = pino({ level: config.logLevel, redact: REDACT });
+  const log = pino(loggerOptions(config.logLevel));
   const engine = new Engine(config, log);
   // A missing, corrupt or mismatched model fails here, before the port is bound (one line on stderr, exit 1).
   await engine.prepare();
