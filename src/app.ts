@@ -11,6 +11,7 @@ import { installErrorHandlers } from './http/errors.ts';
 import { installJsonParser } from './http/body.ts';
 import { refSchemas, sharedSchemas } from './http/schemas.ts';
 import { opsRoutes } from './http/routes/ops.ts';
+import { debugRoutes } from './http/routes/debug.ts';
 import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
@@ -102,5 +103,6 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   await app.register(cohereRoutes, { engine, config });
   await app.register(sagemakerRoutes, { engine, config });
   await app.register(opsRoutes, { engine, config });
+  if (config.faultInjection) await app.register(debugRoutes, { engine, config });
   return app;
 }

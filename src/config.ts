@@ -15,6 +15,9 @@ export interface Config {
   intraOpSpinning: boolean;
   cudaDeviceId: number;
   workers: number;
+  watchdogMs: number;
+  workerMaxRestarts: number;
+  faultInjection: boolean;
   queryMaxShare: number;
   maxBatchTokens: number;
   maxBatchSize: number;
@@ -186,6 +189,30 @@ export const SETTINGS = [
     default: 1,
     doc: 'Inference worker threads, each with its own onnxruntime session.',
     parse: int(1, 64),
+  }),
+  setting({
+    key: 'watchdogMs',
+    env: 'WATCHDOG_MS',
+    flag: '--watchdog-ms',
+    default: 10000,
+    doc: 'Watchdog of the inference workers: a session.run longer than this per 1,000 padded tokens of its micro-batch (never less than this) counts as hung; its worker is replaced and the requests it held fail (0 = off).',
+    parse: int(0),
+  }),
+  setting({
+    key: 'workerMaxRestarts',
+    env: 'WORKER_MAX_RESTARTS',
+    flag: '--worker-max-restarts',
+    default: 5,
+    doc: 'Worker restarts in a row that may fail (or die before finishing a run) before the service gives up: /health and /ready turn 503 so the orchestrator restarts the pod.',
+    parse: int(0, 1000),
+  }),
+  setting({
+    key: 'faultInjection',
+    env: 'FAULT_INJECTION',
+    flag: '--fault-injection',
+    default: false,
+    doc: 'Test and chaos only: adds POST /debug/fault (kill, crash or hang an inference worker; behind API keys when set). Never in production.',
+    parse: bool,
   }),
   setting({
     key: 'queryMaxShare',

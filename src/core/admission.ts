@@ -11,8 +11,22 @@ export class ReliabilityMetrics {
   readonly admittedPairs: Gauge;
   readonly splits: Counter;
   readonly failedPairs: Counter;
+  readonly workerRestarts: Counter<'reason'>;
+  readonly restartFailures: Counter;
 
   constructor(registry: Registry) {
+    this.workerRestarts = new Counter({
+      name: 'ko_rerank_worker_restarts_total',
+      help: 'Inference workers lost and replaced: exit (the thread exited), error (uncaught error), hang (WATCHDOG_MS passed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    });
+    this.restartFailures = new Counter({
+      name: 'ko_rerank_worker_restart_failures_total',
+      help: 'Attempts to start a replacement inference worker that failed (WORKER_MAX_RESTARTS in a row: /health 503)',
+      registers: [registry],
+    });
+    for (const reason of ['exit', 'error', 'hang']) this.workerRestarts.inc({ reason }, 0);
     this.rejected = new Counter({
       name: 'ko_rerank_rejected_requests_total',
       help: 'Inference requests refused before any work: overloaded (429, MAX_QUEUE_PAIRS) or shutting_down (503)',

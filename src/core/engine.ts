@@ -1,7 +1,8 @@
 // The engine: the one API of the core. Routes, benchmarks and evaluation all call rank()/score().
 import type { Logger } from 'pino';
 import { maxBatchTokensFor, type Config } from '../config.ts';
-import { OnnxBackend, type Backend, type BackendInfo } from '../backend/onnx.ts';
+import { BackendDownError, OnnxBackend, WorkerLostError, type Backend, type BackendInfo, type PoolHealth, type PoolHooks } from '../backend/onnx.ts';
+import type { FaultKind } from '../backend/protocol.ts';
 import { checkModel } from '../backend/model-check.ts';
 import { ModelDirError, readModelDir, type ModelDir } from '../backend/model-dir.ts';
 import { SplitRetryBackend } from '../backend/split-retry.ts';
@@ -111,7 +112,34 @@ export class Engine {
   }
 
   get ready(): boolean {
-    return this.batcher !== undefined && !this.admission.shuttingDown;
+    return this.batcher !== undefined && !this.admission.shuttingDown && (this.workerHealth()?.up ?? 1) > 0;
+  }
+
+  /** Inference workers up, and why the pool gave up if it did (undefined for an injected test backend). */
+  workerHealth(): PoolHealth | undefined {
+    return this.backend instanceof OnnxBackend ? this.backend.health() : undefined;
+  }
+
+  /** FAULT_INJECTION only: sends a fault to an inference worker (false when none is up or injection is off). */
+  injectFault(kind: FaultKind, worker = 0): boolean {
+    return this.backend instanceof OnnxBackend ? this.backend.fault(kind, worker) : false;
+  }
+
+  /** Metrics and log lines for every worker loss and restart. */
+  private poolHooks(): PoolHooks {
+    const r = this.reliability;
+    return {
+      onWorkerLost: (e) => {
+        r.workerRestarts.inc({ reason: e.reason });
+        this.log?.error({ worker: e.worker, reason: e.reason, failedRuns: e.runs }, `${e.message}: its ${e.runs} micro-batch(es) failed; starting a new worker`);
+      },
+      onWorkerRestarted: (e) => this.log?.warn({ worker: e.worker, attempt: e.attempt, ms: e.ms }, `inference worker ${e.worker} restarted`),
+      onRestartFailed: (e) => {
+        r.restartFailures.inc();
+        if (e.down) this.log?.fatal({ worker: e.worker, attempt: e.attempt, err: e.message }, `inference worker restart failed, giving up (WORKER_MAX_RESTARTS): ${e.message}`);
+        else this.log?.error({ worker: e.worker, attempt: e.attempt, err: e.message, retryInMs: e.retryInMs }, `inference worker restart failed: ${e.message}`);
+      },
+    };
   }
 
   /** Graceful shutdown: refuse new requests, let the accepted ones finish. Resolves false if graceMs passes first. */
@@ -154,7 +182,10 @@ export class Engine {
         spinning: this.config.intraOpSpinning,
         cudaDeviceId: this.config.cudaDeviceId,
         workers: this.config.workers,
-      }));
+        watchdogMs: this.config.watchdogMs,
+        maxRestarts: this.config.workerMaxRestarts,
+        faultInjection: this.config.faultInjection,
+      }, this.poolHooks()));
     this.backend = backend;
     const info = backend.info;
     if (info?.fallbackReason) {
@@ -305,6 +336,8 @@ export class Engine {
       out = await batcher.submit(seqs, opts.signal);
     } catch (err) {
       if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
+      if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);
+      if (err instanceof WorkerLostError) throw new ServiceError('backend', `inference failed: ${err.message}; a new worker was started, retry the request`);
       if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
         throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
       }
