@@ -16,6 +16,7 @@ import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
 import { installAuth, isPublic } from './http/auth.ts';
+import { connectionOptions, installConnectionLimits } from './http/connections.ts';
 import { loggerOptions } from './http/log-redact.ts';
 import { scoreRoute } from './http/routes/score.ts';
 import { SERVICE_VERSION } from './version.ts';
@@ -36,6 +37,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimit,
+    ...connectionOptions(config),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -49,6 +51,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
     if (r.schema && isPublic(r.url, config.publicRoutes)) (r.schema as Record<string, unknown>).security = [];
   });
   installErrorHandlers(app);
+  installConnectionLimits(app, config);
   installAuth(app, config);
   // JSON only: a text/plain body is answered 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');

@@ -29,6 +29,10 @@ export interface Config {
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   bodyLimit: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
   logLevel: LogLevel;
   sagemakerBindToPort: number;
   apiKeys: string[];
@@ -294,6 +298,38 @@ export const SETTINGS = [
     default: 4 * 1024 * 1024,
     doc: 'Largest request body in bytes; more is answered 413.',
     parse: int(1024),
+  }),
+  setting({
+    key: 'headersTimeoutMs',
+    env: 'HEADERS_TIMEOUT_MS',
+    flag: '--headers-timeout-ms',
+    default: 10000,
+    doc: 'A connection must deliver its request headers within this long (a silent or trickling client gets 408 and is closed; checked every second).',
+    parse: int(100),
+  }),
+  setting({
+    key: 'bodyTimeoutMs',
+    env: 'BODY_TIMEOUT_MS',
+    flag: '--body-timeout-ms',
+    default: 30000,
+    doc: 'A request (headers and body) must be received within this long; a body sent a byte at a time, or a chunked body that never ends, gets 408 and its connection is closed. Inference time does not count.',
+    parse: int(100),
+  }),
+  setting({
+    key: 'keepAliveTimeoutMs',
+    env: 'KEEP_ALIVE_TIMEOUT_MS',
+    flag: '--keep-alive-timeout-ms',
+    default: 5000,
+    doc: 'An idle keep-alive connection is closed after this long. Behind a load balancer that reuses connections, set it above the balancer\'s idle timeout (AWS ALB: 60 s).',
+    parse: int(100),
+  }),
+  setting({
+    key: 'maxConnections',
+    env: 'MAX_CONNECTIONS',
+    flag: '--max-connections',
+    default: 1024,
+    doc: 'Most open TCP connections; past it new connections are closed at once, so idle or slow clients cannot take every socket (or file descriptor).',
+    parse: int(1),
   }),
   setting({
     key: 'logLevel',
