@@ -26,6 +26,8 @@ export interface Config {
   maxChunkedPairs: number;
   maxPassageChars: number;
   maxQueuePairs: number;
+  admitByWait: boolean;
+  fairBatching: boolean;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   bodyLimit: number;
@@ -274,6 +276,22 @@ export const SETTINGS = [
     default: 8192,
     doc: 'Backpressure: most (query, passage) pairs (chunk windows counted) accepted and not yet scored; a request that would pass it is answered 429 with Retry-After (one request alone is always accepted).',
     parse: int(1),
+  }),
+  setting({
+    key: 'admitByWait',
+    env: 'ADMIT_BY_WAIT',
+    flag: '--admit-by-wait',
+    default: true,
+    doc: 'Refuse at once (429 with Retry-After) a request whose predicted wait, from the admitted work and the last 10 s of throughput, passes its deadline, instead of letting it time out in the queue.',
+    parse: bool,
+  }),
+  setting({
+    key: 'fairBatching',
+    env: 'FAIR_BATCHING',
+    flag: '--fair-batching',
+    default: true,
+    doc: 'Micro-batches are built around the request with the fewest queued pairs (a light request beside a heavy one is done in a batch or two); false: length order across all requests (for comparison).',
+    parse: bool,
   }),
   setting({
     key: 'requestTimeoutMs',

@@ -105,7 +105,10 @@ export class Engine {
     this.model = readModelDir(config.modelDir, config.modelFile);
     this.metrics = metrics ?? new Metrics();
     this.reliability = new ReliabilityMetrics(this.metrics.registry);
-    this.admission = new Admission({ maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs }, this.reliability);
+    this.admission = new Admission(
+      { maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs, admitByWait: config.admitByWait },
+      this.reliability,
+    );
     if (config.maxBatchTokens !== 0 && config.maxBatchTokens < this.model.maxLen) {
       throw new ServiceError('validation', `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${this.model.maxLen}`);
     }
@@ -203,7 +206,13 @@ export class Engine {
     this.maxBatchTokens = maxBatchTokensFor(this.config, info?.provider ?? 'cpu', this.model.maxLen);
     this.batcher = new Batcher(
       this.split,
-      { maxBatchTokens: this.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.model.padId },
+      {
+        maxBatchTokens: this.maxBatchTokens,
+        maxBatchSize: this.config.maxBatchSize,
+        maxWaitMs: this.config.maxWaitMs,
+        padId: this.model.padId,
+        fair: this.config.fairBatching,
+      },
       {
         onBatch: (s) => {
           m.batchSize.observe(s.rows);
@@ -261,7 +270,7 @@ export class Engine {
     try {
       const deadline = this.admission.deadline(opts.signal, opts.timeoutMs);
       try {
-        return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal }, field);
+        return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal, timeoutMs: deadline.ms }, field);
       } catch (err) {
         if (err instanceof ServiceError && err.type === 'cancelled' && deadline.timedOut()) {
           throw new ServiceError('timeout', `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS or timeout_ms)`, 1);
@@ -287,7 +296,7 @@ export class Engine {
     }
     this.checkTexts(pairs, field);
     const { batcher, tokenizer } = this.requireReady();
-    this.admission.check(pairs.length);
+    this.admission.check(pairs.length, opts.timeoutMs);
     const t0 = performance.now();
     const encoded = await encodeTexts(tokenizer, pairs);
     const planOpts = {
@@ -331,7 +340,7 @@ export class Engine {
     }
     for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
     let out;
-    this.admission.acquire(seqs.length);
+    this.admission.acquire(seqs.length, opts.timeoutMs);
     try {
       out = await batcher.submit(seqs, opts.signal);
     } catch (err) {
