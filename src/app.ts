@@ -17,6 +17,7 @@ import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
 import { installAuth, isPublic } from './http/auth.ts';
 import { connectionOptions, installConnectionLimits } from './http/connections.ts';
+import { installBodyBudget } from './http/body-budget.ts';
 import { loggerOptions } from './http/log-redact.ts';
 import { scoreRoute } from './http/routes/score.ts';
 import { SERVICE_VERSION } from './version.ts';
@@ -53,6 +54,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   installErrorHandlers(app);
   installConnectionLimits(app, config);
   installAuth(app, config);
+  installBodyBudget(app, config, engine);
   // JSON only: a text/plain body is answered 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);

@@ -26,6 +26,7 @@ export interface Config {
   maxChunkedPairs: number;
   maxPassageChars: number;
   maxQueuePairs: number;
+  maxInflightBodyBytes: number;
   admitByWait: boolean;
   fairBatching: boolean;
   requestTimeoutMs: number;
@@ -276,6 +277,14 @@ export const SETTINGS = [
     default: 8192,
     doc: 'Backpressure: most (query, passage) pairs (chunk windows counted) accepted and not yet scored; a request that would pass it is answered 429 with Retry-After (one request alone is always accepted).',
     parse: int(1),
+  }),
+  setting({
+    key: 'maxInflightBodyBytes',
+    env: 'MAX_INFLIGHT_BODY_BYTES',
+    flag: '--max-inflight-body-bytes',
+    default: 64 * 1024 * 1024,
+    doc: 'Most bytes of request bodies (Content-Length; BODY_LIMIT when chunked) being read, parsed, tokenized or scored at once; past it a request is answered 429 before its body is read (one request alone is always admitted).',
+    parse: int(1024),
   }),
   setting({
     key: 'admitByWait',

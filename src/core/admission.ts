@@ -13,8 +13,14 @@ export class ReliabilityMetrics {
   readonly failedPairs: Counter;
   readonly workerRestarts: Counter<'reason'>;
   readonly restartFailures: Counter;
+  readonly heldBodyBytes: Gauge;
 
   constructor(registry: Registry) {
+    this.heldBodyBytes = new Gauge({
+      name: 'ko_rerank_inflight_body_bytes',
+      help: 'Bytes of request bodies admitted and not yet answered (Content-Length), the quantity MAX_INFLIGHT_BODY_BYTES bounds',
+      registers: [registry],
+    });
     this.workerRestarts = new Counter({
       name: 'ko_rerank_worker_restarts_total',
       help: 'Inference workers lost and replaced: exit (the thread exited), error (uncaught error), hang (WATCHDOG_MS passed)',
@@ -190,6 +196,22 @@ export class Admission {
     this.check(pairs, deadlineMs);
     this.pairs += pairs;
     this.inflight.push(pairs);
+    this.metrics.admittedPairs.set(this.pairs);
+  }
+
+  /** Changes a request's admitted pairs from `from` to `to` (chunking makes more); more is checked against the bounds. */
+  resize(from: number, to: number, deadlineMs?: number): void {
+    if (to > from) {
+      this.pairs -= from;
+      try {
+        this.check(to, deadlineMs);
+      } finally {
+        this.pairs += from;
+      }
+    }
+    this.pairs += to - from;
+    const i = this.inflight.indexOf(from);
+    if (i >= 0) this.inflight[i] = to;
     this.metrics.admittedPairs.set(this.pairs);
   }
 

@@ -110,7 +110,11 @@ export class Batcher {
   submit(seqs: readonly (readonly number[])[], signal?: AbortSignal): Promise<SubmitResult> {
     if (this.closed) return Promise.reject(new Error('batcher is closed'));
     if (seqs.length === 0) return Promise.resolve({ logits: new Float32Array(0), queueMs: 0, inferenceMs: 0 });
-    if (signal?.aborted) return Promise.reject(new CancelledError());
+    if (signal?.aborted) {
+      // Gone before its pairs were queued (e.g. during tokenization): dropped all the same.
+      this.hooks.onDropped?.(seqs.length, signal.reason);
+      return Promise.reject(new CancelledError());
+    }
     return new Promise<SubmitResult>((resolve, reject) => {
       const now = performance.now();
       const job: Job = {

@@ -296,100 +296,107 @@ export class Engine {
     }
     this.checkTexts(pairs, field);
     const { batcher, tokenizer } = this.requireReady();
-    this.admission.check(pairs.length, opts.timeoutMs);
-    const t0 = performance.now();
-    const encoded = await encodeTexts(tokenizer, pairs);
-    const planOpts = {
-      maxLen: this.model.maxLen,
-      queryMaxShare: this.config.queryMaxShare,
-      special: tokenizer.special,
-      maxTokensPerDoc: opts.maxTokensPerDoc,
-      chunking: opts.chunking,
-    };
-    const plans = encoded.map(([q, p]) => planPair(q, p, planOpts));
-    this.metrics.tokenizationDuration.observe(performance.now() - t0);
-    if (opts.truncate === false) {
-      const longQuery = plans.findIndex((pl) => pl.queryTruncated);
-      if (longQuery >= 0) {
-        const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
-        const where = field === 'passages' || field === 'documents' || field === 'texts' ? 'the query' : `the query of ${field}/${longQuery}`;
-        throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
-      }
-      const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
-      if (cut.length > 0) {
-        const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');
-        const room = Math.min(...cut.map((i) => plans[i]!.window));
-        const how = opts.chunking ? ` in ${opts.chunking.maxChunksPerDoc} chunks of` : '';
-        throw new ServiceError(
-          'validation',
-          `truncate is false and ${field} at index ${shown} do not fit${how} max_len with the query (as few as ${room} passage tokens fit)`,
-        );
-      }
-    }
-    const seqs = plans.flatMap((pl) => pl.seqs);
-    if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
-      throw new ServiceError(
-        'too_large',
-        `chunking makes ${seqs.length} (query, window) pairs from ${pairs.length} ${field}, more than MAX_CHUNKED_PAIRS=${this.config.maxChunkedPairs}`,
-      );
-    }
-    let tokens = 0;
-    for (const seq of seqs) {
-      tokens += seq.length;
-      this.metrics.inputTokens.observe(seq.length);
-    }
-    for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
-    let out;
-    this.admission.acquire(seqs.length, opts.timeoutMs);
+    // Admitted before tokenization: concurrent requests being tokenized count against the bounds too.
+    this.admission.acquire(pairs.length, opts.timeoutMs);
+    let held = pairs.length;
+    let scored = 0;
     try {
-      out = await batcher.submit(seqs, opts.signal);
-    } catch (err) {
-      if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
-      if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);
-      if (err instanceof WorkerLostError) throw new ServiceError('backend', `inference failed: ${err.message}; a new worker was started, retry the request`);
-      if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
-        throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
-      }
-      throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
-    } finally {
-      this.admission.release(seqs.length, out ? seqs.length : 0);
-    }
-    this.metrics.queueDuration.observe(out.queueMs);
-    // A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on
-    // it can be trusted, and a score of null would be a silently wrong answer.
-    const logits = new Float32Array(pairs.length);
-    const best = new Array<number>(pairs.length).fill(0);
-    const broken: number[] = [];
-    let k = 0;
-    plans.forEach((pl, i) => {
-      let top = out.logits[k]!;
-      for (let w = 0; w < pl.seqs.length; w++) {
-        const x = out.logits[k + w]!;
-        if (!Number.isFinite(x)) broken.push(i);
-        if (x > top) {
-          top = x;
-          best[i] = w;
+      const t0 = performance.now();
+      const encoded = await encodeTexts(tokenizer, pairs);
+      const planOpts = {
+        maxLen: this.model.maxLen,
+        queryMaxShare: this.config.queryMaxShare,
+        special: tokenizer.special,
+        maxTokensPerDoc: opts.maxTokensPerDoc,
+        chunking: opts.chunking,
+      };
+      const plans = encoded.map(([q, p]) => planPair(q, p, planOpts));
+      this.metrics.tokenizationDuration.observe(performance.now() - t0);
+      if (opts.truncate === false) {
+        const longQuery = plans.findIndex((pl) => pl.queryTruncated);
+        if (longQuery >= 0) {
+          const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
+          const where = field === 'passages' || field === 'documents' || field === 'texts' ? 'the query' : `the query of ${field}/${longQuery}`;
+          throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
+        }
+        const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
+        if (cut.length > 0) {
+          const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');
+          const room = Math.min(...cut.map((i) => plans[i]!.window));
+          const how = opts.chunking ? ` in ${opts.chunking.maxChunksPerDoc} chunks of` : '';
+          throw new ServiceError(
+            'validation',
+            `truncate is false and ${field} at index ${shown} do not fit${how} max_len with the query (as few as ${room} passage tokens fit)`,
+          );
         }
       }
-      k += pl.seqs.length;
-      logits[i] = top;
-    });
-    if (broken.length > 0) {
-      const at = [...new Set(broken)];
-      throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
+      const seqs = plans.flatMap((pl) => pl.seqs);
+      if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
+        throw new ServiceError(
+          'too_large',
+          `chunking makes ${seqs.length} (query, window) pairs from ${pairs.length} ${field}, more than MAX_CHUNKED_PAIRS=${this.config.maxChunkedPairs}`,
+        );
+      }
+      let tokens = 0;
+      for (const seq of seqs) {
+        tokens += seq.length;
+        this.metrics.inputTokens.observe(seq.length);
+      }
+      for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
+      this.admission.resize(held, seqs.length, opts.timeoutMs);
+      held = seqs.length;
+      let out;
+      try {
+        out = await batcher.submit(seqs, opts.signal);
+        scored = seqs.length;
+      } catch (err) {
+        if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
+        if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);
+        if (err instanceof WorkerLostError) throw new ServiceError('backend', `inference failed: ${err.message}; a new worker was started, retry the request`);
+        if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
+          throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
+        }
+        throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
+      }
+      this.metrics.queueDuration.observe(out.queueMs);
+      // A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on
+      // it can be trusted, and a score of null would be a silently wrong answer.
+      const logits = new Float32Array(pairs.length);
+      const best = new Array<number>(pairs.length).fill(0);
+      const broken: number[] = [];
+      let k = 0;
+      plans.forEach((pl, i) => {
+        let top = out.logits[k]!;
+        for (let w = 0; w < pl.seqs.length; w++) {
+          const x = out.logits[k + w]!;
+          if (!Number.isFinite(x)) broken.push(i);
+          if (x > top) {
+            top = x;
+            best[i] = w;
+          }
+        }
+        k += pl.seqs.length;
+        logits[i] = top;
+      });
+      if (broken.length > 0) {
+        const at = [...new Set(broken)];
+        throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
+      }
+      const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
+      const order = rankOrder(logits);
+      const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
+      const results = order.slice(0, n).map((i) => ({
+        index: i,
+        logit: logits[i]!,
+        score: scores[i]!,
+        truncated: plans[i]!.truncated,
+        chunks: plans[i]!.seqs.length,
+        bestChunk: best[i]!,
+      }));
+      return { results, tokens, sequences: seqs.length };
+    } finally {
+      this.admission.release(held, scored);
     }
-    const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
-    const order = rankOrder(logits);
-    const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
-    const results = order.slice(0, n).map((i) => ({
-      index: i,
-      logit: logits[i]!,
-      score: scores[i]!,
-      truncated: plans[i]!.truncated,
-      chunks: plans[i]!.seqs.length,
-      bestChunk: best[i]!,
-    }));
-    return { results, tokens, sequences: seqs.length };
   }
 
   /** MAX_PASSAGE_CHARS and well-formed text, before any tokenization. Lone surrogates (JSON allows "\ud800") are refused. */

@@ -50,7 +50,8 @@ export function installConnectionLimits(app: FastifyInstance, config: Config): v
   app.server.maxConnections = config.maxConnections;
   app.addHook('onResponse', async (request) => {
     const req = request.raw;
-    if (req.complete || req.socket.destroyed) return;
+    // (inject() has no real socket.)
+    if (req.complete || !req.socket || req.socket.destroyed || typeof req.socket.destroy !== 'function') return;
     // Node reads and discards the rest of the body after the response; bound how long that may take.
     const socket = req.socket;
     const timer = setTimeout(() => {
