@@ -49,7 +49,11 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   if (opts.onRoute) app.addHook('onRoute', (r) => opts.onRoute!({ method: r.method, url: r.url }));
   // The spec says which routes need no key: the PUBLIC_ROUTES.
   app.addHook('onRoute', (r) => {
-    if (r.schema && isPublic(r.url, config.publicRoutes)) (r.schema as Record<string, unknown>).security = [];
+    if (!r.schema) return;
+    const schema = r.schema as Record<string, unknown>;
+    if (isPublic(r.url, config.publicRoutes)) schema.security = [];
+    // Every route outside PUBLIC_ROUTES answers 401 when API_KEYS is set: the spec says so in one place.
+    else if (schema.response) schema.response = { ...(schema.response as object), 401: { $ref: 'ErrorResponse' } };
   });
   installErrorHandlers(app);
   installConnectionLimits(app, config);

@@ -6,6 +6,7 @@ export type ErrorType =
   | 'too_large'
   | 'unsupported_media_type'
   | 'not_found'
+  | 'method_not_allowed'
   | 'not_ready'
   | 'overloaded'
   | 'timeout'
