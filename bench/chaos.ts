@@ -24,18 +24,18 @@ let base = flag('--url');
 const apiKey = flag('--api-key');
 let stuckAfterMs = Number(flag('--stuck-after-ms') ?? 35_000);
 if (!base) {
-  log('no --url: starting ko-rerank serve (FAULT_INJECTION=1, HEADERS_TIMEOUT_MS=2000, BODY_TIMEOUT_MS=3000, KEEP_ALIVE_TIMEOUT_MS=2000)');
+  log('no --url: starting ko-rerank serve (FAULT_INJECTION=1, HEADERS_TIMEOUT_MS=2000, BODY_TIMEOUT_MS=10000, KEEP_ALIVE_TIMEOUT_MS=2000)');
   own = await spawnServer({
     LOG_LEVEL: 'warn',
     FAULT_INJECTION: 'true',
     HEADERS_TIMEOUT_MS: '2000',
-    BODY_TIMEOUT_MS: '3000',
+    BODY_TIMEOUT_MS: '10000',
     KEEP_ALIVE_TIMEOUT_MS: '2000',
     WATCHDOG_MS: '2000',
     SHUTDOWN_GRACE_MS: '20000',
   });
   base = own.base;
-  stuckAfterMs = Number(flag('--stuck-after-ms') ?? 8000);
+  stuckAfterMs = Number(flag('--stuck-after-ms') ?? 14_000);
 }
 const url = new URL(base);
 const port = Number(url.port || 80);
