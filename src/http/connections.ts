@@ -36,10 +36,13 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   // Nothing written on this socket yet (a request still being received has no response started).
   if (socket.writable && socket.bytesWritten === 0) {
     const body = JSON.stringify({ error: { type, message } });
-    socket.write(
+    // end(), not write() + destroy(): destroy would drop the answer if it is not flushed yet.
+    socket.end(
       `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
         `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
+    setTimeout(() => socket.destroy(), 1000).unref();
+    return;
   }
   socket.destroy(err);
 }

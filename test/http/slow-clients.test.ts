@@ -57,10 +57,12 @@ t.test('trickled, unfinished, silent and idle connections are all closed in boun
     const times = await Promise.all(probes.map((p) => Promise.race([p.closedAt, sleep(limit + 2000).then(() => Infinity)])));
     const worst = Math.max(...times);
     t.ok(worst < limit, `${probes.length} ${name}: all closed by the server within ${Math.round(worst)} ms`);
-    t.ok(probes.every((p) => status.test(p.text())), `${name}: ${JSON.stringify(probes[0]!.text().slice(0, 200))}`);
+    const odd = probes.map((p) => p.text()).filter((x) => !status.test(x));
+    t.same(odd.map((x) => x.slice(0, 300)), [], `${name}: ${JSON.stringify(probes[0]!.text().slice(0, 200))}`);
   };
   await check('bodies trickled a byte at a time', trickled, /^HTTP\/1\.1 408 .*\r\n\r\n\{"error":\{"type":"timeout","message":"the request was not received in time/s);
-  await check('chunked bodies that never end', chunked, /^HTTP\/1\.1 408 /);
+  // Chunked bodies are counted at BODY_LIMIT against MAX_INFLIGHT_BODY_BYTES: past 16 of them, 429 at once.
+  await check('chunked bodies that never end', chunked, /^HTTP\/1\.1 (408|429) /);
   await check('silent connections', silent, /^HTTP\/1\.1 408 |^$/);
   await check('headers trickled', slowHeaders, /^HTTP\/1\.1 408 /);
   await check('idle keep-alive connections', idle, /^HTTP\/1\.1 200 /);
