@@ -11,10 +11,14 @@ import { installErrorHandlers } from './http/errors.ts';
 import { installJsonParser } from './http/body.ts';
 import { refSchemas, sharedSchemas, unauthorizedResponse } from './http/schemas.ts';
 import { opsRoutes } from './http/routes/ops.ts';
+import { debugRoutes } from './http/routes/debug.ts';
 import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
 import { installAuth, isPublic } from './http/auth.ts';
+import { connectionOptions, installConnectionLimits } from './http/connections.ts';
+import { installBodyBudget } from './http/body-budget.ts';
+import { loggerOptions } from './http/log-redact.ts';
 import { scoreRoute } from './http/routes/score.ts';
 import { teiRoutes } from './http/routes/tei.ts';
 import { SERVICE_VERSION } from './version.ts';
@@ -28,13 +32,14 @@ export interface BuildOptions {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Never log API keys, whatever a serializer or a log call includes. */
-export const REDACT = ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization'];
+/** Never log API keys, whatever a serializer or a log call includes (src/http/log-redact.ts). */
+export { REDACT } from './http/log-redact.ts';
 
 export async function buildApp(config: Config, engine: Engine, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: { level: config.logLevel, redact: REDACT } }),
+    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimit,
+    ...connectionOptions(config),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -46,11 +51,15 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   // The spec says which routes need no key: the PUBLIC_ROUTES.
   app.addHook('onRoute', (r) => {
     if (!r.schema) return;
-    if (isPublic(r.url, config.publicRoutes)) (r.schema as Record<string, unknown>).security = [];
-    else if (r.schema.response) (r.schema.response as Record<string, unknown>)[401] ??= unauthorizedResponse;
+    const schema = r.schema as Record<string, unknown>;
+    if (isPublic(r.url, config.publicRoutes)) schema.security = [];
+    // Every route outside PUBLIC_ROUTES answers 401 when API_KEYS is set: the spec says so in one place.
+    else if (schema.response) schema.response = { ...(schema.response as object), 401: unauthorizedResponse };
   });
   installErrorHandlers(app);
+  installConnectionLimits(app, config);
   installAuth(app, config);
+  installBodyBudget(app, config, engine);
   // JSON only: a text/plain body is answered 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);
@@ -105,5 +114,6 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   await app.register(teiRoutes, { engine, config });
   await app.register(sagemakerRoutes, { engine, config });
   await app.register(opsRoutes, { engine, config });
+  if (config.faultInjection) await app.register(debugRoutes, { engine, config });
   return app;
 }

@@ -15,6 +15,9 @@ export interface Config {
   intraOpSpinning: boolean;
   cudaDeviceId: number;
   workers: number;
+  watchdogMs: number;
+  workerMaxRestarts: number;
+  faultInjection: boolean;
   queryMaxShare: number;
   maxBatchTokens: number;
   maxBatchSize: number;
@@ -23,9 +26,16 @@ export interface Config {
   maxChunkedPairs: number;
   maxPassageChars: number;
   maxQueuePairs: number;
+  maxInflightBodyBytes: number;
+  admitByWait: boolean;
+  fairBatching: boolean;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   bodyLimit: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
   logLevel: LogLevel;
   sagemakerBindToPort: number;
   apiKeys: string[];
@@ -188,6 +198,30 @@ export const SETTINGS = [
     parse: int(1, 64),
   }),
   setting({
+    key: 'watchdogMs',
+    env: 'WATCHDOG_MS',
+    flag: '--watchdog-ms',
+    default: 10000,
+    doc: 'Watchdog of the inference workers: a session.run longer than this per 1,000 padded tokens of its micro-batch (never less than this) counts as hung; its worker is replaced and the requests it held fail (0 = off).',
+    parse: int(0),
+  }),
+  setting({
+    key: 'workerMaxRestarts',
+    env: 'WORKER_MAX_RESTARTS',
+    flag: '--worker-max-restarts',
+    default: 5,
+    doc: 'Worker restarts in a row that may fail (or die before finishing a run) before the service gives up: /health and /ready turn 503 so the orchestrator restarts the pod.',
+    parse: int(0, 1000),
+  }),
+  setting({
+    key: 'faultInjection',
+    env: 'FAULT_INJECTION',
+    flag: '--fault-injection',
+    default: false,
+    doc: 'Test and chaos only: adds POST /debug/fault (kill, crash or hang an inference worker; behind API keys when set). Never in production.',
+    parse: bool,
+  }),
+  setting({
     key: 'queryMaxShare',
     env: 'QUERY_MAX_SHARE',
     flag: '--query-max-share',
@@ -245,6 +279,30 @@ export const SETTINGS = [
     parse: int(1),
   }),
   setting({
+    key: 'maxInflightBodyBytes',
+    env: 'MAX_INFLIGHT_BODY_BYTES',
+    flag: '--max-inflight-body-bytes',
+    default: 64 * 1024 * 1024,
+    doc: 'Most bytes of request bodies (Content-Length; BODY_LIMIT when chunked) being read, parsed, tokenized or scored at once; past it a request is answered 429 before its body is read (one request alone is always admitted).',
+    parse: int(1024),
+  }),
+  setting({
+    key: 'admitByWait',
+    env: 'ADMIT_BY_WAIT',
+    flag: '--admit-by-wait',
+    default: true,
+    doc: 'Refuse at once (429 with Retry-After) a request whose predicted wait, from the admitted work and the last 10 s of throughput, passes its deadline, instead of letting it time out in the queue.',
+    parse: bool,
+  }),
+  setting({
+    key: 'fairBatching',
+    env: 'FAIR_BATCHING',
+    flag: '--fair-batching',
+    default: true,
+    doc: 'Micro-batches are built around the request with the fewest queued pairs (a light request beside a heavy one is done in a batch or two); false: length order across all requests (for comparison).',
+    parse: bool,
+  }),
+  setting({
     key: 'requestTimeoutMs',
     env: 'REQUEST_TIMEOUT_MS',
     flag: '--request-timeout-ms',
@@ -267,6 +325,38 @@ export const SETTINGS = [
     default: 4 * 1024 * 1024,
     doc: 'Largest request body in bytes; more is answered 413.',
     parse: int(1024),
+  }),
+  setting({
+    key: 'headersTimeoutMs',
+    env: 'HEADERS_TIMEOUT_MS',
+    flag: '--headers-timeout-ms',
+    default: 10000,
+    doc: 'A connection must deliver its request headers within this long (a silent or trickling client gets 408 and is closed; checked every second).',
+    parse: int(100),
+  }),
+  setting({
+    key: 'bodyTimeoutMs',
+    env: 'BODY_TIMEOUT_MS',
+    flag: '--body-timeout-ms',
+    default: 30000,
+    doc: 'A request (headers and body) must be received within this long; a body sent a byte at a time, or a chunked body that never ends, gets 408 and its connection is closed. Inference time does not count.',
+    parse: int(100),
+  }),
+  setting({
+    key: 'keepAliveTimeoutMs',
+    env: 'KEEP_ALIVE_TIMEOUT_MS',
+    flag: '--keep-alive-timeout-ms',
+    default: 5000,
+    doc: 'An idle keep-alive connection is closed after this long. Behind a load balancer that reuses connections, set it above the balancer\'s idle timeout (AWS ALB: 60 s).',
+    parse: int(100),
+  }),
+  setting({
+    key: 'maxConnections',
+    env: 'MAX_CONNECTIONS',
+    flag: '--max-connections',
+    default: 1024,
+    doc: 'Most open TCP connections; past it new connections are closed at once, so idle or slow clients cannot take every socket (or file descriptor).',
+    parse: int(1),
   }),
   setting({
     key: 'logLevel',

@@ -1,13 +1,18 @@
 // Command line: `serve` (default) starts the HTTP server; `openapi` writes openapi.yaml from the served spec.
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { REDACT, buildApp } from './app.ts';
+import { buildApp } from './app.ts';
+import { closeListener, quiet } from './http/shutdown.ts';
+import { loggerOptions } from './http/log-redact.ts';
 import { ConfigError, listenPort, loadConfig, type Config } from './config.ts';
 import { Engine } from './core/engine.ts';
-import { checkModel } from './backend/model-check.ts';
 import { openapiYaml } from './http/openapi.ts';
 import { runEval } from './eval/command.ts';
 import { probeCuda } from './backend/cuda-probe.ts';
+
+/** After the drain, the listener closes once no new connection has come for this long (see src/http/shutdown.ts). */
+const QUIET_MS = 250;
+
 
 const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval|cuda-check] [--flag value ...]   (see README.md for the settings)';
 
@@ -25,10 +30,10 @@ function cudaCheck(args: string[]): number {
 }
 
 async function serve(config: Config): Promise<void> {
-  const log = pino({ level: config.logLevel, redact: REDACT });
+  const log = pino(loggerOptions(config.logLevel));
   const engine = new Engine(config, log);
   // A missing, corrupt or mismatched model fails here, before the port is bound (one line on stderr, exit 1).
-  checkModel(engine.model);
+  await engine.prepare();
   const app = await buildApp(config, engine, { logger: log });
   let stopping = false;
   // A forced exit fails the queued work but lets the micro-batches on the model finish first (ending a session.run
@@ -38,10 +43,13 @@ async function serve(config: Config): Promise<void> {
     forcing = true;
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), 10_000).unref();
     await engine.abort();
+    // The failed and the finished requests' answers are written before the sockets close.
+    await closeListener(app.server, 500);
     process.exit(code);
   };
-  // Graceful drain: /ready turns 503 and new requests get 503 (shutting_down) at once; accepted work has
-  // SHUTDOWN_GRACE_MS to finish, then the server closes and the process exits 0 (1 if work was cut off).
+  // Graceful drain: /ready turns 503 and new requests get 503 (shutting_down, Retry-After, Connection: close) at once,
+  // while the listener stays open so no connection is reset; accepted work has SHUTDOWN_GRACE_MS to finish. Then the
+  // listener closes without resetting a socket (src/http/shutdown.ts) and the process exits 0 (1 if work was cut off).
   // A second signal exits at once with 128 + the signal number.
   const shutdown = async (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -57,15 +65,14 @@ async function serve(config: Config): Promise<void> {
       log.error({ active: engine.admission.active }, `work still running after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}; exiting`);
       return forceExit(1);
     }
-    // Stop listening. The drained requests' responses get a moment to flush; then every connection left is closed:
-    // keep-alive sockets, and those of clients that went away mid-request (Node still counts them as busy).
-    const closing = app.close();
-    const flushMs = Math.min(1000, Math.max(0, config.shutdownGraceMs - (performance.now() - t0)));
-    const closed = await Promise.race([closing.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), flushMs).unref())]);
-    if (!closed) {
-      app.server.closeAllConnections();
-      await closing;
-    }
+    // New connections (answered 503 shutting_down) stop once the endpoint is removed: the listener closes after
+    // QUIET_MS without one, or when the grace runs out. Sockets still open then get up to 1 s to send their request
+    // (also answered 503) or close.
+    const left = () => Math.max(0, config.shutdownGraceMs - (performance.now() - t0));
+    const wasQuiet = await quiet(app.server, QUIET_MS, Math.max(0, left() - 1000));
+    if (!wasQuiet) log.warn(`clients still connecting when SHUTDOWN_GRACE_MS=${config.shutdownGraceMs} ran out; closing the listener`);
+    await closeListener(app.server, Math.min(1000, Math.max(100, left())));
+    await app.close().catch(() => {});
     await engine.close();
     log.info({ ms: Math.round(performance.now() - t0) }, 'drained; exiting');
     process.exit(0);

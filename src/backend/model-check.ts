@@ -103,11 +103,15 @@ export function readOnnxSummary(file: string): OnnxSummary {
     if (f.size === 0) throw new Corrupt('the file is empty');
     let graph: Field | undefined;
     let irVersion: number | undefined;
+    let opsets = 0;
     for (const field of fields(f, 0, f.size)) {
       if (field.num === 1 && field.wire === 0) irVersion = field.value;
       if (field.num === 7 && field.wire === 2) graph = field;
+      if (field.num === 8 && field.wire === 2) opsets++;
     }
     if (irVersion === undefined || graph === undefined) throw new Corrupt('no ir_version or no graph');
+    // Exporters write opset_import after the graph: a file cut right after its graph has none (onnxruntime refuses it).
+    if (opsets === 0) throw new Corrupt('no opset_import after the graph');
     const inputs: string[] = [];
     const initializers = new Set<string>();
     let embeddingRows: number | undefined;
@@ -150,6 +154,13 @@ export function tokenizerMaxId(json: unknown): number | undefined {
   return max;
 }
 
+/** What a JSON value is, for a message: `null`, `an array`, `a number`... */
+export function describeJson(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
 /** Throws ModelDirError (one line: the file and the fix) when the model directory cannot be served. */
 export function checkModel(model: ModelDir): OnnxSummary {
   const onnx = model.onnxPath;
@@ -174,6 +185,9 @@ export function checkModel(model: ModelDir): OnnxSummary {
     tokenizer = JSON.parse(readFileSync(model.tokenizerPath, 'utf8'));
   } catch (err) {
     throw new ModelDirError(`${model.tokenizerPath} is not valid JSON (${(err as Error).message.split('\n')[0]}): copy the tokenizer.json saved with this model`);
+  }
+  if (tokenizer === null || typeof tokenizer !== 'object' || Array.isArray(tokenizer)) {
+    throw new ModelDirError(`${model.tokenizerPath} holds ${describeJson(tokenizer)}, not a tokenizer object: copy the tokenizer.json saved with this model`);
   }
   const maxId = tokenizerMaxId(tokenizer);
   if (maxId === undefined) throw new ModelDirError(`${model.tokenizerPath} has no model.vocab: copy the tokenizer.json saved with this model`);

@@ -26,11 +26,17 @@ function readJson(file: string, required: boolean): Record<string, unknown> {
     if (required) throw new ModelDirError(`missing ${file}`);
     return {};
   }
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    value = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ModelDirError(`cannot parse ${file}: ${(err as Error).message}`);
+    throw new ModelDirError(`${file} is not valid JSON (${(err as Error).message.split('\n')[0]}): copy the file saved with this model`);
   }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new ModelDirError(`${file} holds ${what}, not a JSON object: copy the file saved with this model`);
+  }
+  return value as Record<string, unknown>;
 }
 
 function finiteNumber(v: unknown): number | undefined {

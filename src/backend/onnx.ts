@@ -2,7 +2,7 @@
 // Speaks tensors only: int64 ids/mask in, float32 logits out.
 import { Worker } from 'node:worker_threads';
 import type { Device } from '../config.ts';
-import type { CloseMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit } from './protocol.ts';
+import type { CloseMessage, FaultKind, FaultMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit } from './protocol.ts';
 import type { SessionSettings } from './session-options.ts';
 import { probeCuda } from './cuda-probe.ts';
 
@@ -45,6 +45,11 @@ export interface OnnxBackendOptions extends SessionSettings {
   onnxPath: string;
   device: Device;
   workers: number;
+  /** Watchdog: WATCHDOG_MS per 1,000 padded tokens of a run (0 = off). */
+  watchdogMs?: number;
+  /** Restarts in a row that may fail before the pool gives up (WORKER_MAX_RESTARTS). */
+  maxRestarts?: number;
+  faultInjection?: boolean;
 }
 
 /** How long close() lets a worker finish its queued runs and release its session before terminating it. */
@@ -57,37 +62,107 @@ export class BackendError extends Error {
   }
 }
 
+/**
+ * The run failed because its worker died or hung (exit, uncaught error, watchdog): not retried in halves
+ * (SplitRetryBackend), the requests that owned the run fail and a fresh worker takes the rest of the queue.
+ */
+export class WorkerLostError extends BackendError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerLostError';
+  }
+}
+
+/** No worker can be started any more (WORKER_MAX_RESTARTS failed in a row): /health turns 503. */
+export class BackendDownError extends BackendError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendDownError';
+  }
+}
+
+export type LossReason = 'exit' | 'error' | 'hang';
+
 interface Pending {
   resolve: (r: BackendResult) => void;
   reject: (e: Error) => void;
+  /** Watchdog bound of this run (ms), 0 = none. */
+  boundMs: number;
+  tokens: number;
+}
+
+/** Watchdog bound of one run: WATCHDOG_MS per 1,000 padded tokens, never below WATCHDOG_MS; 0 disables it. */
+export function watchdogBoundMs(watchdogMs: number, paddedTokens: number): number {
+  return watchdogMs <= 0 ? 0 : Math.round(watchdogMs * Math.max(1, paddedTokens / 1000));
 }
 
 class InferenceWorker {
+  /** Runs posted and not answered, in the order the worker runs them (one at a time). */
   readonly pending = new Map<number, Pending>();
   private dead: Error | undefined;
-  constructor(readonly worker: Worker) {
+  private watchdog: NodeJS.Timeout | undefined;
+  /** A run has finished on this worker since it started. */
+  proven = false;
+
+  constructor(
+    readonly worker: Worker,
+    private readonly watchdogMs: number,
+    private readonly onLost: (w: InferenceWorker, reason: LossReason, message: string, runs: number) => void,
+    private readonly onRun: () => void,
+  ) {
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'result' || msg.type === 'run-error') {
         const p = this.pending.get(msg.id);
         if (!p) return;
         this.pending.delete(msg.id);
+        this.arm();
+        this.proven = true;
+        this.onRun();
         if (msg.type === 'result') p.resolve({ logits: new Float32Array(msg.logits), inferenceMs: msg.inferenceMs });
         else p.reject(new BackendError(msg.message));
       }
     });
-    const fail = (err: Error) => {
-      this.dead = err;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
-    worker.on('error', (err) => fail(new BackendError(`inference worker crashed: ${err.message}`)));
-    worker.on('exit', (code) => fail(new BackendError(`inference worker exited with code ${code}`)));
+    worker.on('error', (err) => this.lose('error', `inference worker crashed: ${err.message}`));
+    worker.on('exit', (code) => this.lose('exit', `inference worker exited with code ${code}`));
+  }
+
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  /** (Re)starts the watchdog for the run at the head of the queue: the one the worker is running now. */
+  private arm(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    const head = this.pending.values().next();
+    if (head.done || head.value.boundMs === 0) return;
+    const { boundMs, tokens } = head.value;
+    this.watchdog = setTimeout(() => {
+      this.lose('hang', `inference worker hung: a session.run of ${tokens} padded tokens took longer than ${boundMs} ms (WATCHDOG_MS)`);
+      // A thread stuck in native code only ends when the call returns; the replacement does not wait for it.
+      void this.worker.terminate().catch(() => {});
+    }, boundMs);
+    this.watchdog.unref();
+  }
+
+  /** The worker is gone (or given up on): its runs fail, the pool replaces it. Only the first call counts. */
+  private lose(reason: LossReason, message: string): void {
+    if (this.dead) return;
+    const err = new WorkerLostError(message);
+    this.dead = err;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    const runs = this.pending.size;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.onLost(this, reason, message, runs);
   }
 
   run(id: number, batch: TensorBatch): Promise<BackendResult> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const tokens = batch.rows * batch.seqLen;
+      this.pending.set(id, { resolve, reject, boundMs: watchdogBoundMs(this.watchdogMs, tokens), tokens });
+      if (this.pending.size === 1) this.arm();
       const ids = batch.ids.buffer as ArrayBuffer;
       const mask = batch.mask.buffer as ArrayBuffer;
       const msg: RunMessage = { type: 'run', id, rows: batch.rows, seqLen: batch.seqLen, ids, mask, padId: batch.padId };
@@ -95,9 +170,15 @@ class InferenceWorker {
     });
   }
 
+  fault(kind: FaultKind): void {
+    this.worker.postMessage({ type: 'fault', kind } satisfies FaultMessage);
+  }
+
   /** Lets the worker finish what it has, release its session and exit; terminates it if that takes too long. */
   async close(): Promise<void> {
     if (this.dead) return;
+    this.dead = new BackendError('backend is closed');
+    if (this.watchdog) clearTimeout(this.watchdog);
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.postMessage({ type: 'close' } satisfies CloseMessage);
     let timer: NodeJS.Timeout | undefined;
@@ -141,22 +222,52 @@ function startWorker(init: WorkerInit): Promise<{ worker: Worker; ready: ReadyMe
   });
 }
 
+/** What the pool tells the engine about worker losses and restarts (metrics and log lines). */
+export interface PoolHooks {
+  /** A worker died or hung; `runs` micro-batches it held failed. A replacement is being started. */
+  onWorkerLost?(e: { worker: number; reason: LossReason; message: string; runs: number }): void;
+  /** A replacement worker is up. */
+  onWorkerRestarted?(e: { worker: number; attempt: number; ms: number }): void;
+  /** Starting a replacement failed; another try follows after `retryInMs` unless the pool gave up (`down`). */
+  onRestartFailed?(e: { worker: number; attempt: number; message: string; retryInMs: number; down: boolean }): void;
+}
+
+export interface PoolHealth {
+  up: number;
+  total: number;
+  /** Set once the pool gave up restarting (WORKER_MAX_RESTARTS failures in a row). */
+  down?: string;
+}
+
+/** Back-off between restart attempts: 0, then 250 ms doubling to 10 s. */
+const restartDelayMs = (strikes: number) => (strikes === 0 ? 0 : Math.min(10_000, 250 * 2 ** (strikes - 1)));
+
 export class OnnxBackend implements Backend {
   readonly slots: number;
   private nextId = 1;
   private closed = false;
+  private readonly workers: (InferenceWorker | undefined)[];
+  /** Failed starts and deaths of workers that never finished a run, since the last run that finished anywhere. */
+  private strikes = 0;
+  private down: BackendDownError | undefined;
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   private constructor(
-    private readonly workers: InferenceWorker[],
+    workers: Worker[],
     readonly info: BackendInfo,
+    private readonly init: WorkerInit,
+    private readonly opts: { watchdogMs: number; maxRestarts: number },
+    private readonly hooks: PoolHooks,
   ) {
+    this.workers = workers.map((w) => this.wrap(w));
     // Two micro-batches per worker: the next one is prepared and queued in the worker while the current one runs
     // (the worker runs them one at a time).
     this.slots = workers.length * 2;
   }
 
   /** Starts the workers; each loads the model and does a warm-up run before this resolves. */
-  static async start(opts: OnnxBackendOptions): Promise<OnnxBackend> {
+  static async start(opts: OnnxBackendOptions, hooks: PoolHooks = {}): Promise<OnnxBackend> {
     // Look before asking onnxruntime: with no CUDA here, DEVICE=auto goes straight to CPU (no onnxruntime error text
     // on the console) and DEVICE=cuda fails naming what is missing.
     let device = opts.device;
@@ -175,6 +286,7 @@ export class OnnxBackend implements Backend {
       intraOpThreads: opts.intraOpThreads,
       spinning: opts.spinning,
       cudaDeviceId: opts.cudaDeviceId,
+      faultInjection: opts.faultInjection,
     };
     const started = await Promise.allSettled(Array.from({ length: opts.workers }, () => startWorker(init)));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -186,20 +298,111 @@ export class OnnxBackend implements Backend {
     const { type: _type, ...info } = ok[0]!.ready;
     if (unavailable) info.fallbackReason = unavailable;
     return new OnnxBackend(
-      ok.map((o) => new InferenceWorker(o.worker)),
+      ok.map((o) => o.worker),
       info,
+      init,
+      { watchdogMs: opts.watchdogMs ?? 0, maxRestarts: opts.maxRestarts ?? 5 },
+      hooks,
     );
   }
 
-  run(batch: TensorBatch): Promise<BackendResult> {
-    if (this.closed) return Promise.reject(new BackendError('backend is closed'));
-    let best = this.workers[0]!;
-    for (const w of this.workers) if (w.pending.size < best.pending.size) best = w;
-    return best.run(this.nextId++, batch);
+  private wrap(worker: Worker): InferenceWorker {
+    return new InferenceWorker(
+      worker,
+      this.opts.watchdogMs,
+      (w, reason, message, runs) => this.lost(w, reason, message, runs),
+      () => (this.strikes = 0),
+    );
+  }
+
+  health(): PoolHealth {
+    const up = this.workers.filter((w) => w?.alive).length;
+    return { up, total: this.workers.length, down: this.down?.message };
+  }
+
+  private lost(w: InferenceWorker, reason: LossReason, message: string, runs: number): void {
+    const index = this.workers.indexOf(w);
+    if (index < 0 || this.closed) return;
+    this.workers[index] = undefined;
+    if (!w.proven) this.strikes++;
+    this.hooks.onWorkerLost?.({ worker: index, reason, message, runs });
+    this.restart(index);
+  }
+
+  private restart(index: number): void {
+    if (this.closed || this.down) return;
+    if (this.strikes > this.opts.maxRestarts) {
+      this.giveUp(index, `${this.strikes} worker starts in a row failed or died before finishing a run (WORKER_MAX_RESTARTS=${this.opts.maxRestarts})`);
+      return;
+    }
+    const attempt = this.strikes + 1;
+    const timer = setTimeout(async () => {
+      this.timers.delete(timer);
+      const t0 = performance.now();
+      try {
+        const { worker } = await startWorker(this.init);
+        if (this.closed) {
+          await worker.terminate();
+          return;
+        }
+        this.workers[index] = this.wrap(worker);
+        this.hooks.onWorkerRestarted?.({ worker: index, attempt, ms: Math.round(performance.now() - t0) });
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        if (this.closed) return;
+        this.strikes++;
+        const down = this.strikes > this.opts.maxRestarts;
+        this.hooks.onRestartFailed?.({ worker: index, attempt, message: (err as Error).message, retryInMs: down ? 0 : restartDelayMs(this.strikes), down });
+        this.restart(index);
+      }
+    }, restartDelayMs(this.strikes));
+    this.timers.add(timer);
+  }
+
+  private giveUp(index: number, why: string): void {
+    if (this.health().up > 0) {
+      // Other workers still serve: try this slot again slowly (a run finishing on them resets the strikes).
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.restart(index);
+      }, restartDelayMs(Infinity));
+      this.timers.add(timer);
+      return;
+    }
+    this.down = new BackendDownError(`no inference worker is running and restarts stopped: ${why}`);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(this.down);
+  }
+
+  /** Test and chaos hook (FAULT_INJECTION=1): sends a fault to worker `index` (the worker ignores it otherwise). */
+  fault(kind: FaultKind, index = 0): boolean {
+    const w = this.workers[index];
+    if (!w || !this.init.faultInjection) return false;
+    w.fault(kind);
+    return true;
+  }
+
+  async run(batch: TensorBatch): Promise<BackendResult> {
+    for (;;) {
+      if (this.closed) throw new BackendError('backend is closed');
+      if (this.down) throw this.down;
+      let best: InferenceWorker | undefined;
+      for (const w of this.workers) if (w?.alive && (!best || w.pending.size < best.pending.size)) best = w;
+      if (best) return best.run(this.nextId++, batch);
+      // No worker up: wait for a restart (the request's deadline still applies above).
+      await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.close()));
+    for (const t of this.timers) clearTimeout(t);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(new BackendError('backend is closed'));
+    await Promise.all(this.workers.map((w) => w?.close()));
   }
 }

@@ -5,6 +5,8 @@ import type { SessionSettings } from './session-options.ts';
 export interface WorkerInit extends SessionSettings {
   onnxPath: string;
   device: Device;
+  /** Honour FaultMessage (FAULT_INJECTION=1: tests and the chaos runner only). */
+  faultInjection?: boolean;
 }
 
 export interface ReadyMessage {
@@ -54,5 +56,15 @@ export interface CloseMessage {
   type: 'close';
 }
 
+/**
+ * Test-only fault (honoured only with WorkerInit.faultInjection): exit the thread (code 3), throw an uncaught error,
+ * or block the thread on the next run as a session.run that never returns would.
+ */
+export type FaultKind = 'exit' | 'crash' | 'hang';
+export interface FaultMessage {
+  type: 'fault';
+  kind: FaultKind;
+}
+
 export type FromWorker = ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage;
-export type ToWorker = RunMessage | CloseMessage;
+export type ToWorker = RunMessage | CloseMessage | FaultMessage;

@@ -1,7 +1,8 @@
 // Failure isolation: when a micro-batch's run throws (out of memory, a row the model cannot take), split it in
 // halves and retry each, recursively, so only the rows that fail even alone are lost. Those come back in
 // `failed`; the batcher fails the requests that own them (error type backend) and the others get their logits.
-import type { Backend, BackendInfo, BackendResult, TensorBatch } from './onnx.ts';
+// A run lost with its worker (WorkerLostError) is not split: the requests that owned it fail, the pool restarts.
+import { WorkerLostError, BackendDownError, type Backend, type BackendInfo, type BackendResult, type TensorBatch } from './onnx.ts';
 
 export interface SplitRetryHooks {
   /** A run failed and was split in two. */
@@ -49,6 +50,8 @@ export class SplitRetryBackend implements Backend {
     // The inner backend gets copies: the originals stay here for the halves if the run fails.
     const first = await this.tryRun(sliceBatch(batch, 0, batch.rows));
     if (!(first instanceof Error)) return first;
+    // A worker that died or hung, or no worker at all: not the rows' fault, and retrying could kill the next worker.
+    if (first instanceof WorkerLostError || first instanceof BackendDownError) throw first;
     if (batch.rows === 1) {
       this.hooks.onRowFailed?.(first);
       return { logits: new Float32Array([NaN]), inferenceMs: 0, failed: { rows: [0], message: first.message } };

@@ -11,8 +11,28 @@ export class ReliabilityMetrics {
   readonly admittedPairs: Gauge;
   readonly splits: Counter;
   readonly failedPairs: Counter;
+  readonly workerRestarts: Counter<'reason'>;
+  readonly restartFailures: Counter;
+  readonly heldBodyBytes: Gauge;
 
   constructor(registry: Registry) {
+    this.heldBodyBytes = new Gauge({
+      name: 'ko_rerank_inflight_body_bytes',
+      help: 'Bytes of request bodies admitted and not yet answered (Content-Length), the quantity MAX_INFLIGHT_BODY_BYTES bounds',
+      registers: [registry],
+    });
+    this.workerRestarts = new Counter({
+      name: 'ko_rerank_worker_restarts_total',
+      help: 'Inference workers lost and replaced: exit (the thread exited), error (uncaught error), hang (WATCHDOG_MS passed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    });
+    this.restartFailures = new Counter({
+      name: 'ko_rerank_worker_restart_failures_total',
+      help: 'Attempts to start a replacement inference worker that failed (WORKER_MAX_RESTARTS in a row: /health 503)',
+      registers: [registry],
+    });
+    for (const reason of ['exit', 'error', 'hang']) this.workerRestarts.inc({ reason }, 0);
     this.rejected = new Counter({
       name: 'ko_rerank_rejected_requests_total',
       help: 'Inference requests refused before any work: overloaded (429, MAX_QUEUE_PAIRS) or shutting_down (503)',
@@ -48,6 +68,8 @@ export class ReliabilityMetrics {
 export interface AdmissionOptions {
   maxQueuePairs: number;
   requestTimeoutMs: number;
+  /** Refuse (429) a request whose predicted wait passes its deadline (ADMIT_BY_WAIT, default true). */
+  admitByWait?: boolean;
 }
 
 /** A request's deadline: its signal aborts on client disconnect or when the deadline passes. */
@@ -68,6 +90,8 @@ export class Admission {
   private draining = false;
   private idleWaiters: (() => void)[] = [];
   private completions: { at: number; pairs: number }[] = [];
+  /** Pair counts of the admitted requests not yet answered (for the wait prediction). */
+  private inflight: number[] = [];
 
   constructor(
     private readonly opts: AdmissionOptions,
@@ -129,38 +153,90 @@ export class Admission {
     };
   }
 
-  /** Throws overloaded (429) when `pairs` more would pass MAX_QUEUE_PAIRS; one request alone is always accepted. */
-  check(pairs: number): void {
-    if (this.pairs === 0 || this.pairs + pairs <= this.opts.maxQueuePairs) return;
+  /**
+   * Throws overloaded (429) when `pairs` more would pass MAX_QUEUE_PAIRS, or (ADMIT_BY_WAIT) when the predicted time
+   * to score them passes `deadlineMs`; one request alone is always accepted.
+   */
+  check(pairs: number, deadlineMs?: number): void {
+    if (this.pairs === 0) return;
+    if (this.pairs + pairs > this.opts.maxQueuePairs) {
+      this.metrics.rejected.inc({ reason: 'overloaded' });
+      throw new ServiceError(
+        'overloaded',
+        `server busy: ${this.pairs} pairs queued, ${pairs} more would pass MAX_QUEUE_PAIRS=${this.opts.maxQueuePairs}; retry after the Retry-After seconds`,
+        this.retryAfterS(),
+      );
+    }
+    if (this.opts.admitByWait === false || deadlineMs === undefined) return;
+    const waitMs = this.predictedMs(pairs);
+    if (waitMs === undefined || waitMs <= deadlineMs) return;
     this.metrics.rejected.inc({ reason: 'overloaded' });
     throw new ServiceError(
       'overloaded',
-      `server busy: ${this.pairs} pairs queued, ${pairs} more would pass MAX_QUEUE_PAIRS=${this.opts.maxQueuePairs}; retry after the Retry-After seconds`,
-      this.retryAfterS(),
+      `server busy: scoring these ${pairs} pairs is predicted to take ${Math.round(waitMs)} ms at the recent throughput, more than the request's ${deadlineMs} ms deadline; retry after the Retry-After seconds`,
+      Math.min(60, Math.max(1, Math.ceil((waitMs - deadlineMs) / 1000))),
     );
   }
 
-  /** Accepts `pairs` (throws overloaded past the bound); release() them once the request is answered. */
-  acquire(pairs: number): void {
-    this.check(pairs);
+  /**
+   * Predicted ms until a new request of `pairs` pairs is scored, under the batcher's fair sharing: its own pairs plus,
+   * of each admitted request, as many pairs as it has (min(p, pairs)), at the pairs/s of the last 10 s. Undefined
+   * without a throughput estimate yet.
+   */
+  predictedMs(pairs: number): number | undefined {
+    const perS = this.throughput();
+    if (perS === undefined) return undefined;
+    let ahead = pairs;
+    for (const p of this.inflight) ahead += Math.min(p, pairs);
+    return (ahead * 1000) / perS;
+  }
+
+  /** Accepts `pairs` (throws overloaded past the bounds); release() them once the request is answered. */
+  acquire(pairs: number, deadlineMs?: number): void {
+    this.check(pairs, deadlineMs);
     this.pairs += pairs;
+    this.inflight.push(pairs);
+    this.metrics.admittedPairs.set(this.pairs);
+  }
+
+  /** Changes a request's admitted pairs from `from` to `to` (chunking makes more); more is checked against the bounds. */
+  resize(from: number, to: number, deadlineMs?: number): void {
+    if (to > from) {
+      this.pairs -= from;
+      try {
+        this.check(to, deadlineMs);
+      } finally {
+        this.pairs += from;
+      }
+    }
+    this.pairs += to - from;
+    const i = this.inflight.indexOf(from);
+    if (i >= 0) this.inflight[i] = to;
     this.metrics.admittedPairs.set(this.pairs);
   }
 
   /** `scored`: the pairs that were run (they feed the throughput estimate); the rest were dropped or failed. */
   release(pairs: number, scored: number): void {
     this.pairs -= pairs;
+    const i = this.inflight.indexOf(pairs);
+    if (i >= 0) this.inflight.splice(i, 1);
     this.metrics.admittedPairs.set(this.pairs);
     if (scored > 0) this.completions.push({ at: performance.now(), pairs: scored });
   }
 
-  /** Seconds until the queue has room again at the recent throughput: between 1 and 60. */
-  retryAfterS(): number {
+  /** Pairs scored per second over the last RATE_WINDOW_MS (undefined with fewer than 2 completions). */
+  private throughput(): number | undefined {
     const now = performance.now();
     while (this.completions.length > 0 && now - this.completions[0]!.at > RATE_WINDOW_MS) this.completions.shift();
-    if (this.completions.length < 2) return 1;
+    if (this.completions.length < 2) return undefined;
     const span = Math.max(1000, now - this.completions[0]!.at);
-    const perS = (this.completions.reduce((n, c) => n + c.pairs, 0) * 1000) / span;
+    return (this.completions.reduce((n, c) => n + c.pairs, 0) * 1000) / span;
+  }
+
+  /** Seconds until the queue has room again at the recent throughput: between 1 and 60. */
+  retryAfterS(): number {
+    const perS = this.throughput();
+    if (perS === undefined) return 1;
     const excess = this.pairs - this.opts.maxQueuePairs / 2;
     return Math.min(60, Math.max(1, Math.ceil(excess / perS)));
   }

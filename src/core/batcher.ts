@@ -13,6 +13,12 @@ export interface BatcherOptions {
    * 10 x maxWaitMs, whichever is more). Below it, the batcher picks the least-padded batch anywhere in the queue.
    */
   starveMs?: number;
+  /**
+   * Fair between requests (default true): while pairs of more than one request are queued, each micro-batch is built
+   * around the request with the fewest queued pairs (shortest remaining work), filled with its neighbours in length
+   * order; a request no micro-batch has served for starveMs is served next. false: length order only, across requests.
+   */
+  fair?: boolean;
 }
 
 export interface BatchStats {
@@ -46,6 +52,9 @@ export interface SubmitResult {
 /** A micro-batch is charged MAX_BATCH_TOKENS / this in fixed per-run cost when the batcher compares candidates. */
 const BATCH_OVERHEAD_SHARE = 16;
 
+/** Fair mode: a request skipped by this many micro-batches in a row is in the next one. */
+const STARVE_BATCHES = 2;
+
 export class CancelledError extends Error {
   constructor() {
     super('request cancelled');
@@ -56,6 +65,10 @@ export class CancelledError extends Error {
 interface Job {
   logits: Float32Array;
   remaining: number;
+  /** Pairs of this job still in the queue. */
+  queued: number;
+  /** Micro-batches formed since one took a pair of this job (while it had pairs queued). */
+  skipped: number;
   done: boolean;
   queueMs: number;
   inferenceMs: number;
@@ -97,10 +110,24 @@ export class Batcher {
   submit(seqs: readonly (readonly number[])[], signal?: AbortSignal): Promise<SubmitResult> {
     if (this.closed) return Promise.reject(new Error('batcher is closed'));
     if (seqs.length === 0) return Promise.resolve({ logits: new Float32Array(0), queueMs: 0, inferenceMs: 0 });
-    if (signal?.aborted) return Promise.reject(new CancelledError());
+    if (signal?.aborted) {
+      // Gone before its pairs were queued (e.g. during tokenization): dropped all the same.
+      this.hooks.onDropped?.(seqs.length, signal.reason);
+      return Promise.reject(new CancelledError());
+    }
     return new Promise<SubmitResult>((resolve, reject) => {
-      const job: Job = { logits: new Float32Array(seqs.length), remaining: seqs.length, done: false, queueMs: 0, inferenceMs: 0, resolve, reject };
       const now = performance.now();
+      const job: Job = {
+        logits: new Float32Array(seqs.length),
+        remaining: seqs.length,
+        queued: seqs.length,
+        skipped: 0,
+        done: false,
+        queueMs: 0,
+        inferenceMs: 0,
+        resolve,
+        reject,
+      };
       seqs.forEach((seq, index) => {
         this.queue.push({ seq, job, index, enqueuedAt: now, order: this.order++ });
         this.queuedTokens += seq.length;
@@ -143,6 +170,7 @@ export class Batcher {
     if (kept.length === this.queue.length) return;
     this.queue = kept;
     this.queuedTokens = kept.reduce((n, e) => n + e.seq.length, 0);
+    // Jobs that are done have no pairs left in the queue; the others' counts did not change.
     this.hooks.onQueueSize?.(this.queue.length);
   }
 
@@ -179,14 +207,46 @@ export class Batcher {
    */
   private takeBatch(): Entry[] {
     const sorted = [...this.queue].sort((a, b) => a.seq.length - b.seq.length || a.order - b.order);
-    const oldest = this.queue[0]!;
-    const anchored = performance.now() - oldest.enqueuedAt >= this.starveMs;
+    const anchor = this.anchor();
     const lengths = sorted.map((e) => e.seq.length);
-    const batch = sorted.slice(...Batcher.bestWindow(lengths, anchored ? sorted.indexOf(oldest) : undefined, this.opts));
+    const batch = sorted.slice(...Batcher.bestWindow(lengths, anchor ? sorted.indexOf(anchor) : undefined, this.opts));
     const taken = new Set(batch);
     this.queue = this.queue.filter((e) => !taken.has(e));
-    for (const e of batch) this.queuedTokens -= e.seq.length;
+    const served = new Set<Job>();
+    for (const e of batch) {
+      this.queuedTokens -= e.seq.length;
+      e.job.queued--;
+      e.job.skipped = 0;
+      served.add(e.job);
+    }
+    const skipped = new Set<Job>();
+    for (const e of this.queue) if (!served.has(e.job)) skipped.add(e.job);
+    for (const job of skipped) job.skipped++;
     return batch;
+  }
+
+  /**
+   * The pair the next micro-batch must hold, if any. Fair mode, several requests queued: the oldest pair of the
+   * request skipped by the most micro-batches once that is STARVE_BATCHES or more, else of the request with the fewest
+   * queued pairs (shortest remaining work first: a light request beside a heavy one is done in one or two batches,
+   * the heavy one fills the rest of each batch and is never skipped for long). One request alone, or length-only
+   * mode: the oldest pair once it has waited starveMs, else none (the least-padded window anywhere).
+   */
+  private anchor(): Entry | undefined {
+    const oldest = this.queue[0]!;
+    const byAge = performance.now() - oldest.enqueuedAt >= this.starveMs ? oldest : undefined;
+    if (this.opts.fair === false) return byAge;
+    let starved: Job | undefined;
+    let smallest: Job | undefined;
+    const first = new Map<Job, Entry>();
+    for (const e of this.queue) {
+      if (first.has(e.job)) continue;
+      first.set(e.job, e);
+      if (e.job.skipped >= STARVE_BATCHES && (!starved || e.job.skipped > starved.skipped)) starved = e.job;
+      if (!smallest || e.job.queued < smallest.queued) smallest = e.job;
+    }
+    if (first.size === 1) return byAge;
+    return first.get(starved ?? smallest!);
   }
 
   /**

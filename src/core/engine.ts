@@ -1,8 +1,10 @@
 // The engine: the one API of the core. Routes, benchmarks and evaluation all call rank()/score().
 import type { Logger } from 'pino';
 import { maxBatchTokensFor, type Config } from '../config.ts';
-import { OnnxBackend, type Backend, type BackendInfo } from '../backend/onnx.ts';
-import { readModelDir, type ModelDir } from '../backend/model-dir.ts';
+import { BackendDownError, OnnxBackend, WorkerLostError, type Backend, type BackendInfo, type PoolHealth, type PoolHooks } from '../backend/onnx.ts';
+import type { FaultKind } from '../backend/protocol.ts';
+import { checkModel } from '../backend/model-check.ts';
+import { ModelDirError, readModelDir, type ModelDir } from '../backend/model-dir.ts';
 import { SplitRetryBackend } from '../backend/split-retry.ts';
 import { Admission, ReliabilityMetrics } from './admission.ts';
 import { Batcher, CancelledError } from './batcher.ts';
@@ -103,19 +105,66 @@ export class Engine {
     this.model = readModelDir(config.modelDir, config.modelFile);
     this.metrics = metrics ?? new Metrics();
     this.reliability = new ReliabilityMetrics(this.metrics.registry);
-    this.admission = new Admission({ maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs }, this.reliability);
+    this.admission = new Admission(
+      { maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs, admitByWait: config.admitByWait },
+      this.reliability,
+    );
     if (config.maxBatchTokens !== 0 && config.maxBatchTokens < this.model.maxLen) {
       throw new ServiceError('validation', `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${this.model.maxLen}`);
     }
   }
 
   get ready(): boolean {
-    return this.batcher !== undefined && !this.admission.shuttingDown;
+    return this.batcher !== undefined && !this.admission.shuttingDown && (this.workerHealth()?.up ?? 1) > 0;
+  }
+
+  /** Inference workers up, and why the pool gave up if it did (undefined for an injected test backend). */
+  workerHealth(): PoolHealth | undefined {
+    return this.backend instanceof OnnxBackend ? this.backend.health() : undefined;
+  }
+
+  /** FAULT_INJECTION only: sends a fault to an inference worker (false when none is up or injection is off). */
+  injectFault(kind: FaultKind, worker = 0): boolean {
+    return this.backend instanceof OnnxBackend ? this.backend.fault(kind, worker) : false;
+  }
+
+  /** Metrics and log lines for every worker loss and restart. */
+  private poolHooks(): PoolHooks {
+    const r = this.reliability;
+    return {
+      onWorkerLost: (e) => {
+        r.workerRestarts.inc({ reason: e.reason });
+        this.log?.error({ worker: e.worker, reason: e.reason, failedRuns: e.runs }, `${e.message}: its ${e.runs} micro-batch(es) failed; starting a new worker`);
+      },
+      onWorkerRestarted: (e) => this.log?.warn({ worker: e.worker, attempt: e.attempt, ms: e.ms }, `inference worker ${e.worker} restarted`),
+      onRestartFailed: (e) => {
+        r.restartFailures.inc();
+        if (e.down) this.log?.fatal({ worker: e.worker, attempt: e.attempt, err: e.message }, `inference worker restart failed, giving up (WORKER_MAX_RESTARTS): ${e.message}`);
+        else this.log?.error({ worker: e.worker, attempt: e.attempt, err: e.message, retryInMs: e.retryInMs }, `inference worker restart failed: ${e.message}`);
+      },
+    };
   }
 
   /** Graceful shutdown: refuse new requests, let the accepted ones finish. Resolves false if graceMs passes first. */
   drain(graceMs: number): Promise<boolean> {
     return this.admission.drain(graceMs);
+  }
+
+  /**
+   * The start-up checks that need no model session, run before the port is bound: the model files (checkModel), and
+   * tokenizer.json loaded by the native library and used once (JSON that is not a tokenizer fails here, naming the file).
+   */
+  async prepare(): Promise<void> {
+    checkModel(this.model);
+    if (this.tokenizer) return;
+    try {
+      const tokenizer = await loadTokenizer(this.model.dir);
+      await tokenizer.encodeMany(['점검']);
+      this.tokenizer = tokenizer;
+    } catch (err) {
+      const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
+      throw new ModelDirError(`${this.model.tokenizerPath} is not a tokenizer the tokenizers library can load (${why}): copy the tokenizer.json saved with this model`);
+    }
   }
 
   /** Loads the tokenizer and the backend (worker threads + warm-up). Optionally takes a backend, for tests. */
@@ -126,7 +175,7 @@ export class Engine {
 
   private async doStart(injected?: Backend): Promise<void> {
     const t0 = performance.now();
-    this.tokenizer = await loadTokenizer(this.model.dir);
+    this.tokenizer ??= await loadTokenizer(this.model.dir);
     const backend =
       injected ??
       (await OnnxBackend.start({
@@ -136,7 +185,10 @@ export class Engine {
         spinning: this.config.intraOpSpinning,
         cudaDeviceId: this.config.cudaDeviceId,
         workers: this.config.workers,
-      }));
+        watchdogMs: this.config.watchdogMs,
+        maxRestarts: this.config.workerMaxRestarts,
+        faultInjection: this.config.faultInjection,
+      }, this.poolHooks()));
     this.backend = backend;
     const info = backend.info;
     if (info?.fallbackReason) {
@@ -154,7 +206,13 @@ export class Engine {
     this.maxBatchTokens = maxBatchTokensFor(this.config, info?.provider ?? 'cpu', this.model.maxLen);
     this.batcher = new Batcher(
       this.split,
-      { maxBatchTokens: this.maxBatchTokens, maxBatchSize: this.config.maxBatchSize, maxWaitMs: this.config.maxWaitMs, padId: this.model.padId },
+      {
+        maxBatchTokens: this.maxBatchTokens,
+        maxBatchSize: this.config.maxBatchSize,
+        maxWaitMs: this.config.maxWaitMs,
+        padId: this.model.padId,
+        fair: this.config.fairBatching,
+      },
       {
         onBatch: (s) => {
           m.batchSize.observe(s.rows);
@@ -212,7 +270,7 @@ export class Engine {
     try {
       const deadline = this.admission.deadline(opts.signal, opts.timeoutMs);
       try {
-        return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal }, field);
+        return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal, timeoutMs: deadline.ms }, field);
       } catch (err) {
         if (err instanceof ServiceError && err.type === 'cancelled' && deadline.timedOut()) {
           throw new ServiceError('timeout', `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS or timeout_ms)`, 1);
@@ -238,98 +296,107 @@ export class Engine {
     }
     this.checkTexts(pairs, field);
     const { batcher, tokenizer } = this.requireReady();
-    this.admission.check(pairs.length);
-    const t0 = performance.now();
-    const encoded = await encodeTexts(tokenizer, pairs);
-    const planOpts = {
-      maxLen: this.model.maxLen,
-      queryMaxShare: this.config.queryMaxShare,
-      special: tokenizer.special,
-      maxTokensPerDoc: opts.maxTokensPerDoc,
-      chunking: opts.chunking,
-    };
-    const plans = encoded.map(([q, p]) => planPair(q, p, planOpts));
-    this.metrics.tokenizationDuration.observe(performance.now() - t0);
-    if (opts.truncate === false) {
-      const longQuery = plans.findIndex((pl) => pl.queryTruncated);
-      if (longQuery >= 0) {
-        const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
-        const where = field === 'passages' || field === 'documents' || field === 'texts' ? 'the query' : `the query of ${field}/${longQuery}`;
-        throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
-      }
-      const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
-      if (cut.length > 0) {
-        const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');
-        const room = Math.min(...cut.map((i) => plans[i]!.window));
-        const how = opts.chunking ? ` in ${opts.chunking.maxChunksPerDoc} chunks of` : '';
-        throw new ServiceError(
-          'validation',
-          `truncate is false and ${field} at index ${shown} do not fit${how} max_len with the query (as few as ${room} passage tokens fit)`,
-        );
-      }
-    }
-    const seqs = plans.flatMap((pl) => pl.seqs);
-    if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
-      throw new ServiceError(
-        'too_large',
-        `chunking makes ${seqs.length} (query, window) pairs from ${pairs.length} ${field}, more than MAX_CHUNKED_PAIRS=${this.config.maxChunkedPairs}`,
-      );
-    }
-    let tokens = 0;
-    for (const seq of seqs) {
-      tokens += seq.length;
-      this.metrics.inputTokens.observe(seq.length);
-    }
-    for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
-    let out;
-    this.admission.acquire(seqs.length);
+    // Admitted before tokenization: concurrent requests being tokenized count against the bounds too.
+    this.admission.acquire(pairs.length, opts.timeoutMs);
+    let held = pairs.length;
+    let scored = 0;
     try {
-      out = await batcher.submit(seqs, opts.signal);
-    } catch (err) {
-      if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
-      if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
-        throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
-      }
-      throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
-    } finally {
-      this.admission.release(seqs.length, out ? seqs.length : 0);
-    }
-    this.metrics.queueDuration.observe(out.queueMs);
-    // A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on
-    // it can be trusted, and a score of null would be a silently wrong answer.
-    const logits = new Float32Array(pairs.length);
-    const best = new Array<number>(pairs.length).fill(0);
-    const broken: number[] = [];
-    let k = 0;
-    plans.forEach((pl, i) => {
-      let top = out.logits[k]!;
-      for (let w = 0; w < pl.seqs.length; w++) {
-        const x = out.logits[k + w]!;
-        if (!Number.isFinite(x)) broken.push(i);
-        if (x > top) {
-          top = x;
-          best[i] = w;
+      const t0 = performance.now();
+      const encoded = await encodeTexts(tokenizer, pairs);
+      const planOpts = {
+        maxLen: this.model.maxLen,
+        queryMaxShare: this.config.queryMaxShare,
+        special: tokenizer.special,
+        maxTokensPerDoc: opts.maxTokensPerDoc,
+        chunking: opts.chunking,
+      };
+      const plans = encoded.map(([q, p]) => planPair(q, p, planOpts));
+      this.metrics.tokenizationDuration.observe(performance.now() - t0);
+      if (opts.truncate === false) {
+        const longQuery = plans.findIndex((pl) => pl.queryTruncated);
+        if (longQuery >= 0) {
+          const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
+          const where = field === 'passages' || field === 'documents' || field === 'texts' ? 'the query' : `the query of ${field}/${longQuery}`;
+          throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
+        }
+        const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
+        if (cut.length > 0) {
+          const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');
+          const room = Math.min(...cut.map((i) => plans[i]!.window));
+          const how = opts.chunking ? ` in ${opts.chunking.maxChunksPerDoc} chunks of` : '';
+          throw new ServiceError(
+            'validation',
+            `truncate is false and ${field} at index ${shown} do not fit${how} max_len with the query (as few as ${room} passage tokens fit)`,
+          );
         }
       }
-      k += pl.seqs.length;
-      logits[i] = top;
-    });
-    if (broken.length > 0) {
-      const at = [...new Set(broken)];
-      throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
+      const seqs = plans.flatMap((pl) => pl.seqs);
+      if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
+        throw new ServiceError(
+          'too_large',
+          `chunking makes ${seqs.length} (query, window) pairs from ${pairs.length} ${field}, more than MAX_CHUNKED_PAIRS=${this.config.maxChunkedPairs}`,
+        );
+      }
+      let tokens = 0;
+      for (const seq of seqs) {
+        tokens += seq.length;
+        this.metrics.inputTokens.observe(seq.length);
+      }
+      for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
+      this.admission.resize(held, seqs.length, opts.timeoutMs);
+      held = seqs.length;
+      let out;
+      try {
+        out = await batcher.submit(seqs, opts.signal);
+        scored = seqs.length;
+      } catch (err) {
+        if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
+        if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);
+        if (err instanceof WorkerLostError) throw new ServiceError('backend', `inference failed: ${err.message}; a new worker was started, retry the request`);
+        if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
+          throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
+        }
+        throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
+      }
+      this.metrics.queueDuration.observe(out.queueMs);
+      // A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on
+      // it can be trusted, and a score of null would be a silently wrong answer.
+      const logits = new Float32Array(pairs.length);
+      const best = new Array<number>(pairs.length).fill(0);
+      const broken: number[] = [];
+      let k = 0;
+      plans.forEach((pl, i) => {
+        let top = out.logits[k]!;
+        for (let w = 0; w < pl.seqs.length; w++) {
+          const x = out.logits[k + w]!;
+          if (!Number.isFinite(x)) broken.push(i);
+          if (x > top) {
+            top = x;
+            best[i] = w;
+          }
+        }
+        k += pl.seqs.length;
+        logits[i] = top;
+      });
+      if (broken.length > 0) {
+        const at = [...new Set(broken)];
+        throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
+      }
+      const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
+      const order = rankOrder(logits);
+      const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
+      const results = order.slice(0, n).map((i) => ({
+        index: i,
+        logit: logits[i]!,
+        score: scores[i]!,
+        truncated: plans[i]!.truncated,
+        chunks: plans[i]!.seqs.length,
+        bestChunk: best[i]!,
+      }));
+      return { results, tokens, sequences: seqs.length };
+    } finally {
+      this.admission.release(held, scored);
     }
-    const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
-    const order = rankOrder(logits);
-    const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
-    const results = order.slice(0, n).map((i) => ({
-      index: i,
-      logit: logits[i]!,
-      score: scores[i]!,
-      truncated: plans[i]!.truncated,
-      chunks: plans[i]!.seqs.length,
-      bestChunk: best[i]!,
-    }));
-    return { results, tokens, sequences: seqs.length };
   }
 
   /** MAX_PASSAGE_CHARS and well-formed text, before any tokenization. Lone surrogates (JSON allows "\ud800") are refused. */

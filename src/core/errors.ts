@@ -7,6 +7,7 @@ export type ErrorType =
   | 'unsupported_media_type'
   | 'not_acceptable'
   | 'not_found'
+  | 'method_not_allowed'
   | 'not_ready'
   | 'overloaded'
   | 'timeout'

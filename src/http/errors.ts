@@ -10,6 +10,7 @@ const STATUS: Record<ErrorType, number> = {
   unsupported_media_type: 415,
   not_acceptable: 406,
   not_found: 404,
+  method_not_allowed: 405,
   not_ready: 503,
   overloaded: 429,
   timeout: 503,
@@ -18,6 +19,8 @@ const STATUS: Record<ErrorType, number> = {
   backend: 500,
   internal: 500,
 };
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 export function errorBody(type: ErrorType, message: string) {
   return { error: { type, message } };
@@ -57,8 +60,22 @@ function fromFastify(err: FastifyError, request: FastifyRequest): ServiceError |
   return undefined;
 }
 
+/** A known path asked with a method it does not take (TRACE /rerank): 405 with Allow; undefined otherwise. */
+function methodNotAllowed(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  const path = request.url.split('?')[0]!;
+  const allowed = METHODS.filter((method) => method !== request.method && app.hasRoute({ url: path, method }));
+  if (allowed.length === 0 || app.hasRoute({ url: path, method: request.method as (typeof METHODS)[number] })) return undefined;
+  reply.header('allow', allowed.join(', '));
+  return reply.status(405).send(errorBody('method_not_allowed', `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`));
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // A method Fastify parses a body for (QUERY, ...) fails on its body before the 404 handler: 405 all the same.
+    if (request.is404) {
+      const answered = methodNotAllowed(app, request, reply);
+      if (answered) return answered;
+    }
     const known = err instanceof ServiceError ? err : fromFastify(err, request);
     if (known) {
       const status = STATUS[known.type];
@@ -73,6 +90,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     return reply.status(500).send(errorBody('internal', `internal error (request id ${request.id})`));
   });
   app.setNotFoundHandler((request, reply) => {
-    return reply.status(404).send(errorBody('not_found', `route ${request.method} ${request.url.split('?')[0]} not found`));
+    const path = request.url.split('?')[0]!;
+    return methodNotAllowed(app, request, reply) ?? reply.status(404).send(errorBody('not_found', `route ${request.method} ${path} not found`));
   });
 }

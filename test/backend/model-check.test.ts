@@ -66,7 +66,47 @@ const cases: [string, (dir: string) => void, RegExp][] = [
     /model\.onnx has graph inputs \[token_ids, attention_mask\] but a reranker needs input_ids and attention_mask .*export a sequence-classification model/,
   ],
   ['a missing model directory', (dir) => rmSync(dir, { recursive: true }), /model directory .* does not exist: set MODEL_DIR/],
+  // issue 15 item 5: each of these used to bind the port first, or exit with a TypeError naming no file.
+  [
+    'a model.onnx cut right after its graph',
+    (dir) => truncateSync(onnxOf(dir), onnxGraphEnd(onnxOf(dir))),
+    /model\.onnx is not a valid ONNX model \(no opset_import after the graph\)/,
+  ],
+  [
+    'a tokenizer.json that is JSON but not a tokenizer',
+    (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { vocab: { a: 0, b: 1 } }, added_tokens: [] })),
+    /tokenizer\.json is not a tokenizer the tokenizers library can load \(.+\): copy the tokenizer\.json saved with this model/,
+  ],
+  ['tokenizer.json = null', (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), 'null'), /tokenizer\.json holds null, not a tokenizer object/],
+  ['config.json = null', (dir) => writeFileSync(path.join(dir, 'config.json'), 'null'), /config\.json holds null, not a JSON object: copy the file saved with this model/],
+  ['tokenizer_config.json = null', (dir) => writeFileSync(path.join(dir, 'tokenizer_config.json'), 'null'), /tokenizer_config\.json holds null, not a JSON object/],
+  ['a config.json that is not JSON', (dir) => writeFileSync(path.join(dir, 'config.json'), '{"pad_token_id": 1,'), /config\.json is not valid JSON \(.+\)/],
 ];
+
+/** Byte offset where the top-level graph field (7) of an ONNX file ends. */
+function onnxGraphEnd(file: string): number {
+  const b = readFileSync(file);
+  let p = 0;
+  const varint = () => {
+    let v = 0;
+    for (let m = 1; ; m *= 128) {
+      const x = b[p++]!;
+      v += (x & 127) * m;
+      if ((x & 128) === 0) return v;
+    }
+  };
+  while (p < b.length) {
+    const tag = varint();
+    if (tag % 8 === 0) varint();
+    else if (tag % 8 === 2) {
+      const len = varint();
+      p += len;
+    }
+    else throw new Error('unexpected wire type');
+    if (Math.floor(tag / 8) === 7) return p;
+  }
+  throw new Error('no graph');
+}
 
 t.test('the embedded model passes the checks', async (t) => {
   const summary = checkModel(readModelDir(EMBEDDED));

@@ -196,3 +196,19 @@ t.test('buildTensors writes ids of a large vocabulary (XLM-R: 250,002) exactly',
   t.same(Array.from(tb.ids), [0n, 250001n, 131072n, 2n, 0n, 65536n, 2n, 1n]);
   t.same(Array.from(tb.mask), [1n, 1n, 1n, 1n, 1n, 1n, 1n, 0n]);
 });
+
+t.test('fair: a light request beside a heavy one is served within two micro-batches; length-only makes it wait', async (t) => {
+  for (const fair of [true, false]) {
+    const backend = new FakeBackend(1, 5);
+    const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 10, fair });
+    const heavy = b.submit(Array.from({ length: 160 }, (_, i) => seq(32, 100 + (i % 50))));
+    await new Promise((r) => setTimeout(r, 12));
+    const before = backend.batches.length;
+    const light = await b.submit([seq(6, 11), seq(20, 12), seq(9, 13)]);
+    const waited = backend.batches.length - before;
+    t.same(Array.from(light.logits), [seq(6, 11), seq(20, 12), seq(9, 13)].map(expected));
+    await heavy;
+    if (fair) t.ok(waited <= 3, `fair: the light request was done after ${waited} micro-batches (of ${backend.batches.length})`);
+    else t.ok(waited > 10, `length-only: the light request waited ${waited} micro-batches`);
+  }
+});

@@ -132,13 +132,21 @@ for (const c of errorCases) {
   });
 }
 
-t.test('error: wrong content type -> 415; GET on a POST route -> 404', async (t) => {
+t.test('error: wrong content type -> 415; GET on a POST route -> 405 with Allow', async (t) => {
   const res = await fetch(srv.base + '/rerank', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
   t.equal(res.status, 415);
   t.equal(((await res.json()) as any).error.type, 'unsupported_media_type');
   const get = await srv.get('/rerank');
-  t.equal(get.status, 404);
-  t.equal(get.body.error.type, 'not_found');
+  t.equal(get.status, 405);
+  t.equal(get.body.error.type, 'method_not_allowed');
+  t.equal(get.headers.get('allow'), 'POST');
+  const { request } = await import('node:http');
+  const trace = await new Promise<{ status?: number; allow?: string }>((resolve, reject) =>
+    request(srv.base + '/health', { method: 'TRACE' }, (r) => (r.resume(), resolve({ status: r.statusCode, allow: r.headers.allow as string }))).on('error', reject).end(),
+  );
+  t.equal(trace.status, 405, 'TRACE on a known path');
+  t.equal(trace.allow, 'GET, HEAD');
+  t.equal((await srv.get('/nope')).status, 404, 'an unknown path is still 404');
 });
 
 t.test('ops routes: health, ready, info, metrics', async (t) => {

@@ -4,11 +4,26 @@ import { InfoResponse, StatusResponse } from '../schemas.ts';
 import type { RouteDeps } from './deps.ts';
 import { SERVICE_VERSION } from '../../version.ts';
 
+/** Why /ready is 503: shutting_down, failed (workers could not be restarted), restarting (none up now) or loading. */
+function notReady(engine: RouteDeps['engine']): string {
+  if (engine.admission.shuttingDown) return 'shutting_down';
+  const h = engine.workerHealth();
+  if (h?.down) return 'failed';
+  if (h && h.up === 0) return 'restarting';
+  return 'loading';
+}
+
 export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine, config }) => {
   app.get(
     '/health',
-    { schema: { summary: 'Liveness: the process is up', tags: ['ops'], response: { 200: StatusResponse } } },
-    async () => ({ status: 'ok' }),
+    {
+      schema: {
+        summary: 'Liveness: 200 while the process can serve; 503 (failed) once inference workers could not be restarted (WORKER_MAX_RESTARTS)',
+        tags: ['ops'],
+        response: { 200: StatusResponse, 503: StatusResponse },
+      },
+    },
+    async (_request, reply) => (engine.workerHealth()?.down ? reply.status(503).send({ status: 'failed' }) : { status: 'ok' }),
   );
 
   app.get(
@@ -20,7 +35,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
         response: { 200: StatusResponse, 503: StatusResponse },
       },
     },
-    async (_request, reply) => (engine.ready ? { status: 'ready' } : reply.status(503).send({ status: engine.admission.shuttingDown ? 'shutting_down' : 'loading' })),
+    async (_request, reply) => (engine.ready ? { status: 'ready' } : reply.status(503).send({ status: notReady(engine) })),
   );
 
   app.get('/info', { schema: { summary: 'Model, provider, limits and versions', tags: ['ops'], response: { 200: InfoResponse } } }, async () => {

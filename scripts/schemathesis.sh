@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Spec vs behaviour: schemathesis (a venv from PyPI) against the real server with API keys on, every check, a bounded
+# number of examples per operation (SCHEMATHESIS_EXAMPLES, default 100), a fixed seed. Exit code: schemathesis's.
+# Two checks are left out until the spec can say what the code enforces (issue 15 item 8, see /openapi.json):
+#   positive_data_acceptance: bodies that name passages and documents (or pairs and text_1/text_2) at once are
+#     refused 422 by design, the schemas do not express "exactly one of";
+#   not_a_server_error: `timeout_ms: 1` is answered 503 timeout, as documented, and counts as a 5xx here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=scripts/.venv-schemathesis
+if [ ! -x "$VENV/bin/schemathesis" ]; then
+  # A clean Debian has python3 without ensurepip: python3-venv comes from apt (as in scripts/setup-python.sh).
+  if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
+fi
+"$VENV/bin/schemathesis" --version
+PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+KEY=schemathesis-$RANDOM$RANDOM
+HOST=127.0.0.1 PORT=$PORT DEVICE=cpu LOG_LEVEL=warn API_KEYS=$KEY node bin/ko-rerank.mjs serve &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+node -e "(async()=>{for(let i=0;i<240;i++){try{if((await fetch('http://127.0.0.1:$PORT/ready')).status===200)process.exit(0)}catch{}await new Promise(r=>setTimeout(r,500))}console.error('server not ready');process.exit(1)})()"
+"$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
+  --checks all --exclude-checks positive_data_acceptance,not_a_server_error \
+  --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --seed 20261201 --continue-on-failure \
+  --request-timeout 60 --no-color -H "Authorization: Bearer $KEY"
