@@ -60,7 +60,9 @@ t.test('a poisoned request fails alone; the good requests batched with it succee
   const blocker = post({ query: '막는 요청', passages: ['가'] }); // holds the one slot so the next three queue up together
   while (backend.batches.length === 0) await sleep(5);
   const all = Promise.all([post(good1), post(bad), post(good2)]);
-  while (engine.admission.admitted < 1 + 8) await sleep(5); // all three queued
+  // all three tokenized and in the batcher's queue (admission counts pairs before tokenization)
+  const queued = async () => (await engine.metrics.queueSize.get()).values[0]?.value ?? 0;
+  while ((await queued()) < 8) await sleep(5);
   backend.gate = undefined;
   open();
   const [r1, rb, r2] = await all;
