@@ -33,7 +33,7 @@ export function scoreDialect(body: unknown): Dialect {
   return has(body, 'text_1') || has(body, 'text_2') ? VLLM_SCORE : NATIVE_SCORE;
 }
 
-interface SchemaError {
+export interface SchemaError {
   instancePath?: string;
   schemaPath?: string;
   keyword?: string;

@@ -6,18 +6,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError } from '../../core/errors.ts';
 import { sigmoid } from '../../core/scores.ts';
 import { validationMessage } from '../errors.ts';
+import type { SchemaError } from '../dialect.ts';
 import { InvocationsBody, InvocationsResponse, RerankBody, RerankResponse, StatusResponse, errorResponses } from '../schemas.ts';
 import { clientSignal, type RouteDeps } from './deps.ts';
 import { rerank } from './rerank.ts';
 import { LABEL } from './tei.ts';
-
-interface SchemaError {
-  instancePath?: string;
-  schemaPath?: string;
-  keyword?: string;
-  message?: string;
-  params?: Record<string, unknown>;
-}
 
 /**
  * The body is either shape (anyOf): report the error of the shape the body meant, the toolkit's when it has
