@@ -82,10 +82,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "data/msmarco-ko/msmarco-ko.jsonl")
     parser.add_argument("--out", type=Path, default=ROOT / f"models/{NAME}")
     parser.add_argument("--fixtures", type=Path, default=ROOT / f"test/fixtures/reference-small.json")
+    parser.add_argument("--steps", type=int, default=FinetuneSettings.steps,
+                        help="training steps (default %(default)s; a resumed run may change it: the decay then ends there)")
     parser.add_argument("--train-only", action="store_true", help="stop after training (OUT/model.safetensors)")
     parser.add_argument("--reuse-weights", action="store_true", help="keep OUT/model.safetensors; redo export, evaluation, fixtures, card")
     args = parser.parse_args()
-    settings = FinetuneSettings()
+    settings = FinetuneSettings(steps=args.steps)
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)

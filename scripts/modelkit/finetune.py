@@ -31,7 +31,7 @@ from .train import Batches
 @dataclass
 class FinetuneSettings:
     seed: int = 42
-    steps: int = 320
+    steps: int = 160
     queries_per_step: int = 8
     hard_negatives: int = 4
     random_negatives: int = 1
@@ -80,8 +80,11 @@ def finetune(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[
     elapsed_before = 0.0
     if checkpoint.exists():
         state = torch.load(checkpoint)
-        if state["settings"] != asdict(s):
-            raise SystemExit(f"{checkpoint} was written with other settings; delete it to start over")
+        differs = {k for k, v in asdict(s).items() if state["settings"].get(k) != v}
+        if differs - {"steps"} or state["step"] >= s.steps:
+            raise SystemExit(f"{checkpoint} was written with other settings ({sorted(differs)}); delete it to start over")
+        if differs:  # a shorter or longer run: the linear decay continues from here towards the new last step
+            print(f"resuming a {state['settings']['steps']}-step run as a {s.steps}-step run", flush=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
