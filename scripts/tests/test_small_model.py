@@ -74,10 +74,15 @@ class PrunedTokenizerTest(unittest.TestCase):
         for text in texts:
             self.assertEqual(self.tokenizer.sp.encode(text, out_type=str), sp_full.encode(text, out_type=str))
 
-    def test_hangul_syllables_digits_and_ascii_are_single_pieces(self) -> None:
-        for text in ("갃", "똠", "힣", "7", "~", "Q"):
-            ids = self.tokenizer.encode(text)
-            self.assertNotIn(3, ids, text)
+    def test_every_hangul_ascii_and_digit_piece_of_xlmr_is_kept(self) -> None:
+        """XLM-R has no piece for some rare syllables (those stay <unk>, as in XLM-R); every one it has is kept."""
+        b = e5_backbone.read(e5_backbone.locate())
+        kept = {self.tokenizer.sp.id_to_piece(i) for i in range(self.tokenizer.sp.get_piece_size())}
+        wanted = [p for p in b.pieces[4:-1] if len(p.lstrip("\u2581")) == 1 and (0xAC00 <= ord(p.lstrip("\u2581")) <= 0xD7A3 or 0x21 <= ord(p.lstrip("\u2581")) <= 0x7E)]
+        self.assertGreater(len(wanted), 2000)
+        self.assertEqual([p for p in wanted if p not in kept], [])
+        for text in ("한", "글", "7", "~", "Q"):
+            self.assertNotIn(3, self.tokenizer.encode(text), text)
         self.assertEqual(self.tokenizer.encode("<mask>"), [CONFIG["vocab_size"] - 1])
 
     def test_fixture_ids_are_sentencepiece_or_a_scored_tie(self) -> None:
