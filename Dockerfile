@@ -3,7 +3,7 @@
 #   gpu     (default, last stage) CUDA 13 + cuDNN 9 runtime, Node 20, onnxruntime-node with its CUDA execution provider
 #   cpu     Node 20 slim, onnxruntime-node's bundled CPU binaries only
 #   export  Debian's python3-torch + scripts/export_onnx.py: Hugging Face XLM-R checkpoint -> served model directory
-# Both server images hold the embedded model (models/ko-reranker-tiny); mount a real model and set MODEL_DIR.
+# Both server images hold the embedded model (models/ko-reranker-small); mount a real model and set MODEL_DIR.
 # /models (owned by the app user, uid 10001) is the mount point for real models in compose and Kubernetes.
 # `docker run IMAGE` and `docker run IMAGE serve` (what SageMaker runs) both start the server on :8080.
 # Checked by test/deploy/dockerfile.test.ts (pinned bases, non-root, HEALTHCHECK, EXPOSE, install mode).
@@ -66,12 +66,12 @@ RUN groupadd --system --gid 10001 korerank && useradd --system --uid 10001 --gid
  && mkdir -p /models && chown 10001:10001 /models
 WORKDIR /app
 ENV \
-    HOST=0.0.0.0 PORT=8080 DEVICE=cpu MODEL_DIR=/app/models/ko-reranker-tiny
+    HOST=0.0.0.0 PORT=8080 DEVICE=cpu MODEL_DIR=/app/models/ko-reranker-small
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
-COPY models/ko-reranker-tiny ./models/ko-reranker-tiny
+COPY models/ko-reranker-small ./models/ko-reranker-small
 USER 10001:10001
 EXPOSE 8080
 # /ready is 200 once the model is loaded and warmed up; node's fetch, so no curl in the image. The port follows the
@@ -90,12 +90,12 @@ WORKDIR /app
 # DEVICE=auto: CUDA when a GPU is visible (docker run --gpus all), CPU with a warning otherwise; compose and the
 # Kubernetes manifests set DEVICE=cuda so a pod without a GPU fails instead of serving slowly.
 ENV \
-    HOST=0.0.0.0 PORT=8080 DEVICE=auto MODEL_DIR=/app/models/ko-reranker-tiny
+    HOST=0.0.0.0 PORT=8080 DEVICE=auto MODEL_DIR=/app/models/ko-reranker-small
 COPY --from=deps-cuda /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
-COPY models/ko-reranker-tiny ./models/ko-reranker-tiny
+COPY models/ko-reranker-small ./models/ko-reranker-small
 # Fail the build, not the pod, when the base lacks a library the provider needs: our own check (DT_NEEDED + the
 # cuDNN it loads at run time, resolved as the loader would) and ldd's (recursive). libcuda.so.1 is the driver's,
 # mounted by the NVIDIA Container Toolkit at run time, so it is the one library allowed to be missing here.

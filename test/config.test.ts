@@ -7,7 +7,8 @@ t.test('defaults', async (t) => {
   const c = loadConfig([], {});
   t.same(c, defaultConfig());
   t.equal(c.port, 8080);
-  t.equal(c.modelDir, 'models/ko-reranker-tiny');
+  t.equal(c.modelDir, 'models/ko-reranker-small');
+  t.equal(c.modelFile, 'auto');
   t.equal(c.device, 'auto');
   t.equal(c.queryMaxShare, 0.75);
 });

@@ -3,6 +3,7 @@
 // SHUTDOWN_GRACE_MS cuts a drain that takes too long (exit 1); a second signal exits at once (128 + signal).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from './helpers/loopback.ts';
+import { TINY_MODEL_DIR } from './helpers/server.ts';
 import t from 'tap';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -18,7 +19,7 @@ interface Proc {
 async function spawnServer(env: Record<string, string> = {}): Promise<Proc> {
   const port = await freePort();
   const child = spawn(process.execPath, ['bin/ko-rerank.mjs', 'serve'], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DEVICE: 'cpu', LOG_LEVEL: 'info', ...env },
+    env: { MODEL_DIR: TINY_MODEL_DIR, ...process.env, HOST: '127.0.0.1', PORT: String(port), DEVICE: 'cpu', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

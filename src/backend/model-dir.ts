@@ -62,16 +62,20 @@ export function computeMaxLen(config: Record<string, unknown>, tokenizerConfig: 
   return maxLen;
 }
 
-export function readModelDir(dir: string, modelFile = 'model.onnx'): ModelDir {
+/** MODEL_FILE=auto: optimum's fp32 file, else its int8 file (models/ko-reranker-small ships only that). */
+export const AUTO_MODEL_FILES = ['model.onnx', 'model_quantized.onnx'];
+
+export function readModelDir(dir: string, modelFile = 'auto'): ModelDir {
   const abs = path.resolve(dir);
   if (!existsSync(abs)) throw new ModelDirError(`model directory ${abs} does not exist: set MODEL_DIR to a directory with config.json, tokenizer.json and onnx/model.onnx`);
   const config = readJson(path.join(abs, 'config.json'), true);
   const tokenizerConfig = readJson(path.join(abs, 'tokenizer_config.json'), false);
   const tokenizerPath = path.join(abs, 'tokenizer.json');
   if (!existsSync(tokenizerPath)) throw new ModelDirError(`missing ${tokenizerPath}: copy the tokenizer.json saved with this model into MODEL_DIR`);
-  const candidates = [path.join(abs, 'onnx', modelFile), path.join(abs, modelFile)];
+  const files = modelFile === 'auto' ? AUTO_MODEL_FILES : [modelFile];
+  const candidates = files.flatMap((f) => [path.join(abs, 'onnx', f), path.join(abs, f)]);
   const onnxPath = candidates.find((p) => existsSync(p));
-  if (!onnxPath) throw new ModelDirError(`no ONNX model: looked for ${candidates.join(' and ')}; export one there (scripts/export_onnx.py) or set MODEL_FILE to the file's name`);
+  if (!onnxPath) throw new ModelDirError(`no ONNX model: looked for ${candidates.join(', ')}; export one there (scripts/export_onnx.py) or set MODEL_FILE to the file's name`);
   return {
     dir: abs,
     name: path.basename(abs),

@@ -113,5 +113,5 @@ t.test('images pulled from a registry are pinned to a version tag', async (t) =>
 t.test('interpolation: MODEL_DIR picks the exported model when set', async (t) => {
   const withModel = interpolate(raw, { MODEL_DIR: '/models/ko-reranker' }) as any;
   t.equal(withModel.services['ko-rerank'].environment.MODEL_DIR, '/models/ko-reranker');
-  t.equal(compose.services['ko-rerank'].environment.MODEL_DIR, '/app/models/ko-reranker-tiny');
+  t.equal(compose.services['ko-rerank'].environment.MODEL_DIR, '/app/models/ko-reranker-small');
 });

@@ -88,7 +88,7 @@ export function dockerfileViolations(text: string): string[] {
     if (JSON.stringify(cmd) !== '["serve"]') v.push(`${name}: CMD is not ["serve"]`);
     if (!s.env.get('MODEL_DIR')) v.push(`${name}: no MODEL_DIR`);
     else {
-      const copiesModel = keyword(s, 'COPY').some((i) => (i.getArgumentsContent() ?? '').includes('models/ko-reranker-tiny'));
+      const copiesModel = keyword(s, 'COPY').some((i) => (i.getArgumentsContent() ?? '').includes('models/ko-reranker-small'));
       if (!copiesModel) v.push(`${name}: the embedded model is not copied in`);
     }
   }
@@ -202,10 +202,10 @@ t.test('.dockerignore keeps what the images copy and drops the rest', async (t) 
     t.ok(existsSync(path.join(ROOT, rel)), `${rel} exists`);
     t.notOk(dockerIgnored(ignore, rel), `${rel} is in the build context`);
   }
-  for (const needed of ['models/ko-reranker-tiny/onnx/model.onnx', 'models/ko-reranker-tiny/tokenizer.json', 'models/ko-reranker-tiny/config.json', 'scripts/export_onnx.py', 'scripts/requirements.txt', 'src/main.ts']) {
+  for (const needed of ['models/ko-reranker-small/onnx/model_quantized.onnx', 'models/ko-reranker-small/tokenizer.json', 'models/ko-reranker-small/config.json', 'scripts/export_onnx.py', 'scripts/requirements.txt', 'src/main.ts']) {
     t.notOk(dockerIgnored(ignore, needed), `${needed} is in the build context`);
   }
-  for (const dropped of ['node_modules/fastify/package.json', '.git/HEAD', 'scripts/.venv/bin/python', 'models/ko-reranker/onnx/model.onnx', 'models/ko-reranker-tiny/model.safetensors', 'test/config.test.ts']) {
+  for (const dropped of ['node_modules/fastify/package.json', '.git/HEAD', 'scripts/.venv/bin/python', 'models/ko-reranker/onnx/model.onnx', 'models/ko-reranker-tiny/model.safetensors', 'models/ko-reranker-small/model.safetensors', 'build/ko-reranker-small/onnx/model.onnx', 'test/config.test.ts']) {
     t.ok(dockerIgnored(ignore, dropped), `${dropped} is left out`);
   }
 });
@@ -217,6 +217,6 @@ t.test('the entrypoint exists in the image layout', async (t) => {
     t.same(entrypoint.slice(0, 1), ['node']);
     // /app/bin/ko-rerank.mjs is the repo's bin/ko-rerank.mjs, copied to /app/bin
     t.ok(existsSync(path.join(ROOT, entrypoint[1]!.replace(/^\/app\//, ''))), `${entrypoint[1]} is in the repo`);
-    t.equal(stage(df, name)!.env.get('MODEL_DIR'), '/app/models/ko-reranker-tiny');
+    t.equal(stage(df, name)!.env.get('MODEL_DIR'), '/app/models/ko-reranker-small');
   }
 });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import t from 'tap';
 import { evaluate, mapConcurrent, parseEvalArgs, Progress, runEval, type Output } from '../../src/eval/command.ts';
 import type { Reranker } from '../../src/eval/rerankers.ts';
-import { startServer } from '../helpers/server.ts';
+import { startServer, TINY_MODEL_DIR } from '../helpers/server.ts';
 
 const FIXTURE = 'test/fixtures/eval-small.jsonl';
 
@@ -27,7 +27,7 @@ function capture(isTTY = false): Output & { text: string } {
 
 /** The environment the test server gets: CPU unless DEVICE says otherwise, MODEL_DIR / MODEL_FILE passed on. */
 function modelEnv(): Record<string, string | undefined> {
-  return { DEVICE: process.env.DEVICE ?? 'cpu', MODEL_DIR: process.env.MODEL_DIR, MODEL_FILE: process.env.MODEL_FILE };
+  return { DEVICE: process.env.DEVICE ?? 'cpu', MODEL_DIR: process.env.MODEL_DIR ?? TINY_MODEL_DIR, MODEL_FILE: process.env.MODEL_FILE };
 }
 
 t.test('arguments: defaults, values, server settings passed on, errors', async (t) => {

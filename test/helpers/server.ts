@@ -14,9 +14,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The test config: defaults, MODEL_DIR / MODEL_FILE / DEVICE from the environment, then overrides. */
+/** The fast model the plumbing tests run on; the served default (models/ko-reranker-small) has its own tests. */
+export const TINY_MODEL_DIR = 'models/ko-reranker-tiny';
+/** The default model, as `npm start` serves it. */
+export const DEFAULT_MODEL_DIR = 'models/ko-reranker-small';
+
+/** The test config: defaults with the tiny model, MODEL_DIR / MODEL_FILE / DEVICE from the environment, then overrides. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  const env: Record<string, string | undefined> = {};
+  const env: Record<string, string | undefined> = { MODEL_DIR: TINY_MODEL_DIR };
   for (const k of ['MODEL_DIR', 'MODEL_FILE', 'DEVICE']) if (process.env[k] !== undefined) env[k] = process.env[k];
   // CPU unless DEVICE says otherwise: the auto fallback is tested in test/backend/onnx.test.ts.
   return { ...loadConfig([], { DEVICE: 'cpu', ...env }), host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides };
@@ -79,7 +84,8 @@ export interface Reference {
   pairs: ReferencePair[];
 }
 
-export async function loadReference(): Promise<Reference> {
+/** test/fixtures/reference.json (the tiny model's), or another fixture file of the same format. */
+export async function loadReference(file = 'reference.json'): Promise<Reference> {
   const { readFileSync } = await import('node:fs');
-  return JSON.parse(readFileSync(new URL('../fixtures/reference.json', import.meta.url), 'utf8')) as Reference;
+  return JSON.parse(readFileSync(new URL(`../fixtures/${file}`, import.meta.url), 'utf8')) as Reference;
 }

@@ -1,10 +1,10 @@
 // The README's curl examples, sent as written there, against the embedded model.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { startServer } from '../helpers/server.ts';
+import { DEFAULT_MODEL_DIR, startServer } from '../helpers/server.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const srv = await startServer();
+const srv = await startServer({ modelDir: DEFAULT_MODEL_DIR }); // what `npm start` serves
 t.teardown(() => srv.close());
 
 /** The JSON body of the README's `curl ... localhost:8080<route> ... -d '...'` example. */
