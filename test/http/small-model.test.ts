@@ -47,7 +47,7 @@ t.test('served tokenizer: the reference ids for every fixture pair', async (t) =
 t.test('each pair alone: the int8 logit of onnxruntime-Python within 1e-4, and near PyTorch fp32', async (t) => {
   let worst = 0;
   for (const p of ref.pairs) {
-    const res = await srv.post('/score', { text_1: p.query, text_2: [p.passage] });
+    const res = await srv.post('/score', { pairs: [[p.query, p.passage]] });
     t.equal(res.status, 200);
     const logit = res.body.results[0].logit;
     t.ok(Math.abs(logit - p.int8_logit) <= 1e-4, `${p.name}: ${logit} vs int8 reference ${p.int8_logit}`);
