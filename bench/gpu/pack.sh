@@ -13,8 +13,8 @@ LIMIT=$((64 * 1024 * 1024))
 TREE=$({ git ls-files -z; git ls-files -z -o --exclude-standard; } | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
 ROOM=$((LIMIT - TREE - 2 * 1024 * 1024))
 if [ "$ROOM" -lt $((8 * 1024 * 1024)) ]; then
-  echo "pack: the working tree is $((TREE / 1048576)) MiB; under 8 MiB would be left per call. Leave big files out of the" >&2
-  echo "      checkout for the kit's calls (git sparse-checkout) and pack again." >&2
+  echo "pack: the working tree is $((TREE / 1048576)) MiB; under 8 MiB would be left per call. Run the kit from a branch" >&2
+  echo "      without the big model files (bench/gpu/README.md, step 1) and pack again." >&2
   exit 1
 fi
 echo "pack: working tree $((TREE / 1048576)) MiB, $((ROOM / 1048576)) MiB per call for the kit"
