@@ -1,5 +1,6 @@
 // Command line: `serve` (default) starts the HTTP server; `openapi` writes openapi.yaml from the served spec.
 import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { buildApp } from './app.ts';
 import { closeListener, quiet } from './http/shutdown.ts';
@@ -14,7 +15,7 @@ import { probeCuda } from './backend/cuda-probe.ts';
 const QUIET_MS = 250;
 
 
-const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval|cuda-check] [--flag value ...]   (see README.md for the settings)';
+const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval|cuda-check] [--flag value ...]   (settings: docs/configuration.md)';
 
 /** `cuda-check [--skip-driver]`: can the CUDA execution provider load here? Exit 0 and what resolved where, or exit 1
  *  and the first thing missing. The gpu image's build runs it with --skip-driver (the driver arrives at run time). */
@@ -27,6 +28,12 @@ function cudaCheck(args: string[]): number {
   console.log(`ko-rerank cuda-check: ok, CUDA ${probe.cudaMajor ?? '?'} provider in ${probe.providerDir}`);
   for (const [lib, path] of Object.entries(probe.resolved)) console.log(`  ${lib} => ${path}`);
   return 0;
+}
+
+/** The host part of the URL to print: a wildcard address is reached as localhost. */
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 async function serve(config: Config): Promise<void> {
@@ -90,6 +97,10 @@ async function serve(config: Config): Promise<void> {
     await app.close();
     process.exit(1);
   }
+  // After the model is warm (and after the DEVICE=auto warning, if any): the one line a newcomer needs.
+  const { port } = app.server.address() as AddressInfo;
+  const base = `http://${displayHost(config.host)}:${port}`;
+  log.info(`serving at ${base} (API docs at ${base}/docs)`);
 }
 
 async function writeOpenapi(config: Config, file = 'openapi.yaml'): Promise<void> {

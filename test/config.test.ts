@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { between } from '../src/docs/markers.ts';
 import t from 'tap';
 import { ConfigError, SETTINGS, defaultConfig, loadConfig, maxBatchTokensFor, settingsTable } from '../src/config.ts';
 import { computeMaxLen } from '../src/backend/model-dir.ts';
@@ -82,9 +83,9 @@ t.test('every setting has env, flag, doc and a default its own parser accepts', 
   }
 });
 
-t.test('README settings table is in sync with src/config.ts', async (t) => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  t.ok(readme.includes(settingsTable()), 'README.md contains settingsTable() verbatim (regenerate it with `npm run settings-table`)');
+t.test('docs/configuration.md settings table is in sync with src/config.ts', async (t) => {
+  const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+  t.equal(between(doc, 'settings'), settingsTable(), 'regenerate it with `npm run settings-table`');
 });
 
 t.test('max_len = min(512, model_max_length, max_position_embeddings - pad_token_id - 1)', async (t) => {

@@ -52,7 +52,7 @@ t.test('DEVICE=auto without CUDA: one warning, no onnxruntime error text, /info 
   while (Date.now() < deadline && !info) {
     await new Promise((r) => setTimeout(r, 200));
     const base = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-    if (!base || !/"ready":true/.test(output)) continue;
+    if (!base || !/"ready":true/.test(output) || !/serving at/.test(output)) continue;
     info = await (await fetch(`${base}/info`)).json();
   }
   t.ok(info, 'the server started');
@@ -62,6 +62,11 @@ t.test('DEVICE=auto without CUDA: one warning, no onnxruntime error text, /info 
   const warnings = output.split('\n').filter((l) => l.includes('"level":40'));
   t.equal(warnings.length, 1, 'one warning');
   t.match(warnings[0], /DEVICE=auto: serving on CPU, CUDA is not available: /);
+  const lines = output.split('\n');
+  const serving = lines.findIndex((l) => /"level":30.*"msg":"serving at http:\/\/127\.0\.0\.1:\d+ \(API docs at http:\/\/127\.0\.0\.1:\d+\/docs\)"/.test(l));
+  t.ok(serving > lines.findIndex((l) => l.includes('"level":40')), 'then one info line with the server URL and /docs, after the warning');
+  const docs = /API docs at (http:\/\/[^)]+)\)/.exec(lines[serving] ?? '')?.[1];
+  t.equal(docs && (await fetch(docs)).status, 200, `${docs} answers`);
 });
 
 t.test('DEVICE=cuda without CUDA fails start-up with one line naming what is missing', { skip: cudaHere.ok && 'CUDA is usable here' }, async (t) => {

@@ -27,7 +27,7 @@ Scores BM25 alone and BM25 + reranker on FILE; prints the seed's table (stdout).
   -h, --help             this text
 
 Server settings (in-process mode only) take the serve flags or env vars, e.g. --model-dir, --model-file,
---device, --intra-op-threads, --workers, --max-batch-tokens, --log-level (default warn here); see README.md.`;
+--device, --intra-op-threads, --workers, --max-batch-tokens, --log-level (default warn here); see docs/configuration.md.`;
 
 export class UsageError extends Error {
   constructor(message: string) {

@@ -1,16 +1,17 @@
-// The README's "Use it from ..." curl examples for /v2/rerank, TEI's /rerank and /invocations, sent as written there.
+// docs/api.md's "Use it from ..." curl examples for /v2/rerank, TEI's /rerank and /invocations, sent as written there.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { startServer } from '../helpers/server.ts';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+// (they moved from README.md to docs/api.md with the rest of the dialect reference)
+const readme = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
 const section = readme.slice(readme.indexOf('## Use it from ...'));
 const srv = await startServer();
 t.teardown(() => srv.close());
 
 function exampleBody(route: string): any {
   const m = new RegExp(`curl -s localhost:8080${route} -H 'content-type: application/json' -d '([^\\n]*)'\\n`).exec(section);
-  if (!m) throw new Error(`no one-line curl example for ${route} in README.md's Use it from section`);
+  if (!m) throw new Error(`no one-line curl example for ${route} in docs/api.md's Use it from section`);
   return JSON.parse(m[1]!);
 }
 
