@@ -1,12 +1,12 @@
 // docs/api.md's "Use it from ..." curl examples for /v2/rerank, TEI's /rerank and /invocations, sent as written there.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { startServer } from '../helpers/server.ts';
+import { DEFAULT_MODEL_DIR, startServer } from '../helpers/server.ts';
 
 // (they moved from README.md to docs/api.md with the rest of the dialect reference)
 const readme = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
 const section = readme.slice(readme.indexOf('## Use it from ...'));
-const srv = await startServer();
+const srv = await startServer({ modelDir: DEFAULT_MODEL_DIR }); // what `npm start` serves
 t.teardown(() => srv.close());
 
 function exampleBody(route: string): any {
