@@ -1,7 +1,8 @@
 // Can onnxruntime-node's CUDA execution provider load here? Answered without asking onnxruntime (which prints a red
 // error for every missing library): the provider files next to the binding, the NVIDIA driver, every library the
 // provider needs (its ELF DT_NEEDED entries) and the cuDNN it loads at run time, each resolved the way the dynamic
-// loader would. The first thing missing is named, with what to install.
+// loader would (its directories, then its cache). The first thing missing is named, with what to install.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -27,6 +28,8 @@ export interface CudaProbeOptions {
   arch?: string;
   /** The loader's configuration file (default /etc/ld.so.conf). */
   ldSoConf?: string;
+  /** Also ask the loader's cache (`ldconfig -p`) for libraries the directories do not hold (default true). */
+  ldCache?: boolean;
 }
 
 /** onnxruntime-node's native folder: the binding, libonnxruntime.so.1 and (when installed) the CUDA provider. */
@@ -79,13 +82,29 @@ export function searchDirs(from: string, runpath: string[], env: NodeJS.ProcessE
   return [...ld, ...runpath.map(expand), ...ldSoConfDirs(ldSoConf), ...DEFAULT_DIRS];
 }
 
-export function resolveLibrary(name: string, dirs: string[]): string | undefined {
+export function resolveLibrary(name: string, dirs: string[], cache?: Map<string, string>): string | undefined {
   if (name.includes('/')) return existsSync(name) ? name : undefined;
   for (const dir of dirs) {
     const path = join(dir, name);
     if (existsSync(path)) return path;
   }
-  return undefined;
+  const cached = cache?.get(name);
+  return cached && existsSync(cached) ? cached : undefined;
+}
+
+/** The loader's cache, `ldconfig -p` (x86-64 entries): soname -> path. Empty when ldconfig is not there. */
+export function ldCacheEntries(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const bin of ['/sbin/ldconfig', '/usr/sbin/ldconfig', 'ldconfig']) {
+    const r = spawnSync(bin, ['-p'], { encoding: 'utf8' });
+    if (r.status !== 0) continue;
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\s*(\S+) \(([^)]*)\) => (\S+)$/.exec(line);
+      if (m && m[2]!.includes('x86-64') && !out.has(m[1]!)) out.set(m[1]!, m[3]!);
+    }
+    break;
+  }
+  return out;
 }
 
 /** The CUDA major version a provider is built for, read off its libcudart.so.N entry. */
@@ -135,9 +154,10 @@ export function probeCuda(opts: CudaProbeOptions = {}): CudaProbe {
   }
   const cudaMajor = cudaMajorOf(dynamic.needed);
   const dirs = searchDirs(providerPath, dynamic.runpath, env, ldSoConf);
+  const cache = opts.ldCache === false ? undefined : ldCacheEntries();
   const resolved: Record<string, string> = {};
   if (!opts.skipDriver) {
-    const driver = resolveLibrary(DRIVER_LIBRARY, dirs);
+    const driver = resolveLibrary(DRIVER_LIBRARY, dirs, cache);
     if (!driver) {
       return fail(
         DRIVER_LIBRARY,
@@ -148,7 +168,7 @@ export function probeCuda(opts: CudaProbeOptions = {}): CudaProbe {
   }
   for (const lib of [...dynamic.needed, CUDNN_LIBRARY]) {
     if (lib === DRIVER_LIBRARY) continue;
-    const path = resolveLibrary(lib, dirs);
+    const path = resolveLibrary(lib, dirs, cache);
     if (!path) {
       const built = cudaMajor === undefined ? '' : ` (the provider is built for CUDA ${cudaMajor} + cuDNN 9)`;
       return fail(lib, `${lib} not found${built}: install ${installHint(lib, cudaMajor)}, ${GPU_IMAGE_HINT}`);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ElfError, readElfDynamic } from '../../src/backend/elf.ts';
-import { ldSoConfDirs, onnxruntimeNodeBinDir, probeCuda, resolveLibrary } from '../../src/backend/cuda-probe.ts';
+import { ldCacheEntries, ldSoConfDirs, onnxruntimeNodeBinDir, probeCuda, resolveLibrary } from '../../src/backend/cuda-probe.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cuda-probe-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
@@ -35,7 +35,7 @@ sharedLib(
   ['-Wl,--enable-new-dtags', '-Wl,-rpath,$ORIGIN/rp'],
 );
 const noConf = join(root, 'no-ld.so.conf');
-const base = { providerDir: provider, platform: 'linux', arch: 'x64', ldSoConf: noConf };
+const base = { providerDir: provider, platform: 'linux', arch: 'x64', ldSoConf: noConf, ldCache: false };
 const realDriver = resolveLibrary('libcuda.so.1', ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib']);
 
 t.test('readElfDynamic reads DT_NEEDED, RUNPATH and SONAME', async (t) => {
@@ -54,6 +54,14 @@ t.test('readElfDynamic reads DT_NEEDED, RUNPATH and SONAME', async (t) => {
   const truncated = join(root, 'truncated.so');
   writeFileSync(truncated, Buffer.from(execFileSync('head', ['-c', '100', join(cuda, 'libcudart.so.13')])));
   t.throws(() => readElfDynamic(truncated), ElfError);
+});
+
+t.test("the loader's cache (ldconfig -p) knows this machine's libc", async (t) => {
+  const cache = ldCacheEntries();
+  if (cache.size === 0) return t.comment('no ldconfig here');
+  t.ok(cache.get('libc.so.6'), 'libc.so.6 is in the cache');
+  t.equal(resolveLibrary('libc.so.6', [], cache), cache.get('libc.so.6'));
+  t.equal(resolveLibrary('libnot-a-library.so.1', [], cache), undefined);
 });
 
 t.test('ld.so.conf: directories and included *.conf files, in order', async (t) => {
