@@ -7,6 +7,8 @@ import { sessionOptions, type SessionSettings } from '../src/backend/session-opt
 
 export interface RawOptions extends Omit<SessionSettings, 'cudaDeviceId'> {
   onnxPath: string;
+  /** Where the session runs (default cpu; the GPU kit, bench/gpu/service-bench.ts, runs it on cuda, device 0). */
+  provider?: 'cuda' | 'cpu';
   maxBatchTokens: number;
   maxBatchSize: number;
   padId: number;
@@ -45,7 +47,7 @@ export class RawSession {
   ) {}
 
   static async create(opts: RawOptions): Promise<RawSession> {
-    const so = sessionOptions('cpu', { ...opts, cudaDeviceId: 0 });
+    const so = sessionOptions(opts.provider ?? 'cpu', { ...opts, cudaDeviceId: 0 });
     return new RawSession(await ort.InferenceSession.create(opts.onnxPath, so), opts);
   }
 

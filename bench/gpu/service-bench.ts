@@ -10,12 +10,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import ort from 'onnxruntime-node';
-import { Batcher } from '../../src/core/batcher.ts';
 import { assemblePair, loadTokenizer } from '../../src/core/tokenizer.ts';
-import { sessionOptions } from '../../src/backend/session-options.ts';
 import { maxBatchTokensFor } from '../../src/config.ts';
-import { idealBatches } from '../raw.ts';
+import { RawSession } from '../raw.ts';
 import { rng } from '../workload.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -178,30 +175,6 @@ function gpuMemoryMiB(pid: number | undefined): number | null {
   return total;
 }
 
-// ---- the bare session: the limit --------------------------------------------------------------------------------
-async function bare(file: string, reqs: Request[], ms: number, budget: number) {
-  const session = await ort.InferenceSession.create(join(modelDir, 'onnx', file), sessionOptions(device, { intraOpThreads: 0, spinning: false, cudaDeviceId: 0 }));
-  const seqs = reqs.flatMap((r) => r.ids);
-  const tensors = idealBatches(seqs, budget, 64).map((b) => Batcher.buildTensors(b, padId));
-  const feeds = (t: (typeof tensors)[number]) => ({
-    input_ids: new ort.Tensor('int64', t.ids, [t.rows, t.seqLen]),
-    attention_mask: new ort.Tensor('int64', t.mask, [t.rows, t.seqLen]),
-  });
-  for (const t of tensors.slice(0, 3)) await session.run(feeds(t));
-  let pairs = 0;
-  const t0 = performance.now();
-  do {
-    for (const t of tensors) {
-      await session.run(feeds(t));
-      pairs += t.rows;
-    }
-  } while (performance.now() - t0 < ms);
-  const secs = (performance.now() - t0) / 1000;
-  const rowsPerBatch = tensors[0]!.rows;
-  await session.release();
-  return { pairsPerSec: pairs / secs, rowsPerBatch };
-}
-
 // ---- run --------------------------------------------------------------------------------------------------------
 const parityRequests = await requestsOf(128, 4);
 const report: Record<string, unknown> = { device, lengths, concurrencies, seconds, passagesPerRequest, models: {} as Record<string, unknown> };
@@ -212,7 +185,6 @@ for (const file of files) {
   const server = await startServer(file, ++port);
   try {
     entry.info = await (await fetch(`http://127.0.0.1:${port}/info`)).json();
-    const budget = entry.info.batching.max_batch_tokens as number;
     // parity: the service's logits for pairs whose ids are written down for PyTorch
     const agent = new http.Agent({ keepAlive: true });
     entry.parity = [];
@@ -247,9 +219,20 @@ for (const file of files) {
   for (const length of lengths) {
     const reqs = await requestsOf(length, 16);
     const budget = maxBatchTokensFor({ maxBatchTokens: 0 }, device, 512);
-    const b = await bare(file, reqs, seconds * 1000, budget);
+    // the bare session: the limit (bench/raw.ts, the same session options as the worker)
+    const raw = await RawSession.create({
+      onnxPath: join(modelDir, 'onnx', file),
+      provider: device,
+      intraOpThreads: 0,
+      spinning: false,
+      maxBatchTokens: budget,
+      maxBatchSize: 64,
+      padId,
+    });
+    const b = await raw.run(reqs.flatMap((r) => r.ids), seconds);
+    await raw.close();
     const row = entry.lengths[length];
-    row.bare = { ...b, budget };
+    row.bare = { pairsPerSec: b.pairsPerSec, batches: b.batches, budget };
     row.serviceVsBare = row.servicePairsPerSec / b.pairsPerSec;
   }
 }
