@@ -25,7 +25,7 @@ from .bm25 import BM25
 from .data import Corpus
 from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .pairs import pad_batch
-from .train import Batches
+from .train import Batches, warmup_linear
 
 
 @dataclass
@@ -52,10 +52,6 @@ class FinetuneSettings:
         return 1 + self.hard_negatives + self.random_negatives
 
 
-def _schedule(s: FinetuneSettings):
-    return lambda step: min((step + 1) / s.warmup_steps, max(0.0, (s.steps - step) / (s.steps - s.warmup_steps)))
-
-
 def finetune(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[list[int]], bm25: BM25,
              config: XLMRConfig, initial: dict[str, torch.Tensor], s: FinetuneSettings, out_dir: Path,
              log_path: Path | None = None) -> list[dict]:
@@ -72,7 +68,7 @@ def finetune(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[
         groups.append({"params": [p for p in mine if p.dim() >= 2], "weight_decay": s.weight_decay, "lr": lr})
         groups.append({"params": [p for p in mine if p.dim() < 2], "weight_decay": 0.0, "lr": lr})
     optimizer = torch.optim.AdamW(groups, lr=s.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(s))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(s.warmup_steps, s.steps))
     batches = Batches(corpus, query_ids, passage_ids, bm25, s)  # type: ignore[arg-type]  (same fields)
     log: list[dict] = []
     first = 1

@@ -46,6 +46,11 @@ class TrainSettings:
         return 1 + self.hard_negatives + self.random_negatives
 
 
+def warmup_linear(warmup_steps: int, steps: int):
+    """LambdaLR factor: linear warm-up over warmup_steps, then linear decay to 0 at steps."""
+    return lambda step: min((step + 1) / warmup_steps, max(0.0, (steps - step) / (steps - warmup_steps)))
+
+
 def initialize(model: XLMRobertaForSequenceClassification, generator: torch.Generator) -> None:
     """Small-model-from-scratch init: unit-variance word embeddings, sinusoidal positions, near-identity Q/K."""
     c = model.config
@@ -140,9 +145,7 @@ def train(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[lis
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=s.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / s.warmup_steps, max(0.0, (s.steps - step) / (s.steps - s.warmup_steps)))
-    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(s.warmup_steps, s.steps))
     batches = Batches(corpus, query_ids, passage_ids, bm25, s)
     log: list[dict] = []
     window = {"loss": 0.0, "rank_loss": 0.0, "aux_loss": 0.0, "acc": 0.0, "n": 0, "seqs": 0}

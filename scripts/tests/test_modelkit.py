@@ -25,6 +25,17 @@ MODEL = ROOT / "models/ko-reranker-tiny"
 FIXTURES = json.loads((ROOT / "test/fixtures/reference.json").read_text(encoding="utf-8"))
 
 
+def assert_fixture_ids(test: unittest.TestCase, tokenizer: ReferenceTokenizer, fixtures: dict) -> None:
+    """Every fixture pair's ids are SentencePiece's, or (recorded with sentencepiece_input_ids) a tie of equal score."""
+    for pair in fixtures["pairs"]:
+        expected, _ = tokenizer.encode_pair(pair["query"], pair["passage"], fixtures["max_len"])
+        if "sentencepiece_input_ids" in pair:
+            test.assertEqual(pair["sentencepiece_input_ids"], expected, pair["name"])
+            test.assertTrue(tokenizer.is_tie(pair["input_ids"], expected), pair["name"])
+        else:
+            test.assertEqual(pair["input_ids"], expected, pair["name"])
+
+
 class TokenizerTest(unittest.TestCase):
     tokenizer = ReferenceTokenizer(MODEL / "sentencepiece.bpe.model", json.loads((MODEL / "config.json").read_text())["vocab_size"])
 
@@ -45,13 +56,7 @@ class TokenizerTest(unittest.TestCase):
         self.assertIn(3, self.tokenizer.encode("ᚠᚢᚦ"))
 
     def test_fixture_ids_are_sentencepiece_or_a_scored_tie(self) -> None:
-        for pair in FIXTURES["pairs"]:
-            expected, _ = self.tokenizer.encode_pair(pair["query"], pair["passage"], FIXTURES["max_len"])
-            if "sentencepiece_input_ids" in pair:
-                self.assertEqual(pair["sentencepiece_input_ids"], expected, pair["name"])
-                self.assertTrue(self.tokenizer.is_tie(pair["input_ids"], expected), pair["name"])
-            else:
-                self.assertEqual(pair["input_ids"], expected, pair["name"])
+        assert_fixture_ids(self, self.tokenizer, FIXTURES)
 
 
 class Bm25Test(unittest.TestCase):

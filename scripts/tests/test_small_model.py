@@ -20,6 +20,7 @@ from scripts.modelkit.build_small_eval import load_model  # noqa: E402
 from scripts.modelkit.onnx_export import OnnxScorer, export  # noqa: E402
 from scripts.modelkit.pairs import pad_batch  # noqa: E402
 from scripts.modelkit.tokenizer import ReferenceTokenizer  # noqa: E402
+from scripts.tests.test_modelkit import assert_fixture_ids  # noqa: E402
 
 MODEL = ROOT / "models/ko-reranker-small"
 FIXTURES = json.loads((ROOT / "test/fixtures/reference-small.json").read_text(encoding="utf-8"))
@@ -86,13 +87,7 @@ class PrunedTokenizerTest(unittest.TestCase):
         self.assertEqual(self.tokenizer.encode("<mask>"), [CONFIG["vocab_size"] - 1])
 
     def test_fixture_ids_are_sentencepiece_or_a_scored_tie(self) -> None:
-        for pair in FIXTURES["pairs"]:
-            expected, _ = self.tokenizer.encode_pair(pair["query"], pair["passage"], FIXTURES["max_len"])
-            if "sentencepiece_input_ids" in pair:
-                self.assertEqual(pair["sentencepiece_input_ids"], expected, pair["name"])
-                self.assertTrue(self.tokenizer.is_tie(pair["input_ids"], expected), pair["name"])
-            else:
-                self.assertEqual(pair["input_ids"], expected, pair["name"])
+        assert_fixture_ids(self, self.tokenizer, FIXTURES)
 
 
 class ExportTest(unittest.TestCase):
