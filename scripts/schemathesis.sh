@@ -9,12 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=scripts/.venv-schemathesis
 if [ ! -x "$VENV/bin/schemathesis" ]; then
-  # A clean Debian has python3 without ensurepip: python3-venv comes from apt (as in scripts/setup-python.sh).
-  if ! python3 -c 'import ensurepip' 2>/dev/null; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
-  fi
+  bash scripts/ensure-python-venv.sh
   rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'

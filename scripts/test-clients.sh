@@ -7,10 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=scripts/.venv-clients
 if [ ! -f "$VENV/.complete" ]; then
-  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
-  fi
+  bash scripts/ensure-python-venv.sh
   rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-clients.txt -c scripts/constraints-clients.txt
