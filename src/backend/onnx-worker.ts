@@ -4,9 +4,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { sessionOptions } from './session-options.ts';
 import { padToMultiple, toFloat32 } from './tensors.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+import type { FromWorker, ToWorker, WorkerStart } from './protocol.ts';
 
-const init = workerData as WorkerInit;
+const init = workerData as WorkerStart;
+const withdraw = new Int32Array(init.withdraw);
 const port = parentPort!;
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
@@ -91,7 +92,8 @@ async function main(): Promise<void> {
 
   // One session.run at a time: the batcher keeps a second micro-batch queued here (OnnxBackend.slots) so the next run
   // starts at once, but two runs at once on one session would only share its intra-op threads and contend for the
-  // cores (on a 2-core machine they did; inferenceMs also counts only this run's own time).
+  // cores (on a 2-core machine they did; inferenceMs also counts only this run's own time). A queued run can still be
+  // withdrawn until it starts (the `withdraw` cell), so a light request need not wait behind it.
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (msg: ToWorker) => {
     chain = chain.then(() => handle(msg));
@@ -115,6 +117,11 @@ async function main(): Promise<void> {
       // Runs queued before this message have finished (the chain); nothing else arrives after it.
       await session.release();
       port.close();
+      return;
+    }
+    if (Atomics.compareExchange(withdraw, 0, msg.id, 0) === msg.id) {
+      // Asked back before it started (a lighter request arrived): the main thread queues its rows again.
+      post({ type: 'withdrawn', id: msg.id });
       return;
     }
     const start = performance.now();

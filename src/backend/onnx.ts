@@ -2,7 +2,7 @@
 // Speaks tensors only: int64 ids/mask in, float32 logits out.
 import { Worker } from 'node:worker_threads';
 import type { Device } from '../config.ts';
-import type { CloseMessage, FaultKind, FaultMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit } from './protocol.ts';
+import type { CloseMessage, FaultKind, FaultMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit, WorkerStart } from './protocol.ts';
 import type { SessionSettings } from './session-options.ts';
 import { probeCuda } from './cuda-probe.ts';
 
@@ -28,7 +28,11 @@ export interface Backend {
   readonly slots: number;
   /** Provider, inputs and versions, for /info and the start-up log (absent for test doubles). */
   readonly info?: BackendInfo;
-  run(batch: TensorBatch): Promise<BackendResult>;
+  /**
+   * Runs one micro-batch. Aborting `signal` asks for the run back: if it has not started yet it is withdrawn and the
+   * promise rejects with RunWithdrawnError (nothing ran); once started, the abort is ignored and the result comes.
+   */
+  run(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult>;
   close(): Promise<void>;
 }
 
@@ -81,6 +85,14 @@ export class BackendDownError extends BackendError {
   }
 }
 
+/** The run was withdrawn before it started (its signal was aborted): the caller still owns its rows. */
+export class RunWithdrawnError extends Error {
+  constructor() {
+    super('micro-batch withdrawn before it ran');
+    this.name = 'RunWithdrawnError';
+  }
+}
+
 export type LossReason = 'exit' | 'error' | 'hang';
 
 interface Pending {
@@ -106,16 +118,19 @@ class InferenceWorker {
 
   constructor(
     readonly worker: Worker,
+    /** Shared with the worker: the id of a queued run to withdraw (WorkerStart.withdraw). */
+    private readonly withdraw: Int32Array,
     private readonly watchdogMs: number,
     private readonly onLost: (w: InferenceWorker, reason: LossReason, message: string, runs: number) => void,
     private readonly onRun: () => void,
   ) {
     worker.on('message', (msg: FromWorker) => {
-      if (msg.type === 'result' || msg.type === 'run-error') {
+      if (msg.type === 'result' || msg.type === 'run-error' || msg.type === 'withdrawn') {
         const p = this.pending.get(msg.id);
         if (!p) return;
         this.pending.delete(msg.id);
         this.arm();
+        if (msg.type === 'withdrawn') return p.reject(new RunWithdrawnError());
         this.proven = true;
         this.onRun();
         if (msg.type === 'result') p.resolve({ logits: new Float32Array(msg.logits), inferenceMs: msg.inferenceMs });
@@ -157,8 +172,11 @@ class InferenceWorker {
     this.onLost(this, reason, message, runs);
   }
 
-  run(id: number, batch: TensorBatch): Promise<BackendResult> {
+  run(id: number, batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult> {
     if (this.dead) return Promise.reject(this.dead);
+    if (signal?.aborted) return Promise.reject(new RunWithdrawnError());
+    // The worker claims the cell just before it starts run `id`; set after that, it matches nothing.
+    signal?.addEventListener('abort', () => void Atomics.store(this.withdraw, 0, id), { once: true });
     return new Promise((resolve, reject) => {
       const tokens = batch.rows * batch.seqLen;
       this.pending.set(id, { resolve, reject, boundMs: watchdogBoundMs(this.watchdogMs, tokens), tokens });
@@ -190,13 +208,15 @@ class InferenceWorker {
 
 const WORKER_URL = new URL('./worker-bootstrap.mjs', import.meta.url);
 
-function startWorker(init: WorkerInit): Promise<{ worker: Worker; ready: ReadyMessage }> {
-  const worker = new Worker(WORKER_URL, { workerData: init });
+function startWorker(init: WorkerInit): Promise<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }> {
+  const start: WorkerStart = { ...init, withdraw: new SharedArrayBuffer(4) };
+  const worker = new Worker(WORKER_URL, { workerData: start });
+  const withdraw = new Int32Array(start.withdraw);
   return new Promise((resolve, reject) => {
     const onMessage = (msg: FromWorker) => {
       if (msg.type === 'ready') {
         cleanup();
-        resolve({ worker, ready: msg });
+        resolve({ worker, withdraw, ready: msg });
       } else if (msg.type === 'init-error') {
         cleanup();
         void worker.terminate();
@@ -254,13 +274,13 @@ export class OnnxBackend implements Backend {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   private constructor(
-    workers: Worker[],
+    workers: { worker: Worker; withdraw: Int32Array }[],
     readonly info: BackendInfo,
     private readonly init: WorkerInit,
     private readonly opts: { watchdogMs: number; maxRestarts: number },
     private readonly hooks: PoolHooks,
   ) {
-    this.workers = workers.map((w) => this.wrap(w));
+    this.workers = workers.map((w) => this.wrap(w.worker, w.withdraw));
     // Two micro-batches per worker: the next one is prepared and queued in the worker while the current one runs
     // (the worker runs them one at a time).
     this.slots = workers.length * 2;
@@ -294,11 +314,11 @@ export class OnnxBackend implements Backend {
       await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.worker.terminate() : undefined)));
       throw failed.reason as Error;
     }
-    const ok = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; ready: ReadyMessage }>).value);
+    const ok = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }>).value);
     const { type: _type, ...info } = ok[0]!.ready;
     if (unavailable) info.fallbackReason = unavailable;
     return new OnnxBackend(
-      ok.map((o) => o.worker),
+      ok,
       info,
       init,
       { watchdogMs: opts.watchdogMs ?? 0, maxRestarts: opts.maxRestarts ?? 5 },
@@ -306,9 +326,10 @@ export class OnnxBackend implements Backend {
     );
   }
 
-  private wrap(worker: Worker): InferenceWorker {
+  private wrap(worker: Worker, withdraw: Int32Array): InferenceWorker {
     return new InferenceWorker(
       worker,
+      withdraw,
       this.opts.watchdogMs,
       (w, reason, message, runs) => this.lost(w, reason, message, runs),
       () => (this.strikes = 0),
@@ -340,12 +361,12 @@ export class OnnxBackend implements Backend {
       this.timers.delete(timer);
       const t0 = performance.now();
       try {
-        const { worker } = await startWorker(this.init);
+        const { worker, withdraw } = await startWorker(this.init);
         if (this.closed) {
           await worker.terminate();
           return;
         }
-        this.workers[index] = this.wrap(worker);
+        this.workers[index] = this.wrap(worker, withdraw);
         this.hooks.onWorkerRestarted?.({ worker: index, attempt, ms: Math.round(performance.now() - t0) });
         const waiters = this.waiters;
         this.waiters = [];
@@ -385,13 +406,13 @@ export class OnnxBackend implements Backend {
     return true;
   }
 
-  async run(batch: TensorBatch): Promise<BackendResult> {
+  async run(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult> {
     for (;;) {
       if (this.closed) throw new BackendError('backend is closed');
       if (this.down) throw this.down;
       let best: InferenceWorker | undefined;
       for (const w of this.workers) if (w?.alive && (!best || w.pending.size < best.pending.size)) best = w;
-      if (best) return best.run(this.nextId++, batch);
+      if (best) return best.run(this.nextId++, batch, signal);
       // No worker up: wait for a restart (the request's deadline still applies above).
       await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }

@@ -9,6 +9,16 @@ export interface WorkerInit extends SessionSettings {
   faultInjection?: boolean;
 }
 
+/** What one worker thread gets: the pool's settings and its own withdrawal cell. */
+export interface WorkerStart extends WorkerInit {
+  /**
+   * One Int32 cell the main thread sets to the id of a queued run it wants back. The worker claims it with
+   * compareExchange just before starting that run; a run already started is never withdrawn (ids are unique, so a
+   * late request matches nothing).
+   */
+  withdraw: SharedArrayBuffer;
+}
+
 export interface ReadyMessage {
   type: 'ready';
   provider: 'cuda' | 'cpu';
@@ -45,6 +55,12 @@ export interface ResultMessage {
   inferenceMs: number;
 }
 
+/** The run was withdrawn before it started (OnnxBackend.run's signal): nothing ran, the batcher queues its rows again. */
+export interface WithdrawnMessage {
+  type: 'withdrawn';
+  id: number;
+}
+
 export interface RunErrorMessage {
   type: 'run-error';
   id: number;
@@ -66,5 +82,5 @@ export interface FaultMessage {
   kind: FaultKind;
 }
 
-export type FromWorker = ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage;
+export type FromWorker = ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage | WithdrawnMessage;
 export type ToWorker = RunMessage | CloseMessage | FaultMessage;

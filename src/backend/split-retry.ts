@@ -2,7 +2,7 @@
 // halves and retry each, recursively, so only the rows that fail even alone are lost. Those come back in
 // `failed`; the batcher fails the requests that own them (error type backend) and the others get their logits.
 // A run lost with its worker (WorkerLostError) is not split: the requests that owned it fail, the pool restarts.
-import { WorkerLostError, BackendDownError, type Backend, type BackendInfo, type BackendResult, type TensorBatch } from './onnx.ts';
+import { WorkerLostError, BackendDownError, RunWithdrawnError, type Backend, type BackendInfo, type BackendResult, type TensorBatch } from './onnx.ts';
 
 export interface SplitRetryHooks {
   /** A run failed and was split in two. */
@@ -39,19 +39,21 @@ export class SplitRetryBackend implements Backend {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
-  run(batch: TensorBatch): Promise<BackendResult> {
-    const p = this.runSplit(batch);
+  run(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult> {
+    const p = this.runSplit(batch, signal);
     this.running.add(p);
     void p.finally(() => this.running.delete(p)).catch(() => {});
     return p;
   }
 
-  private async runSplit(batch: TensorBatch): Promise<BackendResult> {
+  /** `signal` (a withdrawal, see Backend.run) applies to the first try only: halves are never withdrawn. */
+  private async runSplit(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult> {
     // The inner backend gets copies: the originals stay here for the halves if the run fails.
-    const first = await this.tryRun(sliceBatch(batch, 0, batch.rows));
+    const first = await this.tryRun(sliceBatch(batch, 0, batch.rows), signal);
     if (!(first instanceof Error)) return first;
     // A worker that died or hung, or no worker at all: not the rows' fault, and retrying could kill the next worker.
-    if (first instanceof WorkerLostError || first instanceof BackendDownError) throw first;
+    // A withdrawn run did not fail: its caller queues the rows again.
+    if (first instanceof WorkerLostError || first instanceof BackendDownError || first instanceof RunWithdrawnError) throw first;
     if (batch.rows === 1) {
       this.hooks.onRowFailed?.(first);
       return { logits: new Float32Array([NaN]), inferenceMs: 0, failed: { rows: [0], message: first.message } };
@@ -77,9 +79,9 @@ export class SplitRetryBackend implements Backend {
     return failedRows.length > 0 ? { logits, inferenceMs, failed: { rows: failedRows, message } } : { logits, inferenceMs };
   }
 
-  private async tryRun(batch: TensorBatch): Promise<BackendResult | Error> {
+  private async tryRun(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult | Error> {
     try {
-      return await this.inner.run(batch);
+      return await this.inner.run(batch, signal);
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }

@@ -1,7 +1,7 @@
 // The batcher: encoded pairs of all in-flight requests share one queue. Micro-batches are formed under a
 // token budget (rows x padded length) and a row cap, grouped by length, padded to their own longest pair.
 // Results go back to each request in input order. Header comment of takeBatch() says how a micro-batch is chosen.
-import type { Backend, TensorBatch } from '../backend/onnx.ts';
+import { RunWithdrawnError, type Backend, type TensorBatch } from '../backend/onnx.ts';
 
 export interface BatcherOptions {
   maxBatchTokens: number;
@@ -16,7 +16,9 @@ export interface BatcherOptions {
   /**
    * Fair between requests (default true): while pairs of more than one request are queued, each micro-batch is built
    * around the request with the fewest queued pairs (shortest remaining work), filled with its neighbours in length
-   * order; a request no micro-batch has served for starveMs is served next. false: length order only, across requests.
+   * order; a request no micro-batch has served for starveMs is served next. A micro-batch sent to a busy worker and
+   * not started yet is withdrawn when a request with less remaining work than all of its own arrives, so the light
+   * request waits for at most the run in progress. false: length order only, across requests, nothing withdrawn.
    */
   fair?: boolean;
 }
@@ -38,6 +40,8 @@ export interface BatcherHooks {
   onQueueSize?(pairs: number): void;
   /** Queued pairs of an aborted request were removed before reaching the backend; `reason` is the signal's. */
   onDropped?(pairs: number, reason: unknown): void;
+  /** A micro-batch of `rows` was withdrawn before it ran; its rows are queued again. */
+  onWithdrawn?(rows: number): void;
 }
 
 export interface SubmitResult {
@@ -76,6 +80,17 @@ interface Job {
   reject: (e: Error) => void;
 }
 
+/** A micro-batch handed to the backend and not answered yet. */
+interface Dispatched {
+  entries: Entry[];
+  jobs: Set<Job>;
+  withdraw: AbortController;
+  /** Asked back (withdraw aborted); it may still run if it had started. */
+  askedBack: boolean;
+  /** Formed around a starved request or pair: never asked back, so starvation stays bounded. */
+  pinned: boolean;
+}
+
 interface Entry {
   seq: readonly number[];
   job: Job;
@@ -89,6 +104,8 @@ export class Batcher {
   private queue: Entry[] = [];
   private queuedTokens = 0;
   private inFlight = 0;
+  /** Dispatched micro-batches, oldest first. */
+  private dispatched: Dispatched[] = [];
   private order = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -147,8 +164,37 @@ export class Batcher {
         );
       }
       this.hooks.onQueueSize?.(this.queue.length);
+      this.withdrawFor(job);
       this.pump();
     });
+  }
+
+  /**
+   * Fair mode: asks back the newest micro-batch that waits behind a running one on the backend (more than half of the
+   * slots in flight: each worker runs one and keeps one queued) when `job` has less work left than every request in
+   * it. The worker gives it back if it has not started it; its rows are then queued again (see dispatch).
+   */
+  private withdrawFor(job: Job): void {
+    if (this.opts.fair === false) return;
+    const live = this.dispatched.filter((d) => !d.askedBack);
+    if (live.length <= Math.ceil(this.backend.slots / 2)) return;
+    const newest = live[live.length - 1]!;
+    if (newest.pinned || newest.jobs.has(job)) return;
+    for (const other of newest.jobs) if (!other.done && other.remaining <= job.remaining) return;
+    newest.askedBack = true;
+    newest.withdraw.abort();
+  }
+
+  /** Rows of a withdrawn micro-batch go back to the queue with their arrival order and time. */
+  private requeue(batch: readonly Entry[]): void {
+    const back = batch.filter((e) => !e.job.done);
+    if (back.length === 0) return;
+    for (const e of back) {
+      this.queuedTokens += e.seq.length;
+      e.job.queued++;
+    }
+    this.queue = [...this.queue, ...back].sort((a, b) => a.order - b.order);
+    this.hooks.onQueueSize?.(this.queue.length);
   }
 
   close(): void {
@@ -192,9 +238,9 @@ export class Batcher {
         this.timer = setTimeout(() => this.pump(), Math.max(0, this.opts.maxWaitMs - waited));
         return;
       }
-      const batch = this.takeBatch();
+      const { batch, pinned } = this.takeBatch();
       this.hooks.onQueueSize?.(this.queue.length);
-      void this.dispatch(batch);
+      void this.dispatch(batch, pinned);
     }
   }
 
@@ -205,9 +251,9 @@ export class Batcher {
    * overhead (see bestWindow). Once the oldest pair has waited longer than the starvation bound, only windows that hold
    * it are candidates, so nothing waits forever. A single pair longer than the budget goes alone.
    */
-  private takeBatch(): Entry[] {
+  private takeBatch(): { batch: Entry[]; pinned: boolean } {
     const sorted = [...this.queue].sort((a, b) => a.seq.length - b.seq.length || a.order - b.order);
-    const anchor = this.anchor();
+    const { entry: anchor, starved: pinned } = this.anchor();
     const lengths = sorted.map((e) => e.seq.length);
     const batch = sorted.slice(...Batcher.bestWindow(lengths, anchor ? sorted.indexOf(anchor) : undefined, this.opts));
     const taken = new Set(batch);
@@ -222,7 +268,7 @@ export class Batcher {
     const skipped = new Set<Job>();
     for (const e of this.queue) if (!served.has(e.job)) skipped.add(e.job);
     for (const job of skipped) job.skipped++;
-    return batch;
+    return { batch, pinned };
   }
 
   /**
@@ -230,12 +276,13 @@ export class Batcher {
    * request skipped by the most micro-batches once that is STARVE_BATCHES or more, else of the request with the fewest
    * queued pairs (shortest remaining work first: a light request beside a heavy one is done in one or two batches,
    * the heavy one fills the rest of each batch and is never skipped for long). One request alone, or length-only
-   * mode: the oldest pair once it has waited starveMs, else none (the least-padded window anywhere).
+   * mode: the oldest pair once it has waited starveMs, else none (the least-padded window anywhere). `starved`: the
+   * anchor is a request other requests kept waiting (such a batch is never withdrawn).
    */
-  private anchor(): Entry | undefined {
+  private anchor(): { entry: Entry | undefined; starved: boolean } {
     const oldest = this.queue[0]!;
     const byAge = performance.now() - oldest.enqueuedAt >= this.starveMs ? oldest : undefined;
-    if (this.opts.fair === false) return byAge;
+    if (this.opts.fair === false) return { entry: byAge, starved: byAge !== undefined };
     let starved: Job | undefined;
     let smallest: Job | undefined;
     const first = new Map<Job, Entry>();
@@ -245,8 +292,9 @@ export class Batcher {
       if (e.job.skipped >= STARVE_BATCHES && (!starved || e.job.skipped > starved.skipped)) starved = e.job;
       if (!smallest || e.job.queued < smallest.queued) smallest = e.job;
     }
-    if (first.size === 1) return byAge;
-    return first.get(starved ?? smallest!);
+    // One request alone: its age only orders its own pairs, so nothing to protect from withdrawal.
+    if (first.size === 1) return { entry: byAge, starved: false };
+    return { entry: first.get(starved ?? smallest!), starved: starved !== undefined };
   }
 
   /**
@@ -306,8 +354,10 @@ export class Batcher {
     return { rows, seqLen, ids, mask, padId };
   }
 
-  private async dispatch(batch: Entry[]): Promise<void> {
+  private async dispatch(batch: Entry[], pinned: boolean): Promise<void> {
     this.inFlight++;
+    const sent: Dispatched = { entries: batch, jobs: new Set(batch.map((e) => e.job)), withdraw: new AbortController(), askedBack: false, pinned };
+    this.dispatched.push(sent);
     const now = performance.now();
     let queueMs = 0;
     for (const e of batch) {
@@ -318,7 +368,7 @@ export class Batcher {
     const tensors = Batcher.buildTensors(batch, this.opts.padId);
     const realTokens = batch.reduce((n, e) => n + e.seq.length, 0);
     try {
-      const { logits, inferenceMs, failed } = await this.backend.run(tensors);
+      const { logits, inferenceMs, failed } = await this.backend.run(tensors, sent.withdraw.signal);
       this.hooks.onBatch?.({ rows: tensors.rows, seqLen: tensors.seqLen, paddedTokens: tensors.rows * tensors.seqLen, realTokens, queueMs, inferenceMs });
       // Rows that failed even alone (SplitRetryBackend) fail only the requests that own them.
       if (failed) {
@@ -340,10 +390,18 @@ export class Batcher {
         }
       }
     } catch (err) {
-      for (const e of batch) this.fail(e.job, err as Error);
-      this.dropFinished();
+      if (err instanceof RunWithdrawnError && !this.closed) {
+        this.hooks.onWithdrawn?.(batch.length);
+        this.requeue(batch);
+      } else {
+        // Withdrawn while the batcher closed: its rows fail as the queued ones did.
+        const reason = err instanceof RunWithdrawnError ? new Error('batcher is closed') : (err as Error);
+        for (const e of batch) this.fail(e.job, reason);
+        this.dropFinished();
+      }
     } finally {
       this.inFlight--;
+      this.dispatched.splice(this.dispatched.indexOf(sent), 1);
       this.pump();
     }
   }

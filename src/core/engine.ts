@@ -222,6 +222,7 @@ export class Engine {
           m.inferenceDuration.observe(s.inferenceMs);
         },
         onQueueSize: (n) => m.queueSize.set(n),
+        onWithdrawn: () => m.batchesWithdrawn.inc(),
         onDropped: (n, reason) => r.droppedPairs.inc({ reason: (reason as Error | undefined)?.name === 'TimeoutError' ? 'timeout' : 'disconnect' }, n),
       },
     );

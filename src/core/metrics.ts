@@ -54,6 +54,11 @@ export class Metrics {
     help: 'Real (unpadded) tokens run in micro-batches; padding waste = batch_tokens_sum / this - 1',
     registers: [this.registry],
   });
+  readonly batchesWithdrawn = new Counter({
+    name: 'ko_rerank_batches_withdrawn_total',
+    help: 'Micro-batches taken back before they ran, so that a lighter request went first (fair batching)',
+    registers: [this.registry],
+  });
   readonly paddingRatio = new Histogram({
     name: 'ko_rerank_batch_padding_ratio',
     help: 'Share of a micro-batch that is padding (1 - real tokens / padded tokens)',

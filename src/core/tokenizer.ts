@@ -54,6 +54,28 @@ export function assemblePair(q: readonly number[], p: readonly number[], maxLen:
   return { ids: plan.seqs[0]!, truncated: plan.truncated };
 }
 
+/** One tokenizer call takes at most this many texts, or this many UTF-16 code units (a text longer than that alone). */
+export const TOKENIZER_CHUNK_TEXTS = 64;
+export const TOKENIZER_CHUNK_CHARS = 32_768;
+
+/** `texts` cut into consecutive chunks within TOKENIZER_CHUNK_TEXTS and TOKENIZER_CHUNK_CHARS (never empty ones). */
+export function tokenizerChunks(texts: readonly string[]): string[][] {
+  const chunks: string[][] = [];
+  let chunk: string[] = [];
+  let chars = 0;
+  for (const text of texts) {
+    if (chunk.length > 0 && (chunk.length >= TOKENIZER_CHUNK_TEXTS || chars + text.length > TOKENIZER_CHUNK_CHARS)) {
+      chunks.push(chunk);
+      chunk = [];
+      chars = 0;
+    }
+    chunk.push(text);
+    chars += text.length;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
 class NativeTokenizer implements TextTokenizer {
   constructor(
     private readonly tok: import('tokenizers').Tokenizer,
@@ -61,13 +83,17 @@ class NativeTokenizer implements TextTokenizer {
   ) {}
 
   async encodeMany(texts: readonly string[]): Promise<number[][]> {
-    if (texts.length === 0) return [];
-    // encodeBatch runs on libuv's thread pool, off the event loop.
-    const encs = await this.tok.encodeBatch(
-      texts.map((t) => t.normalize('NFC')),
-      { addSpecialTokens: false },
-    );
-    return encs.map((e) => e.getIds());
+    const ids: number[][] = [];
+    // encodeBatch runs on libuv's thread pool (and the library's own worker threads), off the event loop. A large
+    // request goes in chunks, one after another, so a small request's call waits for one chunk, not for all of it.
+    for (const chunk of tokenizerChunks(texts)) {
+      const encs = await this.tok.encodeBatch(
+        chunk.map((t) => t.normalize('NFC')),
+        { addSpecialTokens: false },
+      );
+      for (const e of encs) ids.push(e.getIds());
+    }
+    return ids;
   }
 }
 

@@ -1,6 +1,6 @@
 // The ONNX backend: worker threads, device selection, and an event loop that stays free during inference.
 import t from 'tap';
-import { OnnxBackend } from '../../src/backend/onnx.ts';
+import { OnnxBackend, RunWithdrawnError } from '../../src/backend/onnx.ts';
 import { readModelDir } from '../../src/backend/model-dir.ts';
 import { Batcher } from '../../src/core/batcher.ts';
 import { testConfig } from '../helpers/server.ts';
@@ -70,4 +70,32 @@ t.test('close() finishes the queued runs, releases the session and lets the work
   t.same(done.map((d) => d.logits.length), [8, 2], 'runs sent before close() were answered');
   t.equal(await exitCode, 0, 'the worker exited by itself (terminate() would give 1)');
   await t.rejects(backend.run(Batcher.buildTensors(rows, model.padId)), /closed/);
+});
+
+t.test('a run queued behind a running one is withdrawn when its signal aborts; nothing else changes', async (t) => {
+  const backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'cpu', intraOpThreads: 1, spinning: false, cudaDeviceId: 0, workers: 1 });
+  t.teardown(() => backend.close());
+  const row = (len: number, seed: number) => [0, ...Array.from({ length: len - 2 }, (_, i) => 10 + ((i * 37 + seed) % 5000)), 2];
+  const long = Batcher.buildTensors(Array.from({ length: 32 }, (_, i) => row(model.maxLen, i)), model.padId);
+  const small = () => Batcher.buildTensors([row(40, 1), row(30, 2)], model.padId);
+  const reference = (await backend.run(small())).logits;
+
+  // The worker takes runs in order; the cell is set before it reaches the second one, so that one is given back.
+  const first = backend.run(long);
+  const queued = new AbortController();
+  const second = backend.run(small(), queued.signal);
+  queued.abort();
+  const after = backend.run(small());
+  await t.rejects(second, RunWithdrawnError, 'the queued run is withdrawn');
+  t.equal((await first).logits.length, 32, 'the running one finishes');
+  t.same(Array.from((await after).logits), Array.from(reference), 'the run after it is answered normally');
+
+  // Aborting a run that already finished (or a late abort) matches nothing: the next runs are unaffected.
+  const done = new AbortController();
+  const finished = await backend.run(small(), done.signal);
+  done.abort();
+  t.same(Array.from(finished.logits), Array.from(reference));
+  t.same(Array.from((await backend.run(small())).logits), Array.from(reference));
+  // An already aborted signal never reaches the worker.
+  await t.rejects(backend.run(small(), AbortSignal.abort()), RunWithdrawnError);
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Batcher, type BatchStats } from '../../src/core/batcher.ts';
-import type { Backend, BackendResult, TensorBatch } from '../../src/backend/onnx.ts';
+import { RunWithdrawnError, type Backend, type BackendResult, type TensorBatch } from '../../src/backend/onnx.ts';
 
 /** A backend whose "logit" of a row is a pure function of its unpadded ids, so results are checkable. */
 class FakeBackend implements Backend {
@@ -211,4 +211,97 @@ t.test('fair: a light request beside a heavy one is served within two micro-batc
     if (fair) t.ok(waited <= 3, `fair: the light request was done after ${waited} micro-batches (of ${backend.batches.length})`);
     else t.ok(waited > 10, `length-only: the light request waited ${waited} micro-batches`);
   }
+});
+
+/**
+ * A backend that behaves like one inference worker: runs one micro-batch at a time, keeps the others queued, and gives
+ * a queued one back (RunWithdrawnError) when its signal was aborted before its turn. Logits as FakeBackend's.
+ */
+class WorkerLikeBackend implements Backend {
+  readonly slots = 2;
+  /** Rows of each micro-batch that ran, by their first id, in the order they started. */
+  readonly started: number[][] = [];
+  withdrawn = 0;
+  private chain: Promise<void> = Promise.resolve();
+  constructor(private readonly delayMs = 4) {}
+  run(b: TensorBatch, signal?: AbortSignal): Promise<BackendResult> {
+    const turn = this.chain.then(async () => {
+      if (signal?.aborted) {
+        this.withdrawn++;
+        throw new RunWithdrawnError();
+      }
+      const logits = new Float32Array(b.rows);
+      const firsts: number[] = [];
+      for (let r = 0; r < b.rows; r++) {
+        let sum = 0;
+        for (let i = 0; i < b.seqLen; i++) if (b.mask[r * b.seqLen + i] === 1n) sum += Number(b.ids[r * b.seqLen + i]!);
+        logits[r] = sum;
+        firsts.push(Number(b.ids[r * b.seqLen + 1]));
+      }
+      this.started.push(firsts);
+      await new Promise((r) => setTimeout(r, this.delayMs));
+      return { logits, inferenceMs: this.delayMs };
+    });
+    this.chain = turn.then(
+      () => {},
+      () => {},
+    );
+    return turn;
+  }
+  async close() {}
+}
+
+t.test('fair: a micro-batch queued behind the running one is withdrawn for a light request, and its rows run once later', async (t) => {
+  const backend = new WorkerLikeBackend(4);
+  let withdrawnHook = 0;
+  const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 1000 }, { onWithdrawn: () => withdrawnHook++ });
+  const heavySeqs = Array.from({ length: 160 }, (_, i) => seq(32, 100 + (i % 50)));
+  const heavy = b.submit(heavySeqs);
+  while (backend.started.length < 3) await new Promise((r) => setTimeout(r, 1));
+  const startedBefore = backend.started.length;
+  const lightSeqs = [seq(6, 11), seq(20, 12), seq(9, 13)];
+  const light = await b.submit(lightSeqs);
+  t.same(Array.from(light.logits), lightSeqs.map(expected));
+  const lightAt = backend.started.findIndex((firsts) => firsts.includes(11));
+  t.ok(lightAt >= 0, 'the light request ran');
+  // Only the batch already running when the light request came runs before it: the queued one was withdrawn.
+  t.equal(lightAt - startedBefore, 0, 'no heavy micro-batch started between the light request and its own');
+  t.ok(backend.withdrawn >= 1, `withdrawn: ${backend.withdrawn}`);
+  t.equal(withdrawnHook, backend.withdrawn, 'onWithdrawn reports each withdrawal');
+  const heavyOut = await heavy;
+  t.same(Array.from(heavyOut.logits), heavySeqs.map(expected), 'the heavy request gets every logit');
+  const rowsRun = backend.started.reduce((n, firsts) => n + firsts.length, 0);
+  t.equal(rowsRun, 160 + 3, 'each row ran exactly once');
+});
+
+t.test('fair: a stream of light requests does not starve a heavy one (starved batches are never withdrawn)', async (t) => {
+  const backend = new WorkerLikeBackend(2);
+  const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 1000 });
+  let heavyDone = false;
+  const heavySeqs = Array.from({ length: 48 }, (_, i) => seq(32, 100 + i));
+  const heavy = b.submit(heavySeqs).then((r) => {
+    heavyDone = true;
+    return r;
+  });
+  let lights = 0;
+  const stream = async () => {
+    while (!heavyDone && lights < 400) {
+      lights++;
+      await b.submit([seq(6, 11), seq(7, 12)]);
+    }
+  };
+  await Promise.all([stream(), stream(), stream()]);
+  t.ok(heavyDone, `the heavy request finished while ${lights} light requests streamed`);
+  t.ok(lights < 400, 'before the stream ran out');
+  t.same(Array.from((await heavy).logits), heavySeqs.map(expected));
+});
+
+t.test('length-only mode never withdraws a micro-batch', async (t) => {
+  const backend = new WorkerLikeBackend(4);
+  const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, fair: false });
+  const heavy = b.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + (i % 50))));
+  while (backend.started.length < 2) await new Promise((r) => setTimeout(r, 1));
+  await b.submit([seq(6, 11)]);
+  await heavy;
+  t.equal(backend.withdrawn, 0);
 });

@@ -2,8 +2,8 @@
 // for every fixture pair. (bench/tokenizers.ts checks @huggingface/transformers the same way; it is not shipped.)
 import t from 'tap';
 import { readModelDir } from '../../src/backend/model-dir.ts';
-import { assemblePair, loadTokenizer } from '../../src/core/tokenizer.ts';
-import { loadReference } from '../helpers/server.ts';
+import { assemblePair, loadTokenizer, tokenizerChunks, TOKENIZER_CHUNK_CHARS, TOKENIZER_CHUNK_TEXTS } from '../../src/core/tokenizer.ts';
+import { loadReference, testConfig } from '../helpers/server.ts';
 
 const ref = await loadReference();
 const model = readModelDir(ref.model_dir);
@@ -44,4 +44,29 @@ t.test('assemblePair keeps the query whole and cuts only the passage', async (t)
   const short = assemblePair([5], [6], 32, 0.75, special);
   t.same(short.ids, [0, 5, 2, 2, 6, 2]);
   t.notOk(short.truncated);
+});
+
+t.test('tokenizerChunks: consecutive chunks within the text and character caps, nothing lost', async (t) => {
+  const texts = Array.from({ length: 300 }, (_, i) => 'x'.repeat(i % 7 === 0 ? TOKENIZER_CHUNK_CHARS + 5 : 100 + i));
+  const chunks = tokenizerChunks(texts);
+  t.same(chunks.flat(), texts, 'in order, every text once');
+  t.ok(chunks.length > 300 / TOKENIZER_CHUNK_TEXTS, `${chunks.length} chunks`);
+  for (const c of chunks) {
+    t.ok(c.length >= 1 && c.length <= TOKENIZER_CHUNK_TEXTS);
+    const chars = c.reduce((n, s) => n + s.length, 0);
+    t.ok(c.length === 1 || chars <= TOKENIZER_CHUNK_CHARS, `${c.length} texts, ${chars} chars`);
+  }
+  t.same(tokenizerChunks([]), []);
+  t.same(tokenizerChunks(['a', 'b']), [['a', 'b']]);
+});
+
+t.test('a large request is tokenized in chunks with the same ids as each text alone', async (t) => {
+  const tok = await loadTokenizer(testConfig().modelDir);
+  const sentence = '한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. ';
+  const large = Array.from({ length: 1000 }, (_, i) => `${i}: ${sentence.repeat(30)}`);
+  const some = [0, 1, 63, 64, 65, 500, 999];
+  const alone = await Promise.all(some.map(async (i) => (await tok.encodeMany([large[i]!]))[0]));
+  const ids = await tok.encodeMany(large);
+  t.equal(ids.length, 1000);
+  t.same(some.map((i) => ids[i]), alone, 'chunked ids equal each text encoded alone');
 });
