@@ -299,7 +299,7 @@ export const SETTINGS = [
     env: 'FAIR_BATCHING',
     flag: '--fair-batching',
     default: true,
-    doc: 'Micro-batches are built around the request with the fewest queued pairs (a light request beside a heavy one is done in a batch or two); false: length order across all requests (for comparison).',
+    doc: 'Micro-batches are built around the request with the fewest queued pairs, and a micro-batch queued on a busy worker is taken back for a lighter request (a light request beside a heavy one waits for the run in progress only); false: length order across all requests (for comparison).',
     parse: bool,
   }),
   setting({
