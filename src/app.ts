@@ -4,12 +4,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Plugin } from 'ajv';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Engine } from './core/engine.ts';
 import { installErrorHandlers } from './http/errors.ts';
 import { installJsonParser } from './http/body.ts';
-import { refSchemas, sharedSchemas, unauthorizedResponse } from './http/schemas.ts';
+import { EXPLAINED_KEYWORDS, errorMessageKey, refSchemas, sharedSchemas, unauthorizedResponse } from './http/schemas.ts';
 import { opsRoutes } from './http/routes/ops.ts';
 import { debugRoutes } from './http/routes/debug.ts';
 import { cohereRoutes } from './http/routes/cohere.ts';
@@ -44,7 +45,16 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // verbose: each error carries its schema, whose x-error-<keyword> (an annotation) explains a refusal (errors.ts).
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true },
+      plugins: [
+        ((ajv) => {
+          for (const k of EXPLAINED_KEYWORDS) ajv.addKeyword({ keyword: errorMessageKey(k), schemaType: 'string' });
+          return ajv;
+        }) satisfies Plugin<unknown>,
+      ],
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   if (opts.onRoute) app.addHook('onRoute', (r) => opts.onRoute!({ method: r.method, url: r.url }));
@@ -63,7 +73,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   // JSON only: a text/plain body is answered 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);
-  for (const s of [...sharedSchemas, ...refSchemas()]) app.addSchema(s);
+  for (const s of [...sharedSchemas, ...refSchemas(engine.model.maxLen)]) app.addSchema(s);
 
   await app.register(swagger, {
     openapi: {

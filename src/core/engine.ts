@@ -265,7 +265,10 @@ export class Engine {
     );
   }
 
-  /** Scores (query, passage) pairs; each pair may become several windows when chunking is asked for. */
+  /**
+   * Scores (query, passage) pairs; each pair may become several windows when chunking is asked for. Pair texts are
+   * scored as given, a blank one too (one odd pair does not refuse a batch); rank() refuses a blank query.
+   */
   async score(pairs: readonly (readonly [string, string])[], opts: RankOptions = {}, field = 'pairs'): Promise<EngineResult> {
     this.admission.enter();
     try {
@@ -274,7 +277,16 @@ export class Engine {
         return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal, timeoutMs: deadline.ms }, field);
       } catch (err) {
         if (err instanceof ServiceError && err.type === 'cancelled' && deadline.timedOut()) {
-          throw new ServiceError('timeout', `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS or timeout_ms)`, 1);
+          // The client's own timeout_ms (at most REQUEST_TIMEOUT_MS) is the client's choice; the server's cap is not.
+          if (opts.timeoutMs !== undefined && opts.timeoutMs <= this.config.requestTimeoutMs) {
+            throw new ServiceError(
+              'timeout',
+              `the request did not finish within its ${deadline.ms} ms deadline (timeout_ms); the pairs not yet scored were dropped: send a larger timeout_ms (at most REQUEST_TIMEOUT_MS=${this.config.requestTimeoutMs}) or fewer passages`,
+              undefined,
+              true,
+            );
+          }
+          throw new ServiceError('timeout', `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS); the server is too busy: retry after the Retry-After seconds`, 1);
         }
         throw err;
       } finally {
@@ -287,8 +299,6 @@ export class Engine {
 
   private async scoreAdmitted(pairs: readonly (readonly [string, string])[], opts: RankOptions, field: string): Promise<EngineResult> {
     if (pairs.length === 0) throw new ServiceError('validation', `${field} must not be empty`);
-    const blank = pairs.findIndex(([q]) => q.trim() === '');
-    if (blank >= 0) throw new ServiceError('validation', `${field}/${blank}: the query must not be empty`);
     if (pairs.length > this.config.maxPassages) {
       throw new ServiceError('too_large', `${field} has ${pairs.length} items, more than MAX_PASSAGES=${this.config.maxPassages}`);
     }

@@ -7,13 +7,14 @@ type Spec = { paths: Record<string, Record<string, Operation>>; components?: { s
 
 function describe(schema: Schema | undefined): string {
   if (!schema) return '';
-  const alts = schema.anyOf ?? schema.oneOf;
-  if (alts) return alts.map(describe).join(' or ');
-  if (schema.$ref) return `\`${schema.$ref.split('/').pop()}\``;
+  // An object's anyOf / oneOf beside its properties constrains them (exactly one of two fields): it is one shape.
   if (schema.properties) {
     const required = new Set(schema.required ?? []);
     return `{${Object.keys(schema.properties).map((k) => (required.has(k) ? k : `${k}?`)).join(', ')}}`;
   }
+  const alts = schema.anyOf ?? schema.oneOf;
+  if (alts) return alts.map(describe).join(' or ');
+  if (schema.$ref) return `\`${schema.$ref.split('/').pop()}\``;
   return schema.type ?? '';
 }
 

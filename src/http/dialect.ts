@@ -1,7 +1,7 @@
 // One path, several clients' bodies: which dialect a body is (by the fields it has, never by guessing from values),
 // and the schema error of that dialect's shape (the route's body schema is anyOf the dialects' schemas).
 import { ServiceError } from '../core/errors.ts';
-import { validationMessage } from './errors.ts';
+import { pickError, validationMessage, type SchemaError } from './errors.ts';
 
 export interface Dialect {
   /** $id of the dialect's body schema. */
@@ -33,19 +33,12 @@ export function scoreDialect(body: unknown): Dialect {
   return has(body, 'text_1') || has(body, 'text_2') ? VLLM_SCORE : NATIVE_SCORE;
 }
 
-export interface SchemaError {
-  instancePath?: string;
-  schemaPath?: string;
-  keyword?: string;
-  message?: string;
-  params?: Record<string, unknown>;
-}
-
 /** The first schema error of the dialect's branch, as a validation error that says how the body was read. */
 export function dialectError(err: { validation?: unknown; validationContext?: string }, dialect: Dialect): ServiceError {
   const errors = (err.validation ?? []) as SchemaError[];
-  const mine = errors.filter((e) => e.keyword !== 'anyOf' && e.schemaPath?.startsWith(dialect.schema));
-  const first = mine[0] ?? errors.find((e) => e.keyword !== 'anyOf') ?? errors[0];
+  // The route's anyOf error is not the dialect's (its schemaPath starts with #/anyOf).
+  const mine = errors.filter((e) => e.schemaPath?.startsWith(dialect.schema));
+  const first = pickError(mine) ?? pickError(errors);
   if (!first) return new ServiceError('validation', `${err.validationContext ?? 'body'} is invalid (${dialect.rule})`);
   return new ServiceError('validation', `${validationMessage(first, err.validationContext ?? 'body')} (${dialect.rule})`);
 }

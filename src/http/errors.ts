@@ -1,6 +1,7 @@
 // The one place where error types become HTTP statuses and the `{error: {type, message}}` body.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError, type ErrorType } from '../core/errors.ts';
+import { errorMessageKey } from './schemas.ts';
 
 const STATUS: Record<ErrorType, number> = {
   bad_request: 400,
@@ -13,6 +14,7 @@ const STATUS: Record<ErrorType, number> = {
   method_not_allowed: 405,
   not_ready: 503,
   overloaded: 429,
+  // The server's REQUEST_TIMEOUT_MS passed; a client's own timeout_ms is 408 (statusOf).
   timeout: 503,
   shutting_down: 503,
   cancelled: 499,
@@ -22,21 +24,71 @@ const STATUS: Record<ErrorType, number> = {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
+/**
+ * A deadline the client set itself (timeout_ms) that passes is the client's outcome, 408 Request Timeout, as Node's
+ * own header and body timeouts (src/http/connections.ts); the server's REQUEST_TIMEOUT_MS passing is 503.
+ */
+const statusOf = (e: ServiceError) => (e.type === 'timeout' && e.clientDeadline ? 408 : STATUS[e.type]);
+
 export function errorBody(type: ErrorType, message: string) {
   return { error: { type, message } };
 }
 
-interface SchemaError {
+/** An ajv error (ajv runs with verbose: parentSchema and data are there). */
+export interface SchemaError {
   instancePath?: string;
+  schemaPath?: string;
   keyword?: string;
   message?: string;
-  params?: unknown;
+  params?: Record<string, unknown>;
+  parentSchema?: unknown;
+  data?: unknown;
+}
+
+const COMBINATORS = new Set(['anyOf', 'oneOf']);
+
+/** The schema's own message for a refusal by this keyword (x-error-<keyword>), if it has one. */
+export function ownMessage(v: SchemaError): string | undefined {
+  if (v.keyword === undefined || typeof v.parentSchema !== 'object' || v.parentSchema === null) return undefined;
+  const message = (v.parentSchema as Record<string, unknown>)[errorMessageKey(v.keyword)];
+  return typeof message === 'string' ? message : undefined;
+}
+
+const depth = (e: SchemaError) => (e.instancePath ?? '').split('/').length;
+/** The error deepest in the body, the first of those. */
+const deepest = <E extends SchemaError>(errors: readonly E[]) =>
+  errors.reduce<E | undefined>((best, e) => (best === undefined || depth(e) > depth(best) ? e : best), undefined);
+
+/**
+ * The error to report out of ajv's list: where a value matches none of a union's shapes, ajv lists each shape's first
+ * error and then the union's (anyOf / oneOf). The deepest in the body of the shapes' errors that the schema explains
+ * wins (that shape got furthest: it was meant), then the union's own message, then the deepest shape's error.
+ */
+export function pickError<E extends SchemaError>(errors: readonly E[]): E | undefined {
+  const shapes = errors.filter((e) => !COMBINATORS.has(e.keyword ?? ''));
+  return deepest(shapes.filter((e) => ownMessage(e))) ?? errors.find((e) => COMBINATORS.has(e.keyword ?? '') && ownMessage(e)) ?? deepest(shapes) ?? errors[0];
+}
+
+const shown = (value: unknown) => {
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length > 100 ? `${json.slice(0, 100)}...` : json;
+};
+
+/** oneOf of `{required: [name]}` shapes that more than one matched: `: got a and b`. */
+function severalMatched(v: SchemaError): string {
+  const passing = v.params?.passingSchemas;
+  const shapes = (v.parentSchema as { oneOf?: { required?: string[] }[] } | undefined)?.oneOf;
+  if (v.keyword !== 'oneOf' || !Array.isArray(passing) || !shapes) return '';
+  const names = passing.flatMap((i: number) => shapes[i]?.required ?? []);
+  return names.length > 1 ? `, got ${names.join(' and ')}` : '';
 }
 
 /** One schema (ajv) error as a message naming the field, e.g. `body/passages/1 must be string`. */
 export function validationMessage(v: SchemaError, context = 'body'): string {
+  const own = ownMessage(v);
+  if (own !== undefined) return `${context}${v.instancePath ?? ''} ${own.replaceAll('{value}', () => shown(v.data))}${severalMatched(v)}`;
   let message = `${context}${v.instancePath ?? ''} ${v.message ?? 'is invalid'}`;
-  const params = v.params as Record<string, unknown> | undefined;
+  const params = v.params;
   if (v.keyword === 'additionalProperties' && params?.additionalProperty) message += `: ${String(params.additionalProperty)}`;
   if (v.keyword === 'enum' && Array.isArray(params?.allowedValues)) message += `: ${params.allowedValues.join(' | ')}`;
   return message;
@@ -44,7 +96,7 @@ export function validationMessage(v: SchemaError, context = 'body'): string {
 
 function fromFastify(err: FastifyError, request: FastifyRequest): ServiceError | undefined {
   if (err.validation && err.validation.length > 0) {
-    return new ServiceError('validation', validationMessage(err.validation[0]!, err.validationContext ?? 'body'));
+    return new ServiceError('validation', validationMessage(pickError(err.validation as SchemaError[])!, err.validationContext ?? 'body'));
   }
   switch (err.statusCode) {
     case 413:
@@ -78,7 +130,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     }
     const known = err instanceof ServiceError ? err : fromFastify(err, request);
     if (known) {
-      const status = STATUS[known.type];
+      const status = statusOf(known);
       if (known.type === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="ko-rerank"');
       if (known.retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(known.retryAfterS))));
       // 503s (not ready, timeout, shutting down) are expected under load: logged like the 4xx, without a stack.

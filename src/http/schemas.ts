@@ -1,5 +1,33 @@
 // TypeBox schemas of the HTTP API: the source of the OpenAPI spec (openapi.yaml).
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/** The keywords whose refusal a schema may explain (refusal). */
+export const EXPLAINED_KEYWORDS = ['minLength', 'pattern', 'enum', 'minimum', 'maximum', 'minItems', 'maxItems', 'required', 'oneOf', 'anyOf'] as const;
+type Explained = (typeof EXPLAINED_KEYWORDS)[number];
+/** `x-error-<keyword>`: an annotation, registered with ajv in app.ts and kept in the spec. */
+export const errorMessageKey = (keyword: string) => `x-error-${keyword}`;
+
+/**
+ * `x-error-pattern: message` (and so on) on a schema: the message of a refusal by that keyword there, written after
+ * the field's path (src/http/errors.ts); `{value}` is replaced by the value sent. For the constraints whose ajv
+ * message would not say why. (A string per keyword, not one object: spec tools read an unknown keyword's object as
+ * a subschema.)
+ */
+const refusal = (messages: Partial<Record<Explained, string>>) =>
+  Object.fromEntries(Object.entries(messages).map(([keyword, message]) => [errorMessageKey(keyword), message]));
+
+/**
+ * The characters String.prototype.trim() removes (ECMAScript WhiteSpace and LineTerminator), spelled out so that
+ * the pattern means the same in every regex dialect (Python's \s differs from JavaScript's).
+ */
+const BLANK = '\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
+/** A string with a character trim() keeps: not empty, not blank. */
+export const NOT_BLANK = `[^${BLANK}]`;
+const NOT_BLANK_MESSAGE = 'must not be empty or blank';
+
+/** A query: a string with something besides whitespace in it. */
+const Query = (description = 'The search query; not empty or blank.') =>
+  Type.String({ minLength: 1, pattern: NOT_BLANK, description, ...refusal({ minLength: NOT_BLANK_MESSAGE, pattern: NOT_BLANK_MESSAGE }) });
 
 const Passages = (description: string) =>
   Type.Array(Type.String(), { minItems: 1, description });
@@ -35,7 +63,8 @@ export const Chunking = Type.Object(
   },
 );
 
-const TIMEOUT_DOC = 'Deadline of this request in milliseconds, capped by REQUEST_TIMEOUT_MS; past it the answer is 503 (type timeout) and pairs not yet scored are dropped.';
+const TIMEOUT_DOC =
+  "This request's own deadline in milliseconds: when it passes the answer is 408 (type timeout) and pairs not yet scored are dropped. Capped by the server's REQUEST_TIMEOUT_MS, whose passing is answered 503 (type timeout, Retry-After).";
 const TimeoutMs = Type.Integer({ minimum: 1, description: TIMEOUT_DOC });
 
 const Controls = {
@@ -48,7 +77,7 @@ const Controls = {
 
 export const RerankBody = Type.Object(
   {
-    query: Type.String({ minLength: 1, description: 'The search query.' }),
+    query: Query(),
     passages: Type.Optional(Passages('Passages to rank against the query.')),
     documents: Type.Optional(Passages('Alias of passages, without `model` (with `model` the body is vLLM\'s: VllmRerankRequest).')),
     top_n: Type.Optional(Type.Integer({ minimum: 1, description: 'Return only the top_n best results (cut after sorting).' })),
@@ -59,8 +88,11 @@ export const RerankBody = Type.Object(
   {
     $id: 'RerankRequest',
     additionalProperties: false,
-    // documents + model is vLLM's body (VllmRerankRequest): never the native one, so the shapes do not overlap.
+    // Exactly one of the two names; documents + model is vLLM's body (VllmRerankRequest), never the native one, so
+    // the shapes do not overlap.
+    oneOf: [{ required: ['passages'] }, { required: ['documents'] }],
     not: { required: ['documents', 'model'] },
+    ...refusal({ oneOf: 'must have exactly one of passages or documents' }),
     description: 'The native body: give exactly one of passages or documents (documents without model).',
   },
 );
@@ -86,6 +118,9 @@ const Usage = Type.Object(
 
 // ---- vLLM's optional fields (its score and rerank APIs; also accepted on the Cohere routes) ------------------------
 
+const TRUNCATE_PROMPT_TOKENS =
+  "{value} is not supported: every pair is cut to the model's max_len (GET /info) with the query kept whole and the passage cut, which is truncate_prompt_tokens -1; send -1 or omit it (max_tokens_per_doc on /rerank, /v1/rerank or /v2/rerank caps each passage's tokens)";
+
 export const VllmExtras = {
   user: Type.Optional(Type.String({ nullable: true, description: 'Accepted for client compatibility; ignored.' })),
   priority: Type.Optional(
@@ -95,8 +130,13 @@ export const VllmExtras = {
     Type.Integer({
       nullable: true,
       minimum: -1,
+      maximum: -1,
       description:
         "-1 or null: cut each pair to the model's max_len, which is what this server always does (the query kept whole, the passage cut). Any other value is refused (422): the server does not cut to a given total; cap the passage with max_tokens_per_doc instead.",
+      ...refusal({
+        minimum: TRUNCATE_PROMPT_TOKENS,
+        maximum: TRUNCATE_PROMPT_TOKENS,
+      }),
     }),
   ),
   use_activation: Type.Optional(
@@ -187,8 +227,11 @@ export const InfoResponse = Type.Object(
 );
 
 export const sharedSchemas = [Usage, VllmUsage, ErrorResponse, StatusResponse, Chunking];
-/** Registered after the definitions below (hoisting): schemas referenced by $ref from more than one route. */
-export const refSchemas = () => [
+/**
+ * Registered after the definitions below (hoisting): schemas referenced by $ref from more than one route, for a
+ * model of `maxLen` tokens.
+ */
+export const refSchemas = (maxLen: number) => [
   RerankBody,
   RerankResponse,
   ScoreBody,
@@ -199,7 +242,7 @@ export const refSchemas = () => [
   VllmRerankResponse,
   VllmScoreBody,
   VllmScoreResponse,
-  InvocationsBody,
+  invocationsBody(maxLen),
 ];
 
 const errorRef = Type.Ref(ErrorResponse);
@@ -212,7 +255,14 @@ export const errorResponses = {
   422: errorRef,
   429: errorRef,
   500: errorRef,
-  503: errorRef,
+  503: Type.Ref(ErrorResponse, {
+    description: 'not_ready (the model is loading), shutting_down, or timeout: the server\'s REQUEST_TIMEOUT_MS passed (with Retry-After).',
+  }),
+};
+/** The routes whose bodies take timeout_ms: its passing is 408. */
+export const deadlineResponses = {
+  ...errorResponses,
+  408: Type.Ref(ErrorResponse, { description: "timeout: the request's own timeout_ms passed before it was scored (no Retry-After: the deadline was the client's)." }),
 };
 
 // ---- Cohere / Jina compatible shapes ---------------------------------------------------------------------------
@@ -222,17 +272,30 @@ const CohereDocument = Type.Union(
     Type.String(),
     Type.Object({ text: Type.Optional(Type.String()) }, { additionalProperties: Type.String(), description: '{text} or, with rank_fields, any string fields' }),
   ],
-  { description: 'A string, or an object with a `text` field (v1: any string fields, ranked by rank_fields).' },
+  { description: 'A string, or an object with a `text` field (or, given rank_fields, the string fields it names).' },
+);
+
+/** v2 (no rank_fields): a string or {text, ...}. */
+const CohereTextDocument = Type.Union(
+  [
+    Type.String(),
+    Type.Object(
+      { text: Type.String() },
+      { additionalProperties: Type.String(), description: '{text}, other string fields ignored', ...refusal({ required: 'must be a string or have a string field text' }) },
+    ),
+  ],
+  { description: 'A string, or an object with a `text` field.' },
 );
 
 // Cohere SDKs send unset optional fields as null: optional fields here accept null (= not given).
 const nullable = { nullable: true } as const;
 
-const CohereCommon = {
+/** The fields of both Cohere versions, with the version's documents. */
+const cohereFields = <D extends TSchema>(document: D) => ({
   timeout_ms: Type.Optional(Type.Integer({ ...nullable, minimum: 1, description: TIMEOUT_DOC })),
   model: Type.Optional(Type.String({ ...nullable, description: 'Accepted for client compatibility; ignored (one model per server).' })),
-  query: Type.String({ minLength: 1, description: 'The search query.' }),
-  documents: Type.Array(CohereDocument, { minItems: 1, description: 'Documents to rank.' }),
+  query: Query(),
+  documents: Type.Array(document, { minItems: 1, description: 'Documents to rank.' }),
   top_n: Type.Optional(Type.Integer({ ...nullable, minimum: 0, description: 'Return only the top_n most relevant (cut after sorting); 0 (vLLM) or null: all.' })),
   ...VllmExtras,
   max_tokens_per_doc: Type.Optional(
@@ -246,11 +309,11 @@ const CohereCommon = {
       description: 'Opt-in chunking (Cohere v1 field; an extension on v2): split a document that does not fit into at most this many overlapping windows, score = best window.',
     }),
   ),
-};
+});
 
 export const CohereV1Body = Type.Object(
   {
-    ...CohereCommon,
+    ...cohereFields(CohereDocument),
     return_documents: Type.Optional(
       Type.Boolean({ ...nullable, description: 'Default true (as Jina and vLLM answer): each result has its document, `{text}` or the object as sent. false: no documents.' }),
     ),
@@ -258,17 +321,44 @@ export const CohereV1Body = Type.Object(
       Type.Array(Type.String(), { ...nullable, minItems: 1, description: "Object documents: rank on these fields' values, joined by newlines in this order." }),
     ),
   },
-  { $id: 'CohereV1RerankRequest', additionalProperties: false },
+  {
+    $id: 'CohereV1RerankRequest',
+    additionalProperties: false,
+    // Without rank_fields (absent or null), each object document must have its text.
+    anyOf: [
+      { required: ['rank_fields'], properties: { rank_fields: { type: 'array' } } },
+      {
+        properties: {
+          documents: {
+            type: 'array',
+            items: {
+              anyOf: [
+                { type: 'string' },
+                { type: 'object', required: ['text'], ...refusal({ required: 'must be a string or have a string field text (or give rank_fields)' }) },
+              ],
+            },
+          },
+        },
+      },
+    ],
+  },
 );
 export type CohereV1Body = Static<typeof CohereV1Body>;
 
 export const CohereV2Body = Type.Object(
   {
-    ...CohereCommon,
+    ...cohereFields(CohereTextDocument),
     relevant_spans: Type.Optional(
       Type.Object(
         {
-          mode: Type.String({ description: 'disabled (what the Cohere SDK 7.x sends to turn it off); enabled is refused (422): this model returns no spans.' }),
+          mode: Type.Unsafe<'disabled'>({
+            type: 'string',
+            enum: ['disabled'],
+            description: 'disabled (what the Cohere SDK 7.x sends to turn it off); enabled is refused (422): this model returns no spans.',
+            ...refusal({
+              enum: '{value} is not supported: this model scores whole documents and returns no relevant spans; send {"mode": "disabled"} or omit relevant_spans',
+            }),
+          }),
           threshold: Type.Optional(Type.Number({ nullable: true })),
           max_spans: Type.Optional(Type.Integer({ nullable: true })),
         },
@@ -361,7 +451,7 @@ export const VllmScoreResponse = Type.Object(
 export const VllmRerankBody = Type.Object(
   {
     model: Type.String({ nullable: true, description: "Accepted and ignored (one model per server); on POST /rerank its presence with documents marks the body as vLLM's." }),
-    query: Type.String({ minLength: 1, description: 'The search query.' }),
+    query: Query(),
     documents: Passages('Documents to rank.'),
     top_n: Type.Optional(Type.Integer({ nullable: true, minimum: 0, description: 'Return only the top_n best (cut after sorting); 0 or null (default): all.' })),
     ...VllmExtras,
@@ -389,10 +479,13 @@ export const VllmRerankResponse = Type.Object(
 
 // ---- Hugging Face text-embeddings-inference (TEI) -----------------------------------------------------------------
 
-const TruncationDirection = Type.Unsafe<'Right' | 'right' | 'Left' | 'left'>({
+const TruncationDirection = Type.Unsafe<'Right' | 'right'>({
   type: 'string',
-  enum: ['Right', 'right', 'Left', 'left'],
-  description: 'Right (default): the passage is cut at its end, the query kept whole. Left is refused (422).',
+  enum: ['Right', 'right'],
+  description: "Right (default): the passage is cut at its end, the query kept whole. TEI's Left is refused (422).",
+  ...refusal({
+    enum: '{value} is not supported: the query is kept whole and the passage is cut at its end (Right); send Right or omit it',
+  }),
 });
 const TeiTruncate = Type.Boolean({
   nullable: true,
@@ -402,7 +495,7 @@ const RawScores = Type.Boolean({ description: 'false (default): score = sigmoid(
 
 export const TeiRerankBody = Type.Object(
   {
-    query: Type.String({ minLength: 1, description: 'The search query.' }),
+    query: Query(),
     texts: Passages('Texts to rank against the query.'),
     raw_scores: Type.Optional(RawScores),
     return_text: Type.Optional(Type.Boolean({ description: 'Include each text as `text` (default false).' })),
@@ -422,12 +515,19 @@ export const TeiRerankResponse = Type.Array(
   { $id: 'TeiRerankResponse', description: "TEI's bare array, sorted by score (on the fp32 logits), highest first." },
 );
 
-const TeiSequence = Type.Array(Type.String(), { minItems: 1, maxItems: 2, description: '[query, passage]' });
+const SINGLE_TEXT = 'is a single text: this model is a cross-encoder and scores [query, passage] pairs';
+const TeiSequence = Type.Array(Type.String(), {
+  minItems: 2,
+  maxItems: 2,
+  description: '[query, passage]',
+  ...refusal({ minItems: SINGLE_TEXT, maxItems: 'must be one [query, passage] pair: two texts' }),
+});
 
 export const PredictBody = Type.Object(
   {
-    inputs: Type.Union([Type.String(), TeiSequence, Type.Array(TeiSequence, { minItems: 1 })], {
+    inputs: Type.Union([TeiSequence, Type.Array(TeiSequence, { minItems: 1 })], {
       description: 'One pair [query, passage], or a batch [[query, passage], ...]. Single texts (a string, [text]) are refused: this model scores pairs.',
+      ...refusal({ anyOf: 'must be one [query, passage] pair or a list of them: a single text is not scored, this model is a cross-encoder' }),
     }),
     raw_scores: Type.Optional(RawScores),
     truncate: Type.Optional(TeiTruncate),
@@ -453,45 +553,76 @@ const Pair = Type.Object(
   { additionalProperties: false },
 );
 
-export const InvocationsBody = Type.Object(
-  {
-    inputs: Type.Union([Pair, Type.Array(Pair, { minItems: 1 })], {
-      description: 'One pair (answered with one {label, score}) or a list of pairs (answered in this order).',
-    }),
-    parameters: Type.Optional(
-      Type.Object(
-        {
-          function_to_apply: Type.Optional(
-            Type.String({
-              description:
-                'As transformers\' TextClassificationPipeline (case-insensitive): sigmoid (default, the one-label default), none (the raw logit), softmax (over the one label: always 1.0).',
-            }),
-          ),
-          top_k: Type.Optional(
-            Type.Integer({ nullable: true, minimum: 0, description: 'Given (even null): each input is answered with a list of its top_k labels, [{label, score}] (one label).' }),
-          ),
-          truncation: Type.Optional(
-            Type.Union([Type.Boolean(), Type.String()], {
-              description:
-                "true / longest_first / only_second (default): cut the passage to fit max_len, the query kept whole. false / do_not_truncate: 422 listing the pairs that do not fit. only_first is refused.",
-            }),
-          ),
-          max_length: Type.Optional(
-            Type.Integer({ minimum: 1, description: "At least the model's max_len (/info): accepted (pairs are cut to max_len). Smaller: refused (422)." }),
-          ),
-          padding: Type.Optional(Type.Union([Type.Boolean(), Type.String()], { description: 'Accepted and ignored: padding does not change a score.' })),
-          timeout_ms: Type.Optional(TimeoutMs),
-        },
-        { additionalProperties: false },
+/** function_to_apply, case-insensitive as transformers reads it (ClassificationFunction[name.upper()]). */
+const caseless = (word: string) => [...word].map((c) => `[${c.toUpperCase()}${c}]`).join('');
+const FUNCTIONS = ['sigmoid', 'softmax', 'none'];
+
+/**
+ * The toolkit payload; `maxLen` is the served model's max_len, the least max_length accepted (the spec of a server
+ * says what that server takes).
+ */
+export const invocationsBody = (maxLen: number) =>
+  Type.Object(
+    {
+      inputs: Type.Union([Pair, Type.Array(Pair, { minItems: 1 })], {
+        description: 'One pair (answered with one {label, score}) or a list of pairs (answered in this order).',
+      }),
+      parameters: Type.Optional(
+        Type.Object(
+          {
+            function_to_apply: Type.Optional(
+              Type.String({
+                pattern: `^(?:${FUNCTIONS.map(caseless).join('|')})$`,
+                description:
+                  'As transformers\' TextClassificationPipeline (case-insensitive): sigmoid (default, the one-label default), none (the raw logit), softmax (over the one label: always 1.0).',
+                ...refusal({ pattern: `must be one of ${FUNCTIONS.join(' | ')} (any case), got {value}` }),
+              }),
+            ),
+            top_k: Type.Optional(
+              Type.Integer({ nullable: true, minimum: 0, description: 'Given (even null): each input is answered with a list of its top_k labels, [{label, score}] (one label).' }),
+            ),
+            truncation: Type.Optional(
+              Type.Union(
+                [
+                  Type.Boolean(),
+                  Type.Unsafe<'longest_first' | 'only_second' | 'do_not_truncate'>({
+                    type: 'string',
+                    enum: ['longest_first', 'only_second', 'do_not_truncate'],
+                    ...refusal({
+                      enum: '{value} is not supported: the passage is cut and the query kept whole (true, longest_first, only_second), or nothing is cut and pairs that do not fit are refused (false, do_not_truncate)',
+                    }),
+                  }),
+                ],
+                {
+                  description:
+                    "true / longest_first / only_second (default): cut the passage to fit max_len, the query kept whole. false / do_not_truncate: 422 listing the pairs that do not fit. only_first is refused.",
+                },
+              ),
+            ),
+            max_length: Type.Optional(
+              Type.Integer({
+                minimum: maxLen,
+                description: `At least the model's max_len (${maxLen}, GET /info): accepted (pairs are cut to max_len). Smaller: refused (422).`,
+                ...refusal({
+                  minimum: `{value} is below the model's max_len ${maxLen}: not supported (pairs are cut to max_len, the query kept whole); omit it, or cap passages with max_tokens_per_doc on /rerank`,
+                }),
+              }),
+            ),
+            padding: Type.Optional(Type.Union([Type.Boolean(), Type.String()], { description: 'Accepted and ignored: padding does not change a score.' })),
+            timeout_ms: Type.Optional(TimeoutMs),
+          },
+          { additionalProperties: false },
+        ),
       ),
-    ),
-  },
-  {
-    $id: 'InvocationsRequest',
-    additionalProperties: false,
-    description: "The Hugging Face inference toolkit's text-classification payload with text pairs (transformers' TextClassificationPipeline).",
-  },
-);
+    },
+    {
+      $id: 'InvocationsRequest',
+      additionalProperties: false,
+      description: "The Hugging Face inference toolkit's text-classification payload with text pairs (transformers' TextClassificationPipeline).",
+    },
+  );
+/** For the types and $ref: the registered schema is invocationsBody(the model's max_len) (refSchemas). */
+export const InvocationsBody = invocationsBody(512);
 export type InvocationsBody = Static<typeof InvocationsBody>;
 
 const Label = Type.Object({

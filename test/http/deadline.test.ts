@@ -1,6 +1,7 @@
-// Deadlines and client disconnects: a request past its deadline gets 503 (type timeout) and one whose client has
-// gone is dropped; either way its queued pairs are removed before they reach the model (counted in
-// ko_rerank_dropped_pairs_total{reason}) and no inference is spent on them.
+// Deadlines and client disconnects: a request past its own timeout_ms gets 408 (type timeout), one past the server's
+// REQUEST_TIMEOUT_MS 503 (type timeout, Retry-After), and one whose client has gone is dropped; each way its queued
+// pairs are removed before they reach the model (counted in ko_rerank_dropped_pairs_total{reason}) and no inference
+// is spent on them.
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { Engine } from '../../src/core/engine.ts';
@@ -35,7 +36,7 @@ function hold(backend: ScriptedBackend): () => void {
 
 const passages = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} 문단 ${i}`);
 
-t.test('timeout_ms: past it the request is 503 timeout and its queued pairs never reach the model', async (t) => {
+t.test("timeout_ms: past the client's own deadline the request is 408 timeout and its queued pairs never reach the model", async (t) => {
   const s = await server({ requestTimeoutMs: 30_000 });
   t.teardown(s.close);
   const open = hold(s.backend);
@@ -43,12 +44,12 @@ t.test('timeout_ms: past it the request is 503 timeout and its queued pairs neve
   while (s.backend.batches.length === 0) await sleep(5);
   const t0 = performance.now();
   const late = await s.post('/rerank', { query: '질문', passages: passages(40, '나'), timeout_ms: 100 });
-  t.equal(late.status, 503);
+  t.equal(late.status, 408, "the client's deadline: 408, not a server error");
   t.ok(performance.now() - t0 < 5_000, 'answered at its deadline, not after the queue drained');
   const body = (await late.json()) as any;
   t.equal(body.error.type, 'timeout');
-  t.match(body.error.message, /100 ms deadline/);
-  t.ok(late.headers.get('retry-after'), 'Retry-After on a timeout');
+  t.match(body.error.message, /100 ms deadline \(timeout_ms\).*larger timeout_ms \(at most REQUEST_TIMEOUT_MS=30000\)/);
+  t.equal(late.headers.get('retry-after'), null, 'no Retry-After: the deadline was the client\'s');
   open();
   t.equal((await first).status, 200);
   await sleep(100);
@@ -61,7 +62,7 @@ t.test('timeout_ms: past it the request is 503 timeout and its queued pairs neve
   t.equal(again.status, 200, 'the server keeps serving');
 });
 
-t.test('REQUEST_TIMEOUT_MS is the default deadline and caps a larger timeout_ms, on every inference route', async (t) => {
+t.test('REQUEST_TIMEOUT_MS is the default deadline and caps a larger timeout_ms, on every inference route: 503 with Retry-After', async (t) => {
   const s = await server({ requestTimeoutMs: 150 });
   t.teardown(s.close);
   s.backend.delayMs = 600;
@@ -77,8 +78,16 @@ t.test('REQUEST_TIMEOUT_MS is the default deadline and caps a larger timeout_ms,
     const json = (await r.json()) as any;
     t.equal(r.status, 503, path);
     t.equal(json.error.type, 'timeout', path);
-    t.match(json.error.message, /150 ms deadline/, path);
+    t.match(json.error.message, /150 ms deadline \(REQUEST_TIMEOUT_MS\)/, path);
+    t.ok(r.headers.get('retry-after'), `${path}: Retry-After`);
   }
+  // A timeout_ms equal to REQUEST_TIMEOUT_MS is the client's own deadline.
+  const own = await s.post('/score', { pairs: [['q', 'a']], timeout_ms: 150 });
+  t.equal(own.status, 408);
+  const late = await s.post('/v1/rerank', { query: 'q', documents: ['a'], timeout_ms: 50 });
+  t.equal(late.status, 408, 'the Cohere routes too');
+  const toolkit = await s.post('/invocations', { inputs: [{ text: 'q', text_pair: 'a' }], parameters: { timeout_ms: 50 } });
+  t.equal(toolkit.status, 408, '/invocations parameters.timeout_ms too');
 });
 
 t.test('a client that disconnects has its queued pairs dropped and counted', async (t) => {

@@ -100,9 +100,10 @@ const errors: [string, unknown, RegExp][] = [
   ['a single text', { inputs: '나는 너를 사랑해' }, /inputs/],
   ['text_pair not a string', { inputs: [{ text: 'a', text_pair: 3 }] }, /inputs\/0\/text_pair/],
   ['empty inputs', { inputs: [] }, /inputs/],
-  ['blank query in a pair', { inputs: [{ text: ' ', text_pair: 'b' }] }, /inputs\/0/],
   ['native body with a bad passage', { query: 'a', passages: ['b', 2] }, /passages\/1/],
-  ['neither shape', { foo: 1 }, /query|inputs/],
+  ['neither shape', { foo: 1 }, /body must have inputs \(the toolkit payload.*\) or query \(the native \/rerank body\)/],
+  ['native body without passages', { query: 'a' }, /body must have exactly one of passages or documents/],
+  ['function_to_apply in no case', { ...seed, parameters: { function_to_apply: 'Sigmoidal' } }, /function_to_apply must be one of sigmoid \| softmax \| none \(any case\), got "Sigmoidal"/],
   ['vLLM body', { query: 'a', documents: ['b'], model: 'm' }, /documents and model, which is vLLM's rerank body: POST it to \/rerank/],
   ['truncation false and a passage too long', { inputs: [{ text: 'a', text_pair: '가 '.repeat(1000) }], parameters: { truncation: false } }, /inputs at index 0/],
 ];

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { ServiceError } from '../../core/errors.ts';
 import type { EngineResult } from '../../core/engine.ts';
-import { CohereV1Body, CohereV1Response, CohereV2Body, CohereV2Response, errorResponses } from '../schemas.ts';
+import { CohereV1Body, CohereV1Response, CohereV2Body, CohereV2Response, deadlineResponses } from '../schemas.ts';
 import { clientSignal, type RouteDeps } from './deps.ts';
 import { activation, topN, usage } from './vllm.ts';
 
@@ -16,7 +16,9 @@ export function documentTexts(docs: readonly Doc[], rankFields?: readonly string
     if (typeof d === 'string') return d;
     if (rankFields) {
       const missing = rankFields.filter((f) => typeof d[f] !== 'string');
-      if (missing.length > 0) throw new ServiceError('validation', `body/documents/${i} has no string field ${missing.join(', ')} named in rank_fields`);
+      if (missing.length > 0) {
+        throw new ServiceError('validation', `body/documents/${i} has no string field ${missing.map((f) => JSON.stringify(f)).join(', ')} named in rank_fields`);
+      }
       return rankFields.map((f) => d[f]!).join('\n');
     }
     if (typeof d.text !== 'string') throw new ServiceError('validation', `body/documents/${i} must be a string or have a string field text (or give rank_fields)`);
@@ -38,16 +40,6 @@ const rankOptions = (body: CohereV1Body | CohereV2Body, reply: FastifyReply) => 
   signal: clientSignal(reply),
 });
 
-/** Cohere SDK 7.x sends relevant_spans; only mode disabled can be served (this model finds no spans). */
-function checkRelevantSpans(body: CohereV2Body): void {
-  const mode = body.relevant_spans?.mode;
-  if (mode === undefined || mode === 'disabled') return;
-  throw new ServiceError(
-    'validation',
-    `body/relevant_spans/mode ${JSON.stringify(mode)} is not supported: this model scores whole documents and returns no relevant spans; send {"mode": "disabled"} or omit relevant_spans`,
-  );
-}
-
 export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   app.post(
     '/v1/rerank',
@@ -58,13 +50,13 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
           "Cohere v1 (`cohere-ai` CohereClient), Jina (langchain_community JinaRerank) and vLLM's /v1/rerank. relevance_score = sigmoid(logit) (the logit with vLLM's use_activation false), results sorted on the fp32 logits, top_n cut after sorting (0: all, as vLLM). Each result has its `document` unless return_documents is false (Jina and vLLM return them by default); `model` and `usage` for Jina and vLLM clients.",
         tags: ['compat'],
         body: CohereV1Body,
-        response: { 200: CohereV1Response, ...errorResponses },
+        response: { 200: CohereV1Response, ...deadlineResponses },
       },
     },
     async (request, reply) => {
       const body = request.body as CohereV1Body;
       const texts = documentTexts(body.documents as Doc[], body.rank_fields ?? undefined);
-      const score = activation(body, engine.model.maxLen);
+      const score = activation(body);
       const out = await engine.rank(body.query, texts, rankOptions(body, reply), 'documents');
       return {
         id: randomUUID(),
@@ -90,14 +82,13 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
           "`cohere-ai` CohereClientV2 (5.x to 8.x, Python and JS; relevant_spans mode disabled accepted) and vLLM's /v2/rerank: the answer is Cohere's `{id, results, meta}` plus vLLM's `model`, `usage` and `results[].document`. relevance_score = sigmoid(logit) (the logit with use_activation false), results sorted on the fp32 logits, top_n cut after sorting (0: all). max_tokens_per_doc caps each document (clamped to what fits); max_chunks_per_doc (extension) turns on chunking.",
         tags: ['compat'],
         body: CohereV2Body,
-        response: { 200: CohereV2Response, ...errorResponses },
+        response: { 200: CohereV2Response, ...deadlineResponses },
       },
     },
     async (request, reply) => {
       const body = request.body as CohereV2Body;
-      checkRelevantSpans(body);
       const texts = documentTexts(body.documents as Doc[]);
-      const score = activation(body, engine.model.maxLen);
+      const score = activation(body);
       const out = await engine.rank(body.query, texts, rankOptions(body, reply), 'documents');
       return {
         id: randomUUID(),

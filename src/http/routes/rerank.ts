@@ -1,8 +1,7 @@
 // POST /rerank: the native body and answer, TEI's (texts) and vLLM's (documents + model). The rule is in ../dialect.ts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Engine } from '../../core/engine.ts';
-import { ServiceError } from '../../core/errors.ts';
-import { RerankBody, RerankResponse, TeiRerankBody, TeiRerankResponse, VllmRerankBody, VllmRerankResponse, errorResponses } from '../schemas.ts';
+import { RerankBody, RerankResponse, TeiRerankBody, TeiRerankResponse, VllmRerankBody, VllmRerankResponse, deadlineResponses } from '../schemas.ts';
 import { TEI_RERANK, VLLM_RERANK, dialectError, rerankDialect } from '../dialect.ts';
 import { clientSignal, controls, nativeResult, type RouteDeps } from './deps.ts';
 import type { FastifyReply } from 'fastify';
@@ -10,14 +9,9 @@ import { Type } from '@sinclair/typebox';
 import { teiRerank } from './tei.ts';
 import { vllmRerank } from './vllm.ts';
 
-const ALIASES = ['passages', 'documents'] as const;
-
-/** The native /rerank answer (also /invocations with the native body). */
+/** The native /rerank answer (also /invocations with the native body). The schema let exactly one name through. */
 export async function rerank(engine: Engine, body: RerankBody, reply: FastifyReply) {
-  const given = ALIASES.filter((f) => body[f] !== undefined);
-  if (given.length === 0) throw new ServiceError('validation', 'body must have one of passages or documents (or texts for the TEI answer)');
-  if (given.length > 1) throw new ServiceError('validation', `body must have only one of passages or documents, got ${given.join(' and ')}`);
-  const field = given[0]!;
+  const field = body.passages !== undefined ? 'passages' : 'documents';
   const passages = body[field]!;
   const out = await engine.rank(body.query, passages, { ...controls(body), topN: body.top_n, signal: clientSignal(reply) }, field);
   return {
@@ -40,7 +34,7 @@ export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { e
           "The body's fields pick the dialect: `texts` → TEI's body and bare-array answer `[{index, score, text?}]` (TeiRerankRequest); else `documents` with `model` → vLLM's body and answer `{id, model, usage, results: [{index, document: {text}, relevance_score}]}` (VllmRerankRequest); else the native body (`passages`, or `documents` without `model`) and answer. Native: sorted by the fp32 logit, highest first (ties by index); score = softmax over all of the request's logits unless `normalize` says otherwise; top_n cuts after sorting; truncation control (max_tokens_per_doc, truncate) and long-passage chunking.",
         tags: ['rerank'],
         body: Type.Union([Type.Ref(RerankBody), Type.Ref(TeiRerankBody), Type.Ref(VllmRerankBody)]),
-        response: { 200: Type.Union([Type.Ref(RerankResponse), Type.Ref(TeiRerankResponse), Type.Ref(VllmRerankResponse)]), ...errorResponses },
+        response: { 200: Type.Union([Type.Ref(RerankResponse), Type.Ref(TeiRerankResponse), Type.Ref(VllmRerankResponse)]), ...deadlineResponses },
       },
       attachValidation: true,
     },

@@ -5,60 +5,55 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError } from '../../core/errors.ts';
 import { sigmoid } from '../../core/scores.ts';
-import { validationMessage } from '../errors.ts';
-import type { SchemaError } from '../dialect.ts';
-import { InvocationsBody, InvocationsResponse, RerankBody, RerankResponse, StatusResponse, errorResponses } from '../schemas.ts';
+import { pickError, validationMessage, type SchemaError } from '../errors.ts';
+import { InvocationsBody, InvocationsResponse, RerankBody, RerankResponse, StatusResponse, deadlineResponses, errorResponses } from '../schemas.ts';
 import { clientSignal, type RouteDeps } from './deps.ts';
 import { rerank } from './rerank.ts';
 import { LABEL } from './tei.ts';
 
 /**
  * The body is either shape (anyOf): report the error of the shape the body meant, the toolkit's when it has
- * `inputs`, else the native one's.
+ * `inputs`, the native one's when it has `query`.
  */
 function invocationsError(errors: SchemaError[], context: string): ServiceError {
-  const noInputs = errors.some((e) => e.keyword === 'required' && e.instancePath === '' && e.params?.missingProperty === 'inputs');
-  const branch = errors.filter((e) => e.keyword !== 'anyOf' && (noInputs ? !e.schemaPath?.startsWith('InvocationsRequest') : e.schemaPath?.startsWith('InvocationsRequest')));
-  // inputs is one pair or a list of pairs (anyOf): name the pair's field when the list branch says what is wrong.
-  const inList = branch.find((e) => /^\/inputs\/\d+/.test(e.instancePath ?? ''));
+  // The route's anyOf error is about the whole body (ajv runs verbose: it carries the body as its data).
+  const body = errors.find((e) => e.instancePath === '' && e.schemaPath === '#/anyOf')?.data;
+  const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+  if (isObject && !('inputs' in body) && !('query' in body)) {
+    return new ServiceError('validation', `${context} must have inputs (the toolkit payload, [{text, text_pair}, ...]) or query (the native /rerank body)`);
+  }
+  const toolkit = isObject && 'inputs' in body;
+  const branch = errors.filter((e) => !e.schemaPath?.startsWith('#/anyOf') && (e.schemaPath?.startsWith('InvocationsRequest') ?? false) === toolkit);
   if (branch[0]?.keyword === 'not') {
     return new ServiceError('validation', `${context} has documents and model, which is vLLM's rerank body: POST it to /rerank, or send passages here for the native answer`);
   }
-  return new ServiceError('validation', validationMessage(inList ?? branch[0] ?? errors[0]!, context));
+  return new ServiceError('validation', validationMessage(pickError(branch) ?? pickError(errors)!, context));
 }
 
 type Params = NonNullable<InvocationsBody['parameters']>;
 type Label = { label: string; score: number };
 
-/** The score function of function_to_apply, as TextClassificationPipeline applies it to a one-label model. */
+/**
+ * The score function of function_to_apply (sigmoid, none or softmax in any case: the schema refuses others), as
+ * TextClassificationPipeline applies it to a one-label model.
+ */
 function scoreFunction(fn: string | undefined): (logit: number) => number {
-  switch ((fn ?? 'sigmoid').toLowerCase()) {
-    case 'sigmoid':
-      return sigmoid;
+  switch (fn?.toLowerCase()) {
     case 'none':
       return (logit) => logit;
     case 'softmax':
       return () => 1; // softmax over the one label's logit
     default:
-      throw new ServiceError('validation', `body/parameters/function_to_apply must be one of sigmoid | softmax | none, got ${JSON.stringify(fn)}`);
+      return sigmoid;
   }
 }
 
-/** The tokenizer options the pipeline passes through: what they mean for the engine's truncation, or why not. */
-function truncation(p: Params, maxLen: number): boolean | undefined {
-  if (p.max_length !== undefined && p.max_length < maxLen) {
-    throw new ServiceError(
-      'validation',
-      `body/parameters/max_length ${p.max_length} is below the model's max_len ${maxLen}: not supported (pairs are cut to max_len, the query kept whole); omit it, or cap passages with max_tokens_per_doc on /rerank`,
-    );
-  }
-  const t = p.truncation;
-  if (t === undefined || t === true || t === 'longest_first' || t === 'only_second') return undefined;
-  if (t === false || t === 'do_not_truncate') return false;
-  throw new ServiceError(
-    'validation',
-    `body/parameters/truncation ${JSON.stringify(t)} is not supported: the passage is cut and the query kept whole (true, longest_first, only_second), or nothing is cut and pairs that do not fit are refused (false, do_not_truncate)`,
-  );
+/**
+ * The tokenizer options the pipeline passes through, as the engine's truncation. The schema has refused what cannot
+ * be served: a max_length below the model's max_len, truncation only_first.
+ */
+function truncation(p: Params): boolean | undefined {
+  return p.truncation === false || p.truncation === 'do_not_truncate' ? false : undefined;
 }
 
 /** The answer's media type from Accept, as the toolkit reads it: JSON unless text/csv is asked for. */
@@ -82,7 +77,7 @@ async function toolkit(request: FastifyRequest, reply: FastifyReply, body: Invoc
   const type = answerType(request);
   const p = body.parameters ?? {};
   const score = scoreFunction(p.function_to_apply);
-  const truncate = truncation(p, engine.model.maxLen);
+  const truncate = truncation(p);
   const single = !Array.isArray(body.inputs);
   const inputs = Array.isArray(body.inputs) ? body.inputs : [body.inputs];
   // top_k given (null included) switches the pipeline to lists of labels, one list per input.
@@ -131,7 +126,7 @@ export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
             },
           },
           406: errorResponses[400],
-          ...errorResponses,
+          ...deadlineResponses,
         },
       },
       schemaErrorFormatter: (errors, context) => invocationsError(errors as SchemaError[], context),

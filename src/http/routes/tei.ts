@@ -3,7 +3,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import type { Engine } from '../../core/engine.ts';
-import { ServiceError } from '../../core/errors.ts';
 import { sigmoid } from '../../core/scores.ts';
 import { PredictBody, PredictResponse, errorResponses, type TeiRerankBody } from '../schemas.ts';
 import { clientSignal, type RouteDeps } from './deps.ts';
@@ -14,19 +13,12 @@ export const LABEL = 'LABEL_0';
 interface TeiOptions {
   raw_scores?: boolean;
   truncate?: boolean | null;
-  truncation_direction?: 'Right' | 'right' | 'Left' | 'left';
+  /** Right only (the schema refuses Left, saying why): the passage is cut at its end. */
+  truncation_direction?: 'Right' | 'right';
 }
 
-/** Engine truncation from TEI's fields; Left is refused, saying what is done instead. */
-function truncation(body: TeiOptions): boolean | undefined {
-  if (body.truncation_direction === 'Left' || body.truncation_direction === 'left') {
-    throw new ServiceError(
-      'validation',
-      'body/truncation_direction Left is not supported: the query is kept whole and the passage is cut at its end (Right); send Right or omit it',
-    );
-  }
-  return body.truncate ?? undefined;
-}
+/** Engine truncation from TEI's fields. */
+const truncation = (body: TeiOptions): boolean | undefined => body.truncate ?? undefined;
 
 const scoreFn = (body: TeiOptions) => (body.raw_scores ? (logit: number) => logit : sigmoid);
 
@@ -37,18 +29,11 @@ export async function teiRerank(engine: Engine, body: TeiRerankBody, reply: Fast
   return out.results.map((r) => (body.return_text ? { index: r.index, text: body.texts[r.index]!, score: score(r.logit) } : { index: r.index, score: score(r.logit) }));
 }
 
-/** TEI's inputs as pairs; single texts are refused (this model scores pairs). */
+/** TEI's inputs as pairs: one [query, passage] or a list of them (the schema refuses single texts). */
 function predictPairs(inputs: PredictBody['inputs']): { pairs: [string, string][]; single: boolean } {
-  const single = typeof inputs === 'string' || inputs.every((x) => typeof x === 'string');
-  const seqs = (single ? [typeof inputs === 'string' ? [inputs] : inputs] : inputs) as string[][];
-  const pairs = seqs.map((s, i) => {
-    if (s.length !== 2) {
-      const where = single ? 'body/inputs' : `body/inputs/${i}`;
-      throw new ServiceError('validation', `${where} is a single text: this model is a cross-encoder and scores [query, passage] pairs`);
-    }
-    return [s[0]!, s[1]!] as [string, string];
-  });
-  return { pairs, single };
+  const single = inputs.every((x) => typeof x === 'string');
+  const seqs = (single ? [inputs] : inputs) as string[][];
+  return { pairs: seqs.map((s) => [s[0]!, s[1]!]), single };
 }
 
 export const teiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {

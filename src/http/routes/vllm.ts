@@ -13,15 +13,11 @@ export interface VllmFields {
   use_activation?: boolean | null;
 }
 
-/** The score function vLLM's fields ask for; refuses truncate_prompt_tokens other than -1 (saying why). */
-export function activation(body: VllmFields, maxLen: number): (logit: number) => number {
-  const t = body.truncate_prompt_tokens;
-  if (t !== undefined && t !== null && t !== -1) {
-    throw new ServiceError(
-      'validation',
-      `body/truncate_prompt_tokens ${t} is not supported: every pair is cut to the model's max_len (${maxLen} tokens) with the query kept whole and the passage cut, which is truncate_prompt_tokens -1; send -1 or omit it (max_tokens_per_doc on /rerank, /v1/rerank or /v2/rerank caps each passage's tokens)`,
-    );
-  }
+/**
+ * The score function vLLM's fields ask for. truncate_prompt_tokens is -1 or null here: the schema refuses any other
+ * value, saying why (every pair is cut to max_len, which is -1).
+ */
+export function activation(body: VllmFields): (logit: number) => number {
   return body.use_activation === false ? (logit) => logit : sigmoid;
 }
 
@@ -32,7 +28,7 @@ export const usage = (tokens: number) => ({ prompt_tokens: tokens, total_tokens:
 
 /** POST /rerank with documents + model: vLLM's RerankResponse. */
 export async function vllmRerank(engine: Engine, body: VllmRerankBody, reply: FastifyReply) {
-  const score = activation(body, engine.model.maxLen);
+  const score = activation(body);
   const out = await engine.rank(body.query, body.documents, { topN: topN(body.top_n), timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) }, 'documents');
   return {
     id: `rerank-${randomUUID()}`,
@@ -55,7 +51,7 @@ export function vllmPairs(body: VllmScoreBody): [string, string][] {
 
 /** POST /score or /v1/score with text_1 / text_2: vLLM's ScoreResponse, data in input order. */
 export async function vllmScore(engine: Engine, body: VllmScoreBody, reply: FastifyReply) {
-  const score = activation(body, engine.model.maxLen);
+  const score = activation(body);
   const pairs = vllmPairs(body);
   const out = await engine.score(pairs, { timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) }, 'text_2');
   const data = new Array<{ index: number; object: 'score'; score: number }>(pairs.length);
