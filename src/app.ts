@@ -19,6 +19,7 @@ import { sagemakerRoutes } from './http/routes/sagemaker.ts';
 import { installAuth, isPublic } from './http/auth.ts';
 import { connectionOptions, installConnectionLimits } from './http/connections.ts';
 import { installBodyBudget } from './http/body-budget.ts';
+import { MemoryReclaimer } from './core/memory-reclaim.ts';
 import { loggerOptions } from './http/log-redact.ts';
 import { scoreRoute } from './http/routes/score.ts';
 import { teiRoutes } from './http/routes/tei.ts';
@@ -70,6 +71,20 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   installConnectionLimits(app, config);
   installAuth(app, config);
   installBodyBudget(app, config, engine);
+  // After a burst of inference requests, the memory it left (freed but kept by malloc and V8) goes back to the OS.
+  const reclaimer = new MemoryReclaimer({
+    idleMs: config.memoryReclaimIdleMs,
+    busy: () => engine.admission.active > 0 || engine.admission.admitted > 0,
+    registry: engine.metrics.registry,
+    log: app.log,
+  });
+  app.addHook('onRequest', async (request) => {
+    if (request.method === 'POST') reclaimer.touch();
+  });
+  app.addHook('onResponse', async (request) => {
+    if (request.method === 'POST') reclaimer.touch();
+  });
+  app.addHook('onClose', async () => reclaimer.close());
   // JSON only: a text/plain body is answered 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
   installJsonParser(app);

@@ -27,6 +27,7 @@ export interface Config {
   maxPassageChars: number;
   maxQueuePairs: number;
   maxInflightBodyBytes: number;
+  memoryReclaimIdleMs: number;
   admitByWait: boolean;
   fairBatching: boolean;
   requestTimeoutMs: number;
@@ -285,6 +286,14 @@ export const SETTINGS = [
     default: 64 * 1024 * 1024,
     doc: 'Most bytes of request bodies (Content-Length; BODY_LIMIT when chunked) being read, parsed, tokenized or scored at once; past it a request is answered 429 before its body is read (one request alone is always admitted).',
     parse: int(1024),
+  }),
+  setting({
+    key: 'memoryReclaimIdleMs',
+    env: 'MEMORY_RECLAIM_IDLE_MS',
+    flag: '--memory-reclaim-idle-ms',
+    default: 2000,
+    doc: 'After this long without a POST request coming or going (and none inside the engine), give the memory of a burst back to the OS: one full V8 GC and glibc malloc_trim(0), only if RSS grew 32 MiB since the last time (0 = never; see docs/operations.md "Memory after a burst").',
+    parse: int(0),
   }),
   setting({
     key: 'admitByWait',
