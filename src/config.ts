@@ -20,6 +20,7 @@ export interface Config {
   faultInjection: boolean;
   queryMaxShare: number;
   maxBatchTokens: number;
+  maxBatchMs: number;
   maxBatchSize: number;
   maxWaitMs: number;
   maxPassages: number;
@@ -237,6 +238,14 @@ export const SETTINGS = [
     default: 0,
     doc: 'Token budget of one micro-batch, counted as rows x padded length (at least max_len); 0 = by device: 16384 on CUDA, 2048 on CPU.',
     parse: int(0),
+  }),
+  setting({
+    key: 'maxBatchMs',
+    env: 'MAX_BATCH_MS',
+    flag: '--max-batch-ms',
+    default: 50,
+    doc: 'CPU only: a micro-batch holds at most the tokens that run in about this long (ms per padded token measured on the running batches), so a request arriving while one runs waits for at most that; 0 = MAX_BATCH_TOKENS alone. Not applied on CUDA.',
+    parse: int(0, 60000),
   }),
   setting({ key: 'maxBatchSize', env: 'MAX_BATCH_SIZE', flag: '--max-batch-size', default: 64, doc: 'Most pairs in one micro-batch.', parse: int(1, 100000) }),
   setting({

@@ -5,6 +5,15 @@ import { RunWithdrawnError, type Backend, type TensorBatch } from '../backend/on
 
 export interface BatcherOptions {
   maxBatchTokens: number;
+  /**
+   * Time bound of one micro-batch (MAX_BATCH_MS, 0/absent = none): the token budget is at most maxBatchMs / (ms per
+   * padded token), that cost measured as a moving average over the micro-batches that filled at least half of the
+   * budget. A request arriving while one runs then waits for about this long at most (CPU: run time grows with tokens).
+   * Never below minBatchTokens.
+   */
+  maxBatchMs?: number;
+  /** Floor of the time-bound budget (the model's max_len: one full pair), so the per-run overhead stays small. */
+  minBatchTokens?: number;
   maxBatchSize: number;
   maxWaitMs: number;
   padId: number;
@@ -55,6 +64,9 @@ export interface SubmitResult {
 
 /** A micro-batch is charged MAX_BATCH_TOKENS / this in fixed per-run cost when the batcher compares candidates. */
 const BATCH_OVERHEAD_SHARE = 16;
+
+/** Weight of the newest micro-batch in the ms-per-token moving average (MAX_BATCH_MS). */
+const COST_EWMA_WEIGHT = 0.25;
 
 /** Fair mode: a request skipped by this many micro-batches in a row is in the next one. */
 const STARVE_BATCHES = 2;
@@ -110,6 +122,8 @@ export class Batcher {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly starveMs: number;
+  /** Moving average of inference ms per padded token (MAX_BATCH_MS); undefined until a micro-batch was measured. */
+  private msPerToken: number | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -121,6 +135,20 @@ export class Batcher {
 
   get queueSize(): number {
     return this.queue.length;
+  }
+
+  /** The token budget of the next micro-batch: maxBatchTokens, or less under maxBatchMs at the measured cost. */
+  budget(): number {
+    const { maxBatchTokens, maxBatchMs } = this.opts;
+    if (!maxBatchMs || this.msPerToken === undefined) return maxBatchTokens;
+    return Math.max(this.opts.minBatchTokens ?? 1, Math.min(maxBatchTokens, Math.floor(maxBatchMs / this.msPerToken)));
+  }
+
+  /** Feeds the cost average from a micro-batch that filled at least half of the budget it was formed under. */
+  private measure(paddedTokens: number, budget: number, inferenceMs: number): void {
+    if (!this.opts.maxBatchMs || paddedTokens < budget / 2 || !(inferenceMs > 0)) return;
+    const cost = inferenceMs / paddedTokens;
+    this.msPerToken = this.msPerToken === undefined ? cost : this.msPerToken + COST_EWMA_WEIGHT * (cost - this.msPerToken);
   }
 
   /** Queues the sequences of one request; resolves with their logits in input order. */
@@ -222,7 +250,7 @@ export class Batcher {
 
   /** Enough work queued to fill a micro-batch: no reason to wait. */
   private queueIsFull(): boolean {
-    return this.queue.length >= this.opts.maxBatchSize || this.queuedTokens >= this.opts.maxBatchTokens;
+    return this.queue.length >= this.opts.maxBatchSize || this.queuedTokens >= this.budget();
   }
 
   private pump(): void {
@@ -238,9 +266,10 @@ export class Batcher {
         this.timer = setTimeout(() => this.pump(), Math.max(0, this.opts.maxWaitMs - waited));
         return;
       }
-      const { batch, pinned } = this.takeBatch();
+      const budget = this.budget();
+      const { batch, pinned } = this.takeBatch(budget);
       this.hooks.onQueueSize?.(this.queue.length);
-      void this.dispatch(batch, pinned);
+      void this.dispatch(batch, pinned, budget);
     }
   }
 
@@ -251,11 +280,12 @@ export class Batcher {
    * overhead (see bestWindow). Once the oldest pair has waited longer than the starvation bound, only windows that hold
    * it are candidates, so nothing waits forever. A single pair longer than the budget goes alone.
    */
-  private takeBatch(): { batch: Entry[]; pinned: boolean } {
+  private takeBatch(budget: number): { batch: Entry[]; pinned: boolean } {
     const sorted = [...this.queue].sort((a, b) => a.seq.length - b.seq.length || a.order - b.order);
     const { entry: anchor, starved: pinned } = this.anchor();
     const lengths = sorted.map((e) => e.seq.length);
-    const batch = sorted.slice(...Batcher.bestWindow(lengths, anchor ? sorted.indexOf(anchor) : undefined, this.opts));
+    const window = Batcher.bestWindow(lengths, anchor ? sorted.indexOf(anchor) : undefined, { maxBatchTokens: budget, maxBatchSize: this.opts.maxBatchSize });
+    const batch = sorted.slice(...window);
     const taken = new Set(batch);
     this.queue = this.queue.filter((e) => !taken.has(e));
     const served = new Set<Job>();
@@ -354,7 +384,7 @@ export class Batcher {
     return { rows, seqLen, ids, mask, padId };
   }
 
-  private async dispatch(batch: Entry[], pinned: boolean): Promise<void> {
+  private async dispatch(batch: Entry[], pinned: boolean, budget: number): Promise<void> {
     this.inFlight++;
     const sent: Dispatched = { entries: batch, jobs: new Set(batch.map((e) => e.job)), withdraw: new AbortController(), askedBack: false, pinned };
     this.dispatched.push(sent);
@@ -369,6 +399,7 @@ export class Batcher {
     const realTokens = batch.reduce((n, e) => n + e.seq.length, 0);
     try {
       const { logits, inferenceMs, failed } = await this.backend.run(tensors, sent.withdraw.signal);
+      if (!failed) this.measure(tensors.rows * tensors.seqLen, budget, inferenceMs);
       this.hooks.onBatch?.({ rows: tensors.rows, seqLen: tensors.seqLen, paddedTokens: tensors.rows * tensors.seqLen, realTokens, queueMs, inferenceMs });
       // Rows that failed even alone (SplitRetryBackend) fail only the requests that own them.
       if (failed) {

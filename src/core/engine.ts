@@ -64,6 +64,10 @@ export interface EngineInfo {
   queryMaxShare: number;
   /** The micro-batch budget in effect (MAX_BATCH_TOKENS, or the device's default once the backend is up; 0 before). */
   maxBatchTokens: number;
+  /** MAX_BATCH_MS in effect (0 on CUDA or when off). */
+  maxBatchMs: number;
+  /** The token budget the time bound gives now (maxBatchTokens until a micro-batch has been measured). */
+  batchTokensNow: number;
   tokenizer: string;
   ready: boolean;
   backend?: BackendInfo;
@@ -90,6 +94,7 @@ export class Engine {
   private backend: Backend | undefined;
   private batcher: Batcher | undefined;
   private maxBatchTokens = 0;
+  private maxBatchMs = 0;
   private starting: Promise<void> | undefined;
   private split: SplitRetryBackend | undefined;
   readonly reliability: ReliabilityMetrics;
@@ -204,10 +209,13 @@ export class Engine {
         onRowFailed: () => r.failedPairs.inc(),
     });
     this.maxBatchTokens = maxBatchTokensFor(this.config, info?.provider ?? 'cpu', this.model.maxLen);
+    this.maxBatchMs = (info?.provider ?? 'cpu') === 'cpu' ? this.config.maxBatchMs : 0;
     this.batcher = new Batcher(
       this.split,
       {
         maxBatchTokens: this.maxBatchTokens,
+        maxBatchMs: this.maxBatchMs,
+        minBatchTokens: Math.min(this.model.maxLen, this.maxBatchTokens),
         maxBatchSize: this.config.maxBatchSize,
         maxWaitMs: this.config.maxWaitMs,
         padId: this.model.padId,
@@ -241,6 +249,8 @@ export class Engine {
       maxLen: this.model.maxLen,
       queryMaxShare: this.config.queryMaxShare,
       maxBatchTokens: this.maxBatchTokens,
+      maxBatchMs: this.maxBatchMs,
+      batchTokensNow: this.batcher?.budget() ?? this.maxBatchTokens,
       tokenizer: 'tokenizers',
       ready: this.ready,
       backend,

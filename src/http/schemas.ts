@@ -213,6 +213,10 @@ export const InfoResponse = Type.Object(
     onnx_inputs: Type.Array(Type.String()),
     batching: Type.Object({
       max_batch_tokens: Type.Integer({ description: 'The micro-batch token budget in effect (MAX_BATCH_TOKENS, or the device default when it is 0)' }),
+      max_batch_ms: Type.Integer({ description: 'MAX_BATCH_MS in effect: the run-time bound of a CPU micro-batch (0: none, always 0 on CUDA)' }),
+      batch_tokens_now: Type.Integer({
+        description: 'The token budget of the next micro-batch: max_batch_tokens, or less when max_batch_ms bounds it at the measured ms per token',
+      }),
       max_batch_size: Type.Integer(),
       max_wait_ms: Type.Number(),
       max_passages: Type.Integer(),

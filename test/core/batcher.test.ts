@@ -305,3 +305,36 @@ t.test('length-only mode never withdraws a micro-batch', async (t) => {
   await heavy;
   t.equal(backend.withdrawn, 0);
 });
+
+/** Reports an inference time proportional to the padded tokens (msPerToken each), without waiting that long. */
+class CostBackend implements Backend {
+  readonly slots = 1;
+  readonly padded: number[] = [];
+  constructor(private readonly msPerToken: number) {}
+  async run(b: TensorBatch): Promise<BackendResult> {
+    this.padded.push(b.rows * b.seqLen);
+    await new Promise((r) => setImmediate(r));
+    return { logits: new Float32Array(b.rows), inferenceMs: b.rows * b.seqLen * this.msPerToken };
+  }
+  async close() {}
+}
+
+t.test('MAX_BATCH_MS: once a micro-batch was measured, the budget is the tokens that run in that time, floored at minBatchTokens', async (t) => {
+  const backend = new CostBackend(0.1);
+  const b = new Batcher(backend, { maxBatchTokens: 2048, maxBatchMs: 20, minBatchTokens: 64, maxBatchSize: 1024, maxWaitMs: 0, padId: 1 });
+  t.equal(b.budget(), 2048, 'nothing measured yet: MAX_BATCH_TOKENS');
+  await b.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+  t.equal(backend.padded[0], 2048, 'the first micro-batch fills MAX_BATCH_TOKENS');
+  t.equal(b.budget(), 200, '20 ms at 0.1 ms per padded token');
+  backend.padded.length = 0;
+  await b.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+  t.ok(backend.padded.every((n) => n <= 200), `every later micro-batch within 200 tokens: ${backend.padded.join(', ')}`);
+
+  const slow = new Batcher(new CostBackend(10), { maxBatchTokens: 2048, maxBatchMs: 20, minBatchTokens: 64, maxBatchSize: 1024, maxWaitMs: 0, padId: 1 });
+  await slow.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+  t.equal(slow.budget(), 64, 'never below minBatchTokens');
+
+  const off = new Batcher(new CostBackend(0.1), { maxBatchTokens: 2048, maxBatchMs: 0, maxBatchSize: 1024, maxWaitMs: 0, padId: 1 });
+  await off.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+  t.equal(off.budget(), 2048, 'MAX_BATCH_MS=0: MAX_BATCH_TOKENS alone');
+});

@@ -174,6 +174,11 @@ t.test('ops routes: health, ready, info, metrics', async (t) => {
   t.equal(info.provider, srv.config.device === 'cuda' ? 'cuda' : 'cpu');
   t.ok(info.onnx_inputs.includes('input_ids'));
   t.equal(info.batching.max_batch_tokens, srv.config.maxBatchTokens || (info.provider === 'cuda' ? 16384 : 2048), 'the budget in effect');
+  t.equal(info.batching.max_batch_ms, info.provider === 'cuda' ? 0 : srv.config.maxBatchMs, 'the time bound in effect (CPU only)');
+  t.ok(
+    info.batching.batch_tokens_now >= Math.min(info.max_len, info.batching.max_batch_tokens) && info.batching.batch_tokens_now <= info.batching.max_batch_tokens,
+    `the budget now (${info.batching.batch_tokens_now}) lies between max_len and max_batch_tokens`,
+  );
   t.match(info.versions.onnxruntime, /^1\.30/);
   const metrics = await srv.get('/metrics');
   t.equal(metrics.status, 200);

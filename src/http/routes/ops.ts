@@ -53,6 +53,8 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
       onnx_inputs: info.backend?.inputNames ?? [],
       batching: {
         max_batch_tokens: info.maxBatchTokens,
+        max_batch_ms: info.maxBatchMs,
+        batch_tokens_now: info.batchTokensNow,
         max_batch_size: config.maxBatchSize,
         max_wait_ms: config.maxWaitMs,
         max_passages: config.maxPassages,
