@@ -1,6 +1,6 @@
 // Raw session.run throughput and per-micro-batch time vs the batch budget (MAX_BATCH_TOKENS, rows capped by
 // MAX_BATCH_SIZE), over the same tokenized RAG pairs as `npm run bench`: how large a micro-batch this CPU needs.
-//   npx tsx bench/budget.ts [--out FILE]   (interleaved rounds, medians)
+//   [BUDGETS=512,1024,...] npx tsx bench/budget.ts [--out FILE]   (interleaved rounds, medians)
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
@@ -14,7 +14,7 @@ const config = loadConfig([], { DEVICE: 'cpu', ...process.env });
 const model = readModelDir(config.modelDir, config.modelFile);
 const tokenizer = await loadTokenizer(model.dir);
 const w = await buildWorkloads({ tokenizer, maxLen: model.maxLen, queryMaxShare: config.queryMaxShare }, { rag20: 48, rag50: 1, long: 4 });
-const budgets = (process.env.BUDGETS ?? "512,1024,2048,4096,8192,16384,32768").split(",").map(Number);
+const budgets = (process.env.BUDGETS ?? '512,1024,2048,4096,8192,16384,32768').split(',').map(Number);
 const rounds = 3;
 const out: Record<string, Record<number, { pairsPerSec: number[]; msPerBatch: number[] }>> = { rag20: {}, long: {} };
 for (let r = 0; r < rounds; r++) {

@@ -8,7 +8,8 @@
 //   large bodies   64 concurrent 3 MiB requests: every one answered (200/413/429), none reset;
 //   worker death   POST /debug/fault exit then hang (needs FAULT_INJECTION=1 on the server, else skipped): the
 //                  service answers correctly again, and how long that took;
-//   drain          (own server only) SIGTERM under new connections every 8 ms: requests lost on accepted sockets.
+//   drain          (own server only) SIGTERM under new connections every 8 ms, a 100-passage request of long
+//                  passages accepted just before: requests lost on accepted sockets, and that one answered 200.
 // Exit code 0 when every check that ran passed, 1 otherwise. Output: one JSON report on stdout.
 import http from 'node:http';
 import net from 'node:net';
@@ -67,6 +68,9 @@ const query = '대한민국의 수도와 가장 큰 도시는 어디인가?';
 const sentence = '한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. ';
 const lightBody = (i: number) => JSON.stringify({ query, passages: [`${i}: 김치는 발효 음식이다.`, `${i}: 서울은 대한민국의 수도이다.`, `${i}: 부산은 항구 도시이다.`] });
 const heavyBody = JSON.stringify({ query, passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${sentence.repeat(30)}`) });
+// Accepted just before SIGTERM in the drain check: long passages, but few enough to finish within SHUTDOWN_GRACE_MS
+// (20 s here) on a 2-core CPU with the embedded model (about 22 such pairs/s), so a 503 or exit 1 is the drain's fault.
+const drainBody = JSON.stringify({ query, passages: Array.from({ length: 100 }, (_, i) => `${i}: ${sentence.repeat(30)}`) });
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 const report: Record<string, { pass: boolean | null; [k: string]: unknown }> = {};
 
@@ -110,24 +114,25 @@ async function lightP99(ms: number, heavy: boolean) {
       })()
     : Promise.resolve();
   if (heavy) await sleep(300);
+  // Every light request counts: one that fails (or waits out its deadline) is not left out of the percentiles.
   const lat: number[] = [];
   let wrong = 0;
+  let failed = 0;
   const end = performance.now() + ms;
   await Promise.all(
     Array.from({ length: 8 }, async (_, c) => {
       for (let i = 0; performance.now() < end; i++) {
         const r = await post('/rerank', lightBody(c * 10_000 + i), agent);
-        if (r.status === 200) {
-          lat.push(r.ms);
-          if (JSON.parse(r.body).results[0].index !== 1) wrong++;
-        }
+        lat.push(r.ms);
+        if (r.status !== 200) failed++;
+        else if (JSON.parse(r.body).results[0].index !== 1) wrong++;
       }
     }),
   );
   stop = true;
   await heavyLoop;
   agent.destroy();
-  return { n: lat.length, p50: Math.round(pct(lat, 50)), p99: Math.round(pct(lat, 99)), wrong };
+  return { n: lat.length, p50: Math.round(pct(lat, 50)), p99: Math.round(pct(lat, 99)), wrong, failed };
 }
 
 async function heavyNeighbour() {
@@ -135,7 +140,7 @@ async function heavyNeighbour() {
   const alone = await lightP99(5000, false);
   const beside = await lightP99(8000, true);
   const ratio = Math.round((beside.p99 / alone.p99) * 100) / 100;
-  report.heavyNeighbour = { pass: ratio <= 3 && beside.wrong === 0, lightAlone: alone, lightBesideHeavy: beside, p99Ratio: ratio };
+  report.heavyNeighbour = { pass: ratio <= 3 && beside.wrong === 0 && beside.failed === 0, lightAlone: alone, lightBesideHeavy: beside, p99Ratio: ratio };
 }
 
 async function largeBodies() {
@@ -207,7 +212,7 @@ async function drain() {
     }
   })();
   await sleep(1000);
-  const bigs = [post('/rerank', heavyBody, false)];
+  const bigs = [post('/rerank', drainBody, false)];
   await sleep(200);
   own.child.kill('SIGTERM');
   const exit = await own.exit;

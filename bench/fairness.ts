@@ -1,5 +1,6 @@
-// `npm run bench:fairness [-- --quick]`: one heavy request beside light ones, and 3x overload, with the fair batcher
-// and wait-based admission (the defaults) against the previous behaviour (FAIR_BATCHING=false ADMIT_BY_WAIT=false),
+// `npm run bench:fairness [-- --quick]`: one heavy request beside light ones, and 3x overload, with the fair batcher,
+// the micro-batch time bound and wait-based admission (the defaults) against the previous behaviour
+// (FAIR_BATCHING=false ADMIT_BY_WAIT=false MAX_BATCH_MS=0),
 // alternately in one run on the same machine. Each mode runs `ko-rerank serve` as a child process; the load comes
 // from this process over keep-alive HTTP.
 //   light alone:   8 clients in closed loops of 3-passage requests, nothing else: the unloaded light latency;
@@ -43,13 +44,17 @@ const summary = (xs: number[]) => ({ n: xs.length, p50: Math.round(pct(xs, 50)),
 
 async function lightClients(port: number, ms: number, withHeavy: boolean) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  // Every light request counts, whatever its status: a 503 after waiting out its deadline is time the client waited.
   const lat: number[] = [];
+  const lightStatuses: Record<string, number> = {};
   const heavyLat: number[] = [];
+  const heavyStatuses: Record<string, number> = {};
   let stop = false;
   const heavyLoop = withHeavy
     ? (async () => {
         while (!stop) {
           const r = await post(port, agent, heavy);
+          heavyStatuses[r.status] = (heavyStatuses[r.status] ?? 0) + 1;
           if (r.status === 200) heavyLat.push(r.ms);
         }
       })()
@@ -60,14 +65,18 @@ async function lightClients(port: number, ms: number, withHeavy: boolean) {
     Array.from({ length: 8 }, async (_, c) => {
       for (let i = 0; performance.now() < end; i++) {
         const r = await post(port, agent, light(c * 10_000 + i));
-        if (r.status === 200) lat.push(r.ms);
+        lat.push(r.ms);
+        lightStatuses[r.status] = (lightStatuses[r.status] ?? 0) + 1;
       }
     }),
   );
   stop = true;
   await heavyLoop;
   agent.destroy();
-  return { light: summary(lat), heavy: withHeavy ? summary(heavyLat) : undefined };
+  return {
+    light: { ...summary(lat), statuses: lightStatuses },
+    heavy: withHeavy ? { ...summary(heavyLat), statuses: heavyStatuses } : undefined,
+  };
 }
 
 async function overload(port: number, ms: number) {
@@ -103,7 +112,7 @@ async function overload(port: number, ms: number) {
 
 const MODES = {
   fair: { FAIR_BATCHING: 'true', ADMIT_BY_WAIT: 'true' },
-  previous: { FAIR_BATCHING: 'false', ADMIT_BY_WAIT: 'false' },
+  previous: { FAIR_BATCHING: 'false', ADMIT_BY_WAIT: 'false', MAX_BATCH_MS: '0' },
 } as const;
 
 async function withServer<T>(env: Record<string, string>, f: (p: ServerProcess) => Promise<T>): Promise<T> {
