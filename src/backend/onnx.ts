@@ -412,7 +412,12 @@ export class OnnxBackend implements Backend {
       if (this.down) throw this.down;
       let best: InferenceWorker | undefined;
       for (const w of this.workers) if (w?.alive && (!best || w.pending.size < best.pending.size)) best = w;
-      if (best) return best.run(this.nextId++, batch, signal);
+      if (best) {
+        // Ids stay in 1..2^31-1: they share an Int32 cell with the worker, where 0 means "none".
+        const id = this.nextId;
+        this.nextId = id >= 0x7fffffff ? 1 : id + 1;
+        return best.run(id, batch, signal);
+      }
       // No worker up: wait for a restart (the request's deadline still applies above).
       await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }

@@ -94,7 +94,6 @@ interface Job {
 
 /** A micro-batch handed to the backend and not answered yet. */
 interface Dispatched {
-  entries: Entry[];
   jobs: Set<Job>;
   withdraw: AbortController;
   /** Asked back (withdraw aborted); it may still run if it had started. */
@@ -386,7 +385,7 @@ export class Batcher {
 
   private async dispatch(batch: Entry[], pinned: boolean, budget: number): Promise<void> {
     this.inFlight++;
-    const sent: Dispatched = { entries: batch, jobs: new Set(batch.map((e) => e.job)), withdraw: new AbortController(), askedBack: false, pinned };
+    const sent: Dispatched = { jobs: new Set(batch.map((e) => e.job)), withdraw: new AbortController(), askedBack: false, pinned };
     this.dispatched.push(sent);
     const now = performance.now();
     let queueMs = 0;

@@ -85,7 +85,8 @@ class NativeTokenizer implements TextTokenizer {
   async encodeMany(texts: readonly string[]): Promise<number[][]> {
     const ids: number[][] = [];
     // encodeBatch runs on libuv's thread pool (and the library's own worker threads), off the event loop. A large
-    // request goes in chunks, one after another, so a small request's call waits for one chunk, not for all of it.
+    // request goes in chunks, one after another: each call's native input and output stay bounded, and other
+    // requests' calls and the event loop get a turn between chunks.
     for (const chunk of tokenizerChunks(texts)) {
       const encs = await this.tok.encodeBatch(
         chunk.map((t) => t.normalize('NFC')),
