@@ -100,8 +100,10 @@ class ExportTest(unittest.TestCase):
     def test_pytorch_reproduces_the_fixture_logits(self) -> None:
         with torch.no_grad():
             logits = [float(self.model(torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[0, 0]) for r in self.rows]
+        # 1e-4, as for ONNX vs PyTorch: fp32 sums taken in another order (thread split, kernel choice) moved a logit
+        # of 2.3 by 1.0e-5 in one CI run.
         for pair, logit in zip(FIXTURES["pairs"], logits):
-            self.assertAlmostEqual(logit, pair["logit"], delta=1e-5, msg=pair["name"])
+            self.assertAlmostEqual(logit, pair["logit"], delta=1e-4, msg=pair["name"])
 
     def test_fp32_onnx_matches_pytorch_within_1e4(self) -> None:
         with tempfile.TemporaryDirectory() as tmp:
