@@ -89,7 +89,11 @@ export class Admission {
   private requests = 0;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
-  private completions: { at: number; pairs: number }[] = [];
+  /** Answered requests' scored pairs, with when, and the busy time (busyMsNow) at that moment. */
+  private completions: { at: number; pairs: number; busy: number }[] = [];
+  /** Time with admitted pairs, summed over the past busy periods; the current one runs from busySince. */
+  private busyMs = 0;
+  private busySince: number | undefined;
   /** Pair counts of the admitted requests not yet answered (for the wait prediction). */
   private inflight: number[] = [];
 
@@ -194,6 +198,7 @@ export class Admission {
   /** Accepts `pairs` (throws overloaded past the bounds); release() them once the request is answered. */
   acquire(pairs: number, deadlineMs?: number): void {
     this.check(pairs, deadlineMs);
+    if (this.pairs === 0 && pairs > 0) this.busySince = performance.now();
     this.pairs += pairs;
     this.inflight.push(pairs);
     this.metrics.admittedPairs.set(this.pairs);
@@ -221,15 +226,28 @@ export class Admission {
     const i = this.inflight.indexOf(pairs);
     if (i >= 0) this.inflight.splice(i, 1);
     this.metrics.admittedPairs.set(this.pairs);
-    if (scored > 0) this.completions.push({ at: performance.now(), pairs: scored });
+    const now = performance.now();
+    if (scored > 0) this.completions.push({ at: now, pairs: scored, busy: this.busyMsNow(now) });
+    if (this.pairs === 0 && this.busySince !== undefined) {
+      this.busyMs += now - this.busySince;
+      this.busySince = undefined;
+    }
   }
 
-  /** Pairs scored per second over the last RATE_WINDOW_MS (undefined with fewer than 2 completions). */
+  private busyMsNow(now: number): number {
+    return this.busyMs + (this.busySince === undefined ? 0 : now - this.busySince);
+  }
+
+  /**
+   * Pairs scored per second of busy time (some pairs admitted) over the last RATE_WINDOW_MS, undefined with fewer
+   * than 2 completions. Busy time, not wall time: idle gaps (the clients refused, or quiet) say nothing about how fast
+   * the server scores, and counting them would make each refusal predict longer waits and refuse more.
+   */
   private throughput(): number | undefined {
     const now = performance.now();
     while (this.completions.length > 0 && now - this.completions[0]!.at > RATE_WINDOW_MS) this.completions.shift();
     if (this.completions.length < 2) return undefined;
-    const span = Math.max(1000, now - this.completions[0]!.at);
+    const span = Math.max(1000, this.busyMsNow(now) - this.completions[0]!.busy);
     return (this.completions.reduce((n, c) => n + c.pairs, 0) * 1000) / span;
   }
 

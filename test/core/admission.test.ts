@@ -56,6 +56,26 @@ t.test('Retry-After follows the throughput of the last seconds, between 1 and 60
   t.equal(big.retryAfterS(), 60, 'capped at 60 s');
 });
 
+t.test('the throughput behind the wait prediction counts busy time only, not idle gaps between requests', async (t) => {
+  const { a } = make(100_000);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Two busy periods of about 1.2 s scoring 100 pairs each, 2 s of nothing between them. The estimate sums the pairs
+  // of the completions in the window over the time since the first one: 200 / 1.2 s busy = 167 pairs/s; over wall
+  // time (3.2 s) it would be 62.
+  for (let round = 0; round < 2; round++) {
+    if (round > 0) await sleep(2000);
+    a.acquire(100);
+    await sleep(1200);
+    a.release(100, 100);
+  }
+  a.acquire(1);
+  const perS = (200 * 1000) / a.predictedMs(200)!;
+  a.release(1, 0);
+  // predictedMs(200) = (200 + min(1, 200)) pairs at the estimate.
+  const estimate = (perS * 201) / 200;
+  t.ok(estimate > 140 && estimate < 200, `about 167 pairs/s (both completions over 1.2 s of busy time), got ${estimate.toFixed(0)}`);
+});
+
 t.test('deadline: the shorter of REQUEST_TIMEOUT_MS and timeout_ms; client aborts pass through; dispose clears it', async (t) => {
   const { a } = make(100, 80);
   const d1 = a.deadline(undefined, 10_000);
