@@ -10,9 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=scripts/.venv-schemathesis
 if [ ! -x "$VENV/bin/schemathesis" ]; then
-  bash scripts/ensure-python-venv.sh
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  bash scripts/ensure-python-venv.sh "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 "$VENV/bin/schemathesis" --version

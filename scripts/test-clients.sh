@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=scripts/.venv-clients
 if [ ! -f "$VENV/.complete" ]; then
-  bash scripts/ensure-python-venv.sh
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  bash scripts/ensure-python-venv.sh "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-clients.txt -c scripts/constraints-clients.txt
   # cohere 7.x beside 5.x: its own directory, first on sys.path for test_cohere7 only (same dependencies as 5.x).
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --target "$VENV/cohere7" cohere==7.3.1
