@@ -7,8 +7,8 @@ import ort from 'onnxruntime-node';
 import { loadConfig } from '../src/config.ts';
 import { readModelDir } from '../src/backend/model-dir.ts';
 import { loadTokenizer } from '../src/core/tokenizer.ts';
-import { buildWorkloads } from './workload.ts';
-import { RawSession } from './raw.ts';
+import { buildWorkloads } from './lib/workload.ts';
+import { RawSession } from './lib/raw.ts';
 
 const config = loadConfig([], { DEVICE: 'cpu', ...process.env });
 const model = readModelDir(config.modelDir, config.modelFile);

@@ -1,7 +1,7 @@
 // Throughput of the engine (the code the routes call): `npx tsx bench/engine.ts [requests] [concurrency]`.
 // Each request reranks 20 MS MARCO-ko passages against one query. Settings come from the env / flags as in serve.
 import os from 'node:os';
-import { loadMsmarcoKo } from './data.ts';
+import { loadMsmarcoKo } from './lib/data.ts';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/core/engine.ts';
 

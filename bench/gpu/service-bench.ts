@@ -12,8 +12,8 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { assemblePair, loadTokenizer } from '../../src/core/tokenizer.ts';
 import { maxBatchTokensFor } from '../../src/config.ts';
-import { RawSession } from '../raw.ts';
-import { rng } from '../workload.ts';
+import { RawSession } from '../lib/raw.ts';
+import { rng } from '../lib/workload.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 

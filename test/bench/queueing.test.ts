@@ -1,6 +1,6 @@
 // The M/D/1 reference the benchmark compares its half-load tail with.
 import t from 'tap';
-import { mdOneTail } from '../../bench/queueing.ts';
+import { mdOneTail } from '../../bench/lib/queueing.ts';
 
 t.test('matches the Pollaczek-Khinchine mean wait of M/D/1', async (t) => {
   for (const rho of [0.3, 0.5, 0.8]) {

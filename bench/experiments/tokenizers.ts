@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadMsmarcoKo } from './data.ts';
-import { assemblePair, loadTokenizer, readSpecialIds, type TextTokenizer } from '../src/core/tokenizer.ts';
+import { loadMsmarcoKo } from '../lib/data.ts';
+import { assemblePair, loadTokenizer, readSpecialIds, type TextTokenizer } from '../../src/core/tokenizer.ts';
 
 const n = Number(process.argv[2] ?? 1000);
 const modelDir = path.resolve(process.env.MODEL_DIR ?? 'models/ko-reranker-tiny');

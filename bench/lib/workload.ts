@@ -4,7 +4,7 @@
 //   long:  1 query x 20 long passages (several passages joined to 380-600 tokens, so most pairs sit near max_len 512).
 // Seeded, so two runs (and the raw limit and the service in one run) see the same pairs.
 import { loadMsmarcoKo } from './data.ts';
-import { assemblePair, type TextTokenizer } from '../src/core/tokenizer.ts';
+import { assemblePair, type TextTokenizer } from '../../src/core/tokenizer.ts';
 
 export type WorkloadName = 'rag20' | 'rag50' | 'long';
 export const WORKLOADS: readonly WorkloadName[] = ['rag20', 'rag50', 'long'];

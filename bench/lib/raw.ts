@@ -2,8 +2,8 @@
 // length, cut under the same MAX_BATCH_TOKENS / MAX_BATCH_SIZE as the service). No HTTP, no queue, no tokenization,
 // no thread hop. Session options come from src/backend/session-options.ts, as the worker's do.
 import ort from 'onnxruntime-node';
-import { Batcher } from '../src/core/batcher.ts';
-import { sessionOptions, type SessionSettings } from '../src/backend/session-options.ts';
+import { Batcher } from '../../src/core/batcher.ts';
+import { sessionOptions, type SessionSettings } from '../../src/backend/session-options.ts';
 
 export interface RawOptions extends Omit<SessionSettings, 'cudaDeviceId'> {
   onnxPath: string;

@@ -21,13 +21,13 @@ import { readModelDir } from '../src/backend/model-dir.ts';
 import { loadTokenizer } from '../src/core/tokenizer.ts';
 import { evaluate, type EvalOptions } from '../src/eval/command.ts';
 import { EngineReranker } from '../src/eval/rerankers.ts';
-import { buildWorkloads, lengthStats, WORKLOADS, type Workload, type WorkloadName } from './workload.ts';
-import { RawSession, type RawResult } from './raw.ts';
-import { naiveBaseline, type NaiveResult } from './naive.ts';
-import { paddingComparison } from './padding.ts';
-import type { Phase, PhaseResult } from './load.ts';
-import { renderChart } from './chart.ts';
-import { mdOneTail } from './queueing.ts';
+import { buildWorkloads, lengthStats, WORKLOADS, type Workload, type WorkloadName } from './lib/workload.ts';
+import { RawSession, type RawResult } from './lib/raw.ts';
+import { naiveBaseline, type NaiveResult } from './lib/naive.ts';
+import { paddingComparison } from './lib/padding.ts';
+import type { Phase, PhaseResult } from './lib/load.ts';
+import { renderChart } from './lib/chart.ts';
+import { mdOneTail } from './lib/queueing.ts';
 import { freePort } from '../test/helpers/loopback.ts';
 
 const argv = process.argv.slice(2);
@@ -79,7 +79,7 @@ const batchOpts = { maxBatchTokens: batchTokens, maxBatchSize: config.maxBatchSi
 const mixed = WORKLOADS.flatMap((n) => workloads[n].seqs.map((s, i) => ({ s, k: i * 7 + n.length }))).sort((a, b) => a.k - b.k).map((x) => x.s);
 for (const [name, stream] of [...WORKLOADS.map((n) => [n, workloads[n].seqs] as const), ['mixed', mixed] as const]) {
   const c = await paddingComparison(stream, 16, batchOpts);
-  const { idealBatches } = await import('./raw.ts');
+  const { idealBatches } = await import('./lib/raw.ts');
   const flat = stream.flat();
   const ideal = idealBatches(flat, batchTokens, config.maxBatchSize);
   const idealWaste = ideal.reduce((n, b) => n + b.length * Math.max(...b.map((s) => s.length)), 0) / flat.reduce((n, s) => n + s.length, 0) - 1;
@@ -126,7 +126,7 @@ async function stopServer(child: ChildProcess): Promise<void> {
 class LoadGen {
   private constructor(private readonly child: ChildProcess) {}
   static async start(port: number): Promise<LoadGen> {
-    const child = fork(path.resolve('bench/load.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_PORT: String(port) } });
+    const child = fork(path.resolve('bench/lib/load.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_PORT: String(port) } });
     children.add(child);
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());

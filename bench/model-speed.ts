@@ -13,8 +13,8 @@ import ort from 'onnxruntime-node';
 import { loadConfig, maxBatchTokensFor } from '../src/config.ts';
 import { readModelDir } from '../src/backend/model-dir.ts';
 import { loadTokenizer } from '../src/core/tokenizer.ts';
-import { buildWorkloads } from './workload.ts';
-import { RawSession } from './raw.ts';
+import { buildWorkloads } from './lib/workload.ts';
+import { RawSession } from './lib/raw.ts';
 import { freePort } from '../test/helpers/loopback.ts';
 
 const argv = process.argv.slice(2);
