@@ -1,6 +1,6 @@
 // Raw session.run throughput and per-micro-batch time vs the batch budget (MAX_BATCH_TOKENS, rows capped by
-// MAX_BATCH_SIZE), over the same tokenized RAG pairs as `npm run bench`: how large a micro-batch this CPU needs.
-//   [BUDGETS=512,1024,...] npx tsx bench/budget.ts [--out FILE]   (interleaved rounds, medians)
+// MAX_BATCH_SIZE), over the same tokenized RAG pairs as the throughput suite: how large a micro-batch this CPU needs.
+//   [BUDGETS=512,1024,...] npm run bench -- budget [--out FILE]   (interleaved rounds, medians; default bench/results/<date>-budget.json)
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
@@ -38,4 +38,6 @@ const table = Object.fromEntries(
 for (const [wl, cells] of Object.entries(table)) for (const [b, c] of Object.entries(cells)) console.log(`${wl} MAX_BATCH_TOKENS=${b}: ${c.pairsPerSec} pairs/s, ${c.msPerBatch} ms per micro-batch (runs ${c.runs.join(' ')})`);
 const result = { date: new Date().toISOString(), machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, onnxruntime: ort.env.versions.node, loadAvg: os.loadavg() }, model: model.name, modelFile: config.modelFile, intraOpThreads: config.intraOpThreads, rowsCap: 1024, table };
 const i = process.argv.indexOf('--out');
-if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(result, null, 1) + '\n');
+const outFile = i >= 0 ? process.argv[i + 1]! : `bench/results/${result.date.slice(0, 10)}-budget.json`;
+writeFileSync(outFile, JSON.stringify(result, null, 1) + '\n');
+console.log(`wrote ${outFile}`);

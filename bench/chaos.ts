@@ -1,4 +1,4 @@
-// `npm run chaos [-- --url http://host:port] [--api-key KEY] [--stuck-after-ms MS]`: faults and abuse against a
+// `npm run bench -- chaos [--url http://host:port] [--api-key KEY] [--stuck-after-ms MS]`: faults and abuse against a
 // running ko-rerank, with a verdict per check. Without --url it starts its own `ko-rerank serve` (FAULT_INJECTION=1,
 // short client timeouts, WATCHDOG_MS=2000) and also checks the SIGTERM drain. Checks:
 //   slow clients   bodies sent a byte at a time, chunked bodies that never end, silent and idle keep-alive sockets:

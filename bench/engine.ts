@@ -1,4 +1,4 @@
-// Throughput of the engine (the code the routes call): `npx tsx bench/engine.ts [requests] [concurrency]`.
+// Throughput of the engine (the code the routes call): `npm run bench -- engine [requests] [concurrency]`.
 // Each request reranks 20 MS MARCO-ko passages against one query. Settings come from the env / flags as in serve.
 import os from 'node:os';
 import { loadMsmarcoKo } from './lib/data.ts';

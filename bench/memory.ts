@@ -1,6 +1,6 @@
-// `npm run bench:memory`: what memory a burst leaves behind, where it lives, and what the idle reclaim gives back
-// (issue 15 item 7). In one run:
-//   1. the flood of bench/flood.ts (128 concurrent 3.4 MB /rerank bodies, default MAX_INFLIGHT_BODY_BYTES) against
+// `npm run bench -- memory`: what memory a burst leaves behind, where it lives, and what the idle reclaim gives back
+// after it. In one run:
+//   1. the flood of the flood suite (128 concurrent 3.4 MB /rerank bodies, default MAX_INFLIGHT_BODY_BYTES) against
 //      `ko-rerank serve` with MEMORY_RECLAIM_IDLE_MS=0 (the behaviour before) and with the default, one after the
 //      other. Per server: RSS before, at its peak (sampled every 100 ms from /proc) and 2, 5 and 10 s after the last
 //      answer; V8's main-thread heap from /metrics. For the server without the reclaim, where gdb is installed, the

@@ -1,11 +1,11 @@
-// Speed of the default model, models/ko-reranker-small, on this machine: `npx tsx bench/small.ts [--seconds S]`.
-//   1. bare onnxruntime-node sessions (bench/raw.ts: the worker's session options, length-sorted batches under the
+// Speed of the default model, models/ko-reranker-small, on this machine: `npm run bench -- model-speed [--seconds S]`.
+//   1. bare onnxruntime-node sessions (bench/lib/raw.ts: the worker's session options, length-sorted batches under the
 //      server's CPU budget) over the rag20 workload's tokenized pairs: fp32 (build/ko-reranker-small, made by
 //      `npm run model:build:small`; skipped when absent) and int8 (the committed, served file), alternating rounds;
 //   2. the service: `ko-rerank serve` with the defaults as a child process; 20-passage /rerank requests from this
 //      process over keep-alive HTTP: one client (the latency of one RAG request) and 4 concurrent clients (pairs/s);
 //   3. the same one-client latency with ko-reranker-tiny, for the ratio.
-// Writes bench/results/small-model-speed.json; the model card (scripts/modelkit/card_small.py) quotes it.
+// Writes bench/results/<date>-model-speed.json; the model card (scripts/modelkit/card_small.py) quotes the newest.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,7 @@ const argv = process.argv.slice(2);
 const seconds = Number(argv[argv.indexOf('--seconds') + 1] ?? 0) || 8;
 const SMALL = 'models/ko-reranker-small';
 const FP32_DIR = 'build/ko-reranker-small';
-const OUT = 'bench/results/small-model-speed.json';
+const OUT = `bench/results/${new Date().toISOString().slice(0, 10)}-model-speed.json`;
 const loadStart = os.loadavg()[0]!;
 
 const config = loadConfig([], { DEVICE: 'cpu' });

@@ -1,15 +1,15 @@
-// `npm run bench [-- --quick] [--out FILE]`: the whole performance picture in one sitting, one process tree.
+// `npm run bench -- throughput [--quick] [--out FILE]`: the whole performance picture in one sitting, one process tree.
 //   1. padding waste of the batcher vs plain FIFO batching on the same request stream (simulated backend);
-//   2. the service (`ko-rerank serve`, a child process) under load from a second child process (bench/load.ts):
-//      a concurrency sweep (1, 4, 16, 64) for each workload (bench/workload.ts), with the server's own event-loop
+//   2. the service (`ko-rerank serve`, a child process) under load from a second child process (bench/lib/load.ts):
+//      a concurrency sweep (1, 4, 16, 64) for each workload (bench/lib/workload.ts), with the server's own event-loop
 //      delay, CPU and batch statistics read from its /metrics;
-//   3. repeated, interleaved rounds of: the raw session.run limit over the same tokenized pairs (bench/raw.ts) then
-//      the saturated service on that workload, and the naive transformers.js baseline (bench/naive.ts); ratios are
+//   3. repeated, interleaved rounds of: the raw session.run limit over the same tokenized pairs (bench/lib/raw.ts) then
+//      the saturated service on that workload, and the naive transformers.js baseline (bench/lib/naive.ts); ratios are
 //      taken within a round and their medians reported, because the machine may be shared;
 //   4. p99 latency of a 20-passage request at half the saturated rate (open loop) vs unloaded (one client);
 //   5. thread settings (INTRA_OP_SPINNING on, WORKERS=2 x INTRA_OP_THREADS=1) against the defaults, alternately;
 //   6. the int8 model: raw and service speed-up over fp32, and the ranking change (MRR@20 on the dev split).
-// Writes bench/results/<date>[-quick].json and .svg (bench/chart.ts). Settings (MAX_BATCH_TOKENS, ...) come from the
+// Writes bench/results/<date>-throughput[-quick].json and .svg (bench/lib/chart.ts). Settings (MAX_BATCH_TOKENS, ...) come from the
 // environment as for `serve`.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -381,7 +381,7 @@ const result = {
   int8Rounds,
 };
 const stamp = startedAt.toISOString().slice(0, 10);
-const out = outIdx >= 0 ? argv[outIdx + 1]! : `bench/results/${stamp}${quick ? '-quick' : ''}.json`;
+const out = outIdx >= 0 ? argv[outIdx + 1]! : `bench/results/${stamp}-throughput${quick ? '-quick' : ''}.json`;
 writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
 writeFileSync(out.replace(/\.json$/, '.svg'), renderChart(result));
 log(`wrote ${out} and ${out.replace(/\.json$/, '.svg')}`);

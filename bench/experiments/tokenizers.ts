@@ -1,5 +1,5 @@
 // Tokenizer comparison: the native `tokenizers` package (shipped) vs @huggingface/transformers (dev dependency only).
-//   npx tsx bench/tokenizers.ts [pairs]
+//   npx tsx bench/experiments/tokenizers.ts [pairs]
 // Speed: both tokenize query and passage separately without special tokens, as the engine does, in two shapes:
 // one call with all the texts, and request-sized calls (1 query + 20 passages). Parity: both against
 // test/fixtures/reference.json with our pair rule.

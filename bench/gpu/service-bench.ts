@@ -219,7 +219,7 @@ for (const file of files) {
   for (const length of lengths) {
     const reqs = await requestsOf(length, 16);
     const budget = maxBatchTokensFor({ maxBatchTokens: 0 }, device, 512);
-    // the bare session: the limit (bench/raw.ts, the same session options as the worker)
+    // the bare session: the limit (bench/lib/raw.ts, the same session options as the worker)
     const raw = await RawSession.create({
       onnxPath: join(modelDir, 'onnx', file),
       provider: device,

@@ -1,4 +1,4 @@
-// Load generator: a separate process (forked by bench/run.ts, commands over IPC) that drives a running ko-rerank
+// Load generator: a separate process (forked by bench/throughput.ts, commands over IPC) that drives a running ko-rerank
 // over HTTP with keep-alive connections, and reads the server's own /metrics before and after each phase.
 //   closed: `concurrency` clients, each sends its next request when the previous answer arrived;
 //   open:   requests arrive at `rate` per second (Poisson), latency counted from the scheduled arrival time,

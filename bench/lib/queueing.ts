@@ -1,5 +1,5 @@
 // What an ideal queue would do at the same load: an M/D/1 queue (Poisson arrivals, one server, the same service time
-// for every request, first come first served) simulated with a seeded PRNG. bench/run.ts compares the service's
+// for every request, first come first served) simulated with a seeded PRNG. bench/throughput.ts compares the service's
 // half-load p99 with it, at the utilisation the service actually saw, to tell queueing from scheduling.
 import { rng } from './workload.ts';
 

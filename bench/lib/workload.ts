@@ -1,4 +1,4 @@
-// Realistic RAG requests built from data/msmarco-ko, the same for every part of `npm run bench`:
+// Realistic RAG requests built from data/msmarco-ko, the same for every part of the throughput suite:
 //   rag20: 1 query x 20 candidate passages of mixed length (the query's own positive among 19 random passages);
 //   rag50: 1 query x 50;
 //   long:  1 query x 20 long passages (several passages joined to 380-600 tokens, so most pairs sit near max_len 512).
