@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=ROOT / f"test/fixtures/reference-small.json")
     parser.add_argument("--steps", type=int, default=FinetuneSettings.steps,
                         help="training steps (default %(default)s; a resumed run may change it: the decay then ends there)")
-    parser.add_argument("--card-only", action="store_true", help="only rewrite README.md from metrics.json (e.g. after bench/small.ts)")
+    parser.add_argument("--card-only", action="store_true", help="only rewrite README.md from metrics.json (e.g. after npm run bench -- model-speed)")
     parser.add_argument("--train-only", action="store_true", help="stop after training (OUT/model.safetensors)")
     parser.add_argument("--reuse-weights", action="store_true", help="keep OUT/model.safetensors; redo export, evaluation, fixtures, card")
     args = parser.parse_args()

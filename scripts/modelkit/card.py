@@ -16,7 +16,7 @@ def _size(path: Path) -> str:
     return f"{path.stat().st_size / 1e6:.1f} MB"
 
 
-HF_CHECK = Path(__file__).resolve().parents[2] / "bench/results/2026-11-27-h100-hf-parity-and-xlmr-large-sizing.json"
+HF_CHECK = Path(__file__).resolve().parents[2] / "bench/results/2026-11-27-gpu-hf-parity.json"
 
 
 def _hf_check() -> str:

@@ -1,5 +1,5 @@
 """models/ko-reranker-small/README.md, the model card, written from the build's own measurements
-(and from bench/results/small-model-speed.json, bench/small.ts's output, when it exists)."""
+(and from the newest bench/results/<date>-model-speed.json, `npm run bench -- model-speed`'s output, when there is one)."""
 from __future__ import annotations
 
 import json
@@ -8,16 +8,17 @@ from pathlib import Path
 from .modeling import XLMRConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEED = ROOT / "bench/results/small-model-speed.json"
+# Results files are named <date>-<suite>.<ext>: the last in name order is the newest.
+SPEED = max((ROOT / "bench/results").glob("*-model-speed.json"), default=ROOT / "bench/results/model-speed.json")
 
 
-TS_EVAL = ROOT / "bench/results/small-model-eval.txt"
+TS_EVAL = max((ROOT / "bench/results").glob("*-eval.txt"), default=ROOT / "bench/results/eval.txt")
 
 
 def _ts_eval() -> str:
     """The table `npm run eval -- --data data/msmarco-ko/dev.jsonl --corpus data/msmarco-ko/msmarco-ko.jsonl` printed."""
     if not TS_EVAL.exists():
-        return "(not run yet; save its output to bench/results/small-model-eval.txt)"
+        return "(not run yet; save its output to bench/results/<date>-eval.txt)"
     table = "\n".join(l for l in TS_EVAL.read_text().splitlines() if l.startswith("|"))
     return f"""
 {table}
@@ -36,14 +37,14 @@ def _mb(n: int) -> str:
 
 def _speed() -> str:
     if not SPEED.exists():
-        return "Not measured yet: run `node bench/small.ts` (writes bench/results/small-model-speed.json), then `--reuse-weights`."
+        return "Not measured yet: run `npm run bench -- model-speed` (writes bench/results/<date>-model-speed.json), then `--reuse-weights`."
     r = json.loads(SPEED.read_text())
     raw = r["bare_session"]
     rows = "\n".join(
         f"| {k} | {v['pairs_per_second']:.0f} | micro-batches {v['batch']}, {v['tokens_per_pair']} tokens per pair |" for k, v in raw.items()
     )
     svc = r["service"]
-    return f"""Measured by `node bench/small.ts` on {r['machine']['cores']} × {r['machine']['cpu']} (shared with other work;
+    return f"""Measured by `npm run bench -- model-speed` on {r['machine']['cores']} × {r['machine']['cpu']} (shared with other work;
 load average {r['machine']['load_avg_start']:.1f} at the start), onnxruntime-node {r['machine']['onnxruntime']}, {r['date'][:10]}.
 
 | bare onnxruntime session | pairs/s | batch |
@@ -52,7 +53,7 @@ load average {r['machine']['load_avg_start']:.1f} at the start), onnxruntime-nod
 
 Service (`npm start` defaults, int8, one worker, HTTP on 127.0.0.1): {svc['pairs_per_second']:.0f} pairs/s with
 {svc['concurrency']} concurrent 20-passage /rerank requests; one 20-passage request alone takes
-{svc['latency_ms_p50']:.0f} ms p50 / {svc['latency_ms_p95']:.0f} ms p95 (bench/workload.ts rag20: a query with its positive among 19 random
+{svc['latency_ms_p50']:.0f} ms p50 / {svc['latency_ms_p95']:.0f} ms p95 (bench/lib/workload.ts rag20: a query with its positive among 19 random
 passages). That is the
 cost of a real pretrained encoder on a CPU: roughly {svc['latency_ms_p50'] / 1000:.2f} s per RAG query on two cores; a GPU
 (`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get('tiny_speedup', 'n/a')}× faster and ranks no better than BM25."""
