@@ -1,6 +1,6 @@
 // Fair batching through a real server (tiny model, real ONNX worker): light requests sent while a heavy request of
 // long passages runs get the same answers as alone, the heavy one too, and micro-batches queued behind the running
-// one were withdrawn for them (ko_rerank_batches_withdrawn_total). Latency figures: `npm run bench:fairness`.
+// one were withdrawn for them (ko_rerank_batches_withdrawn_total). Latency figures: `npm run bench -- fairness`.
 import t from 'tap';
 import { startServer } from '../helpers/server.ts';
 import { metricValue } from '../helpers/scripted-backend.ts';
