@@ -13,6 +13,7 @@ PyTorch on Korean pairs and exits non-zero when they differ by more than --toler
 Runs on Debian's torch alone: weights come from model.safetensors (read by hand) or pytorch_model.bin (torch.load)
 into the plain-torch XLM-R module of scripts/modelkit, whose parameter names are Hugging Face's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,22 +51,28 @@ def load_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     elif (checkpoint / "pytorch_model.bin").exists():
         weights = torch.load(checkpoint / "pytorch_model.bin", map_location="cpu")
     else:
-        raise SystemExit(f"{checkpoint}: no model.safetensors or pytorch_model.bin (sharded checkpoints are not supported)")
+        raise SystemExit(
+            f"{checkpoint}: no model.safetensors or pytorch_model.bin (sharded checkpoints are not supported)"
+        )
     return {k: v.float() for k, v in weights.items() if k not in IGNORED_KEYS}
 
 
 def load_model(checkpoint: Path) -> XLMRobertaForSequenceClassification:
     config = json.loads((checkpoint / "config.json").read_text())
     if config.get("model_type") not in ("xlm-roberta", "roberta"):
-        raise SystemExit(f"{checkpoint}/config.json: model_type {config.get('model_type')!r}; this exporter handles xlm-roberta")
+        raise SystemExit(
+            f"{checkpoint}/config.json: model_type {config.get('model_type')!r}; this exporter handles xlm-roberta"
+        )
     num_labels = len(config.get("id2label", {"0": "LABEL_0"}))
     if num_labels != 1:
         raise SystemExit(f"{checkpoint}/config.json: {num_labels} labels; a reranker has one logit (num_labels 1)")
     model = XLMRobertaForSequenceClassification(XLMRConfig.from_hf(config))
     missing, unexpected = model.load_state_dict(load_weights(checkpoint), strict=False)
     if missing or unexpected:
-        raise SystemExit(f"{checkpoint}: weights do not match XLMRobertaForSequenceClassification "
-                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise SystemExit(
+            f"{checkpoint}: weights do not match XLMRobertaForSequenceClassification "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     return model.eval()
 
 
@@ -76,7 +83,9 @@ def copy_tokenizer(checkpoint: Path, out: Path, max_len: int) -> None:
     if not (out / "tokenizer.json").exists():
         if not (checkpoint / "sentencepiece.bpe.model").exists():
             raise SystemExit(f"{checkpoint}: neither tokenizer.json nor sentencepiece.bpe.model")
-        config = json.loads((out / "tokenizer_config.json").read_text()) if (out / "tokenizer_config.json").exists() else {}
+        config = (
+            json.loads((out / "tokenizer_config.json").read_text()) if (out / "tokenizer_config.json").exists() else {}
+        )
         write_hf_tokenizer(checkpoint / "sentencepiece.bpe.model", out, int(config.get("model_max_length", max_len)))
 
 
@@ -96,7 +105,9 @@ def check(model: XLMRobertaForSequenceClassification, onnx_file: Path, checkpoin
         expected = model(ids, mask)
     got = OnnxScorer(onnx_file)(ids, mask).float()
     diff = float((got - expected).abs().max())
-    print(f"{onnx_file.name}: max |ONNX - PyTorch| logit on {len(rows)} Korean pairs = {diff:.2e} (tolerance {tolerance})")
+    print(
+        f"{onnx_file.name}: max |ONNX - PyTorch| logit on {len(rows)} Korean pairs = {diff:.2e} (tolerance {tolerance})"
+    )
     for (q, p), logit in zip(CHECK_PAIRS, expected[:, 0].tolist()):
         print(f"  {logit:+.4f}  {q} / {p[:40]}")
     if diff > tolerance:
@@ -109,15 +120,22 @@ def to_fp16(source: Path, target: Path, config: XLMRConfig) -> None:
     attention, LayerNorm, GELU), which converts the mask arithmetic consistently; for the CUDA provider."""
     from onnxruntime.transformers import optimizer
 
-    model = optimizer.optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
-                                     hidden_size=config.hidden_size, opt_level=0)
+    model = optimizer.optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        opt_level=0,
+    )
     model.convert_float_to_float16(keep_io_types=True)
     model.save_model_to_file(str(target))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path, help="Hugging Face checkpoint directory (config.json + weights + tokenizer)")
+    parser.add_argument(
+        "checkpoint", type=Path, help="Hugging Face checkpoint directory (config.json + weights + tokenizer)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--fp16", action="store_true", help="also write onnx/model_fp16.onnx (for CUDA)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| ONNX fp32 vs PyTorch")

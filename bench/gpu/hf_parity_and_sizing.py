@@ -8,6 +8,7 @@ directory as an ordinary XLM-R checkpoint, and XLM-R-large (ko-reranker's shape)
 2. A randomly initialised model of ko-reranker's exact shape (24 layers, hidden 1024, vocab 250002) is timed in
    fp16 on the GPU at several sequence lengths and batch sizes: pairs/s, for the README's GPU sizing.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,11 @@ import transformers
 from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaForSequenceClassification
 
 ROOT = Path(__file__).resolve().parents[2]
-report: dict = {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
+report: dict = {
+    "torch": torch.__version__,
+    "transformers": transformers.__version__,
+    "python": platform.python_version(),
+}
 report["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 fixtures = json.loads((ROOT / "test/fixtures/reference.json").read_text(encoding="utf-8"))
@@ -39,14 +44,22 @@ for pair in fixtures["pairs"]:
     ids_equal += ours == pair["input_ids"]
     # transformers' own pair encoding with only_second truncation, as FlagEmbedding does it
     try:
-        hf_pair = tokenizer(unicodedata.normalize("NFC", pair["query"]), unicodedata.normalize("NFC", pair["passage"]),
-                            truncation="only_second", max_length=512)["input_ids"]
+        hf_pair = tokenizer(
+            unicodedata.normalize("NFC", pair["query"]),
+            unicodedata.normalize("NFC", pair["passage"]),
+            truncation="only_second",
+            max_length=512,
+        )["input_ids"]
         hf_pair_equal += hf_pair == pair["input_ids"]
     except Exception as error:  # a query longer than max_len: transformers refuses, we cap the query instead
         hf_pair_errors.append(f"{pair['name']}: {error}")
-report["tokenizer"] = {"pairs": len(fixtures["pairs"]), "ids_equal_with_our_assembly": ids_equal,
-                       "ids_equal_with_transformers_pair_encoding": hf_pair_equal,
-                       "transformers_pair_encoding_errors": hf_pair_errors, "class": type(tokenizer).__name__}
+report["tokenizer"] = {
+    "pairs": len(fixtures["pairs"]),
+    "ids_equal_with_our_assembly": ids_equal,
+    "ids_equal_with_transformers_pair_encoding": hf_pair_equal,
+    "transformers_pair_encoding_errors": hf_pair_errors,
+    "class": type(tokenizer).__name__,
+}
 
 model = XLMRobertaForSequenceClassification.from_pretrained(model_dir).eval()
 rows = [pair["input_ids"] for pair in fixtures["pairs"]]
@@ -61,9 +74,18 @@ for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
     report[f"logits_max_abs_diff_{device}"] = float((logits - expected).abs().max())
 
 if torch.cuda.is_available():
-    config = XLMRobertaConfig(vocab_size=250002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                              intermediate_size=4096, max_position_embeddings=514, type_vocab_size=1, num_labels=1,
-                              pad_token_id=1, layer_norm_eps=1e-5)
+    config = XLMRobertaConfig(
+        vocab_size=250002,
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        num_labels=1,
+        pad_token_id=1,
+        layer_norm_eps=1e-5,
+    )
     large = XLMRobertaForSequenceClassification(config).half().cuda().eval()
     sizing = []
     for seq in (128, 256, 512):
@@ -80,8 +102,15 @@ if torch.cuda.is_available():
                     large(input_ids=x, attention_mask=m)
                 torch.cuda.synchronize()
             seconds = (time.perf_counter() - start) / runs
-            sizing.append({"seq_len": seq, "batch": batch, "pairs_per_s": round(batch / seconds, 1),
-                           "tokens_per_s": round(batch * seq / seconds), "ms_per_batch": round(seconds * 1000, 2)})
+            sizing.append(
+                {
+                    "seq_len": seq,
+                    "batch": batch,
+                    "pairs_per_s": round(batch / seconds, 1),
+                    "tokens_per_s": round(batch * seq / seconds),
+                    "ms_per_batch": round(seconds * 1000, 2),
+                }
+            )
             print(sizing[-1], flush=True)
     report["xlmr_large_fp16_sizing"] = sizing
     report["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)

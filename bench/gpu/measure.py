@@ -11,6 +11,7 @@
    and the same order within each request), and PyTorch fp16 pairs/s at each length (transformers when present).
 Writes OUT/<date>-<gpu>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,24 @@ from scripts.modelkit.modeling import XLMRConfig, XLMRobertaForSequenceClassific
 
 TINY = ROOT / "models/ko-reranker-tiny"
 # Dongjin-kr/ko-reranker's config.json (BAAI/bge-reranker-large, XLM-RoBERTa large), the fields the shape depends on.
-KO_RERANKER = dict(vocab_size=250002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                   intermediate_size=4096, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5)
+KO_RERANKER = dict(
+    vocab_size=250002,
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    max_position_embeddings=514,
+    type_vocab_size=1,
+    layer_norm_eps=1e-5,
+)
 
 
 def make_checkpoint(shape: str, out: Path) -> XLMRConfig:
-    config = XLMRConfig(**KO_RERANKER) if shape == "large" else XLMRConfig.from_hf(json.loads((TINY / "config.json").read_text()))
+    config = (
+        XLMRConfig(**KO_RERANKER)
+        if shape == "large"
+        else XLMRConfig.from_hf(json.loads((TINY / "config.json").read_text()))
+    )
     torch.manual_seed(0)
     model = XLMRobertaForSequenceClassification(config).eval()
     out.mkdir(parents=True, exist_ok=True)
@@ -100,8 +113,14 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,4,16,64")
     args = ap.parse_args()
     t_start = time.perf_counter()
-    report: dict = {"date": datetime.date.today().isoformat(), "shape": args.shape, "device": args.device,
-                    "torch": torch.__version__, "python": platform.python_version(), "steps": {}}
+    report: dict = {
+        "date": datetime.date.today().isoformat(),
+        "shape": args.shape,
+        "device": args.device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "steps": {},
+    }
     gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else None
     report["gpu"] = gpu
 
@@ -121,9 +140,30 @@ def main() -> None:
 
     t0 = time.perf_counter()
     service_json = args.work / "service.json"
-    subprocess.run([args.node, "--import", "tsx", str(ROOT / "bench/gpu/service-bench.ts"), "--model-dir", str(model_dir),
-                    "--files", ",".join(files), "--device", args.device, "--out", str(service_json), "--seconds", args.seconds,
-                    "--lengths", args.lengths, "--concurrency", args.concurrency], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            args.node,
+            "--import",
+            "tsx",
+            str(ROOT / "bench/gpu/service-bench.ts"),
+            "--model-dir",
+            str(model_dir),
+            "--files",
+            ",".join(files),
+            "--device",
+            args.device,
+            "--out",
+            str(service_json),
+            "--seconds",
+            args.seconds,
+            "--lengths",
+            args.lengths,
+            "--concurrency",
+            args.concurrency,
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     service = json.loads(service_json.read_text())
     report["service"] = service
     report["steps"]["service_bench_s"] = time.perf_counter() - t0
@@ -137,10 +177,17 @@ def main() -> None:
         for case in entry["parity"]:
             ref = logits_of(model, case["ids"], args.device)
             worst = max(worst, max(abs(a - b) for a, b in zip(ref, case["logits"])))
-            same_order &= sorted(range(len(ref)), key=lambda i: -ref[i]) == sorted(range(len(ref)), key=lambda i: -case["logits"][i])
+            same_order &= sorted(range(len(ref)), key=lambda i: -ref[i]) == sorted(
+                range(len(ref)), key=lambda i: -case["logits"][i]
+            )
         bound = 2e-2 if "fp16" in file else 1e-4
-        parity[file] = {"provider": entry["info"]["provider"], "max_abs_diff": worst, "bound": bound, "same_order": same_order,
-                        "ok": worst <= bound and (same_order or "fp16" not in file)}
+        parity[file] = {
+            "provider": entry["info"]["provider"],
+            "max_abs_diff": worst,
+            "bound": bound,
+            "same_order": same_order,
+            "ok": worst <= bound and (same_order or "fp16" not in file),
+        }
     report["parity"] = parity
     lengths = [int(x) for x in args.lengths.split(",")]
     if args.device == "cuda":
@@ -158,11 +205,17 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
     for file, p in parity.items():
-        print(f"parity {file}: provider {p['provider']}, max |diff| {p['max_abs_diff']:.2e} (bound {p['bound']}), same order {p['same_order']}")
+        print(
+            f"parity {file}: provider {p['provider']}, max |diff| {p['max_abs_diff']:.2e} (bound {p['bound']}), "
+            f"same order {p['same_order']}"
+        )
     for file, entry in service["models"].items():
         for n, row in entry["lengths"].items():
-            print(f"{file} {n} tokens: service {row['servicePairsPerSec']:.0f} pairs/s, bare {row['bare']['pairsPerSec']:.0f}, "
-                  f"ratio {row['serviceVsBare']:.2f}, unloaded p50 {row['unloaded']['p50Ms']:.0f} ms, half-load p99 {row['halfLoad']['p99Ms']:.0f} ms")
+            print(
+                f"{file} {n} tokens: service {row['servicePairsPerSec']:.0f} pairs/s, "
+                f"bare {row['bare']['pairsPerSec']:.0f}, ratio {row['serviceVsBare']:.2f}, "
+                f"unloaded p50 {row['unloaded']['p50Ms']:.0f} ms, half-load p99 {row['halfLoad']['p99Ms']:.0f} ms"
+            )
     sys.exit(0 if all(p["ok"] for p in parity.values()) else 1)
 
 

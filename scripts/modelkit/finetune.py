@@ -4,15 +4,15 @@ Groups of 1 positive + BM25-hard + random negatives (train.Batches, the tiny mod
 cross-entropy on the <s> logit, AdamW (weight decay 0.01 on matrices), linear warm-up then linear decay, gradient
 clipping at 1.0. The new classification head gets a 10x learning rate: at the encoder's rate its 0.02-scale init
 kept the loss at ln(group size) for the first 40 steps (measured), since the head's small weights also scale down
-every gradient the encoder gets. The word embeddings stay frozen: most of the 20k rows never occur in 5k training queries, and
-frozen rows keep the pretrained meaning of the words the training data does not show (it also saves a third of the
-optimizer's work). Every `checkpoint_every` steps the model, the optimizer, the schedule and the position in the
-data stream go to OUT/checkpoint.pt; a rerun with the same settings continues from there.
+every gradient the encoder gets. The word embeddings stay frozen: most of the 20k rows never occur in 5k training
+queries, and frozen rows keep the pretrained meaning of the words the training data does not show (it also saves a
+third of the optimizer's work). Every `checkpoint_every` steps the model, the optimizer, the schedule and the
+position in the data stream go to OUT/checkpoint.pt; a rerun with the same settings continues from there.
 """
+
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,9 +52,17 @@ class FinetuneSettings:
         return 1 + self.hard_negatives + self.random_negatives
 
 
-def finetune(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[list[int]], bm25: BM25,
-             config: XLMRConfig, initial: dict[str, torch.Tensor], s: FinetuneSettings, out_dir: Path,
-             log_path: Path | None = None) -> list[dict]:
+def finetune(
+    corpus: Corpus,
+    query_ids: dict[int, list[int]],
+    passage_ids: list[list[int]],
+    bm25: BM25,
+    config: XLMRConfig,
+    initial: dict[str, torch.Tensor],
+    s: FinetuneSettings,
+    out_dir: Path,
+    log_path: Path | None = None,
+) -> list[dict]:
     torch.manual_seed(s.seed)
     torch.set_num_threads(s.threads)
     model = XLMRobertaForSequenceClassification(config)
@@ -78,7 +86,9 @@ def finetune(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[
         state = torch.load(checkpoint)
         differs = {k for k, v in asdict(s).items() if state["settings"].get(k) != v}
         if differs - {"steps"} or state["step"] >= s.steps:
-            raise SystemExit(f"{checkpoint} was written with other settings ({sorted(differs)}); delete it to start over")
+            raise SystemExit(
+                f"{checkpoint} was written with other settings ({sorted(differs)}); delete it to start over"
+            )
         if differs:  # a shorter or longer run: the linear decay continues from here towards the new last step
             print(f"resuming a {state['settings']['steps']}-step run as a {s.steps}-step run", flush=True)
         model.load_state_dict(state["model"])
@@ -134,8 +144,18 @@ def finetune(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[
             last = now
         if step % s.checkpoint_every == 0 and step < s.steps:
             tmp = checkpoint.with_suffix(".tmp")
-            torch.save({"settings": asdict(s), "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(), "rng": batches.rng.getstate(), "log": log}, tmp)
+            torch.save(
+                {
+                    "settings": asdict(s),
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "rng": batches.rng.getstate(),
+                    "log": log,
+                },
+                tmp,
+            )
             tmp.replace(checkpoint)
     model.eval()
     weights = {k: v.to(torch.float16) for k, v in model.state_dict().items()}

@@ -1,4 +1,5 @@
 """Ranking metrics of the seed's table: has-right-in-contexts (hit@k) and MRR@k."""
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 A state dict saved from this module loads into transformers' XLMRobertaForSequenceClassification and back,
 so the tiny model and the real Dongjin-kr/ko-reranker share one code path (export, serving, tests).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,7 @@ class XLMRConfig:
     attention_probs_dropout_prob: float = 0.1
 
     @classmethod
-    def from_hf(cls, config: dict) -> "XLMRConfig":
+    def from_hf(cls, config: dict) -> XLMRConfig:
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in config.items() if k in fields})
 

@@ -1,4 +1,5 @@
 """ONNX export as optimum writes a text-classification model, plus onnxruntime's dynamic int8 quantization."""
+
 from __future__ import annotations
 
 import inspect
@@ -54,8 +55,10 @@ class OnnxScorer:
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        (logits,) = self.session.run(["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
+        (logits,) = self.session.run(
+            ["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        )
         return torch.from_numpy(logits)
 
-    def eval(self) -> "OnnxScorer":
+    def eval(self) -> OnnxScorer:
         return self

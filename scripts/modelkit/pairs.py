@@ -1,4 +1,5 @@
 """Pair assembly shared by training, evaluation and the reference fixtures."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Reads and writes the safetensors format by hand, so Debian's torch needs no extra package."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,11 @@ def save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     for name in sorted(tensors):
         tensor = tensors[name].detach().contiguous().cpu()
         data = (tensor.view(torch.int16) if tensor.dtype == torch.bfloat16 else tensor).numpy().tobytes()
-        header[name] = {"dtype": _NAMES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": _NAMES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         chunks.append(data)
         offset += len(data)
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")

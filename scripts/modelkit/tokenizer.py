@@ -3,6 +3,7 @@
 Ids follow fairseq/XLM-R: <s>=0, <pad>=1, </s>=2, <unk>=3, SentencePiece piece i (i >= 3) -> i + 1, <mask> last.
 `ReferenceTokenizer` is the ground truth the TypeScript tokenizers are checked against (test/fixtures/reference.json).
 """
+
 from __future__ import annotations
 
 import base64
@@ -134,7 +135,8 @@ def write_hf_tokenizer(spm_model: Path, out_dir: Path, max_len: int) -> int:
         "version": "1.0",
         "truncation": None,
         "padding": None,
-        "added_tokens": [_special_entry(i, t) for i, t in enumerate(SPECIALS)] + [_special_entry(mask_id, MASK, lstrip=True)],
+        "added_tokens": [_special_entry(i, t) for i, t in enumerate(SPECIALS)]
+        + [_special_entry(mask_id, MASK, lstrip=True)],
         "normalizer": {
             "type": "Sequence",
             "normalizers": [
@@ -147,7 +149,14 @@ def write_hf_tokenizer(spm_model: Path, out_dir: Path, max_len: int) -> int:
         "post_processor": {
             "type": "TemplateProcessing",
             "single": [special("<s>", BOS), sequence("A"), special("</s>", EOS)],
-            "pair": [special("<s>", BOS), sequence("A"), special("</s>", EOS), special("</s>", EOS), sequence("B"), special("</s>", EOS)],
+            "pair": [
+                special("<s>", BOS),
+                sequence("A"),
+                special("</s>", EOS),
+                special("</s>", EOS),
+                sequence("B"),
+                special("</s>", EOS),
+            ],
             "special_tokens": {
                 "<s>": {"id": "<s>", "ids": [BOS], "tokens": ["<s>"]},
                 "</s>": {"id": "</s>", "ids": [EOS], "tokens": ["</s>"]},
@@ -156,7 +165,9 @@ def write_hf_tokenizer(spm_model: Path, out_dir: Path, max_len: int) -> int:
         "decoder": _metaspace(),
         "model": {"type": "Unigram", "unk_id": UNK, "vocab": vocab, "byte_fallback": False},
     }
-    (out_dir / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "tokenizer.json").write_text(
+        json.dumps(tokenizer, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
 
     special_map = {
         "bos_token": "<s>",
@@ -194,7 +205,9 @@ class ReferenceTokenizer:
         self.sp = spm.SentencePieceProcessor(model_file=str(spm_model))
         self.specials = {token: i for i, token in enumerate(SPECIALS)}
         self.specials[MASK] = vocab_size - 1
-        self.special_pattern = re.compile("(" + "|".join(re.escape(t) for t in sorted(self.specials, key=len, reverse=True)) + ")")
+        self.special_pattern = re.compile(
+            "(" + "|".join(re.escape(t) for t in sorted(self.specials, key=len, reverse=True)) + ")"
+        )
 
     def encode(self, text: str) -> list[int]:
         """Ids of one text, no special tokens added; literal special tokens in the text become their ids."""
@@ -210,7 +223,8 @@ class ReferenceTokenizer:
         return 0.0 if token_id in self.specials.values() else self.sp.get_score(token_id - FAIRSEQ_OFFSET)
 
     def is_tie(self, ids: list[int], other: list[int]) -> bool:
-        """Two segmentations of one text that Unigram's Viterbi search cannot tell apart: same text, same total score."""
+        """Two segmentations of one text that Unigram's Viterbi search cannot tell apart: same text, same total
+        score."""
         same_text = "".join(self.sp.id_to_piece(i - FAIRSEQ_OFFSET) for i in ids if i > UNK) == "".join(
             self.sp.id_to_piece(i - FAIRSEQ_OFFSET) for i in other if i > UNK
         )

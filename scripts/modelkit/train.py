@@ -4,6 +4,7 @@ From scratch, group cross-entropy alone barely learns on this budget, so a train
 from each query token's final hidden state, whether that token also occurs in the passage (BCE, weight 0.5).
 The head is dropped at export time.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,7 +90,14 @@ def aux_tensors(targets: list[list[float]], shape: torch.Size) -> tuple[torch.Te
 class Batches:
     """Deterministic stream of training groups: 1 positive, BM25-hard and random negatives per query."""
 
-    def __init__(self, corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[list[int]], bm25: BM25, s: TrainSettings) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        query_ids: dict[int, list[int]],
+        passage_ids: list[list[int]],
+        bm25: BM25,
+        s: TrainSettings,
+    ) -> None:
         self.corpus, self.query_ids, self.passage_ids, self.s = corpus, query_ids, passage_ids, s
         self.rng = random.Random(s.seed)
         self.hard = {}
@@ -109,7 +117,8 @@ class Batches:
         return picked
 
     def next(self) -> tuple[list[list[int]], list[list[float]]]:
-        """Token rows of queries_per_step groups (positive first in each) and the auxiliary targets of their query tokens."""
+        """Token rows of queries_per_step groups (positive first in each) and the auxiliary targets of their query
+        tokens."""
         rows: list[list[int]] = []
         aux_targets: list[list[float]] = []
         for example in self.next_examples():
@@ -130,8 +139,15 @@ class Batches:
         return rows, aux_targets
 
 
-def train(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[list[int]], bm25: BM25,
-          config: XLMRConfig, s: TrainSettings, out_dir: Path) -> list[dict]:
+def train(
+    corpus: Corpus,
+    query_ids: dict[int, list[int]],
+    passage_ids: list[list[int]],
+    bm25: BM25,
+    config: XLMRConfig,
+    s: TrainSettings,
+    out_dir: Path,
+) -> list[dict]:
     torch.manual_seed(s.seed)
     torch.set_num_threads(s.threads)
     generator = torch.Generator().manual_seed(s.seed)
@@ -144,7 +160,9 @@ def train(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[lis
     params = list(model.parameters()) + list(aux_head.parameters())
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=s.lr)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=s.lr
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(s.warmup_steps, s.steps))
     batches = Batches(corpus, query_ids, passage_ids, bm25, s)
     log: list[dict] = []
@@ -165,7 +183,13 @@ def train(corpus: Corpus, query_ids: dict[int, list[int]], passage_ids: list[lis
             hidden = model.roberta(ids, mask)
             chunk_logits.append(model.classifier(hidden)[:, 0])
             aux, aux_mask = aux_tensors([aux_targets[i] for i in chunk], ids.shape)
-            aux_sum = aux_sum + (nn.functional.binary_cross_entropy_with_logits(aux_head(hidden)[..., 0], aux, reduction="none") * aux_mask).sum()
+            aux_sum = (
+                aux_sum
+                + (
+                    nn.functional.binary_cross_entropy_with_logits(aux_head(hidden)[..., 0], aux, reduction="none")
+                    * aux_mask
+                ).sum()
+            )
             aux_count += int(aux_mask.sum())
         logits = torch.cat(chunk_logits)[torch.argsort(torch.tensor(order))].view(-1, s.group_size)
         rank_loss = nn.functional.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long))

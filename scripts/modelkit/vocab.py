@@ -9,6 +9,7 @@ Kept (old Hugging Face ids, in their original order, so the specials stay 0..3 a
 The SentencePiece model reuses the tiny model's nmt_nfkc normalizer spec: XLM-R's own sentencepiece.bpe.model was
 built with the same built-in rule, so its precompiled charsmap is the same table.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,7 +45,9 @@ def sentencepiece_model(pieces: list[str], scores: list[float], template: Path) 
     for piece, score, kind in [("<unk>", 0.0, UNKNOWN), ("<s>", 0.0, CONTROL), ("</s>", 0.0, CONTROL)] + [
         (p, s, NORMAL) for p, s in zip(pieces, scores)
     ]:
-        body = _field(1, 2, piece.encode("utf-8")) + _field(2, 5, struct.pack("<f", score)) + _field(3, 0, _varint(kind))
+        body = (
+            _field(1, 2, piece.encode("utf-8")) + _field(2, 5, struct.pack("<f", score)) + _field(3, 0, _varint(kind))
+        )
         out += _field(1, 2, body)
     for number, wire, value in _fields(template.read_bytes()):
         if number != 1:
@@ -54,11 +57,21 @@ def sentencepiece_model(pieces: list[str], scores: list[float], template: Path) 
 
 def _wanted_char(ch: str) -> bool:
     cp = ord(ch)
-    if 0xAC00 <= cp <= 0xD7A3 or 0x1100 <= cp <= 0x11FF or 0x3130 <= cp <= 0x318F or 0xA960 <= cp <= 0xA97F or 0xD7B0 <= cp <= 0xD7FF:
+    if (
+        0xAC00 <= cp <= 0xD7A3
+        or 0x1100 <= cp <= 0x11FF
+        or 0x3130 <= cp <= 0x318F
+        or 0xA960 <= cp <= 0xA97F
+        or 0xD7B0 <= cp <= 0xD7FF
+    ):
         return True
     if 0x21 <= cp <= 0x7E:
         return True
-    if cp < 0x3100 and unicodedata.category(ch)[0] in "PS" and (cp < 0x100 or 0x2000 <= cp <= 0x2BFF or 0x3000 <= cp <= 0x303F):
+    if (
+        cp < 0x3100
+        and unicodedata.category(ch)[0] in "PS"
+        and (cp < 0x100 or 0x2000 <= cp <= 0x2BFF or 0x3000 <= cp <= 0x303F)
+    ):
         return True
     return False
 
@@ -72,6 +85,9 @@ def select(pieces: list[str], scores, used: set[int], used_chars: set[str], size
             keep.add(i)
         elif piece == "\u2581":
             keep.add(i)
-    english = sorted((i for i, p in enumerate(pieces[4:-1], start=4) if i not in keep and _ASCII_WORD.match(p)), key=lambda i: -scores[i])
+    english = sorted(
+        (i for i, p in enumerate(pieces[4:-1], start=4) if i not in keep and _ASCII_WORD.match(p)),
+        key=lambda i: -scores[i],
+    )
     keep.update(english[: max(0, size - len(keep))])
     return sorted(keep)

@@ -1,4 +1,5 @@
 """Tests of the Python model tools: `npm run test:python` (needs scripts/setup-python.sh; not part of CI's npm test)."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,9 @@ def assert_fixture_ids(test: unittest.TestCase, tokenizer: ReferenceTokenizer, f
 
 
 class TokenizerTest(unittest.TestCase):
-    tokenizer = ReferenceTokenizer(MODEL / "sentencepiece.bpe.model", json.loads((MODEL / "config.json").read_text())["vocab_size"])
+    tokenizer = ReferenceTokenizer(
+        MODEL / "sentencepiece.bpe.model", json.loads((MODEL / "config.json").read_text())["vocab_size"]
+    )
 
     def test_pair_layout_keeps_query_and_cuts_passage(self) -> None:
         ids, truncated = self.tokenizer.encode_pair("서울 인구", "서울의 인구는 약 940만 명입니다. " * 100, 64)
@@ -81,12 +84,21 @@ class MetricsTest(unittest.TestCase):
 class ModelTest(unittest.TestCase):
     def test_hugging_face_parameter_names(self) -> None:
         names = set(safetensors_io.load(MODEL / "model.safetensors"))
-        for name in ("roberta.embeddings.word_embeddings.weight", "roberta.embeddings.position_embeddings.weight",
-                     "roberta.embeddings.token_type_embeddings.weight", "roberta.embeddings.LayerNorm.weight",
-                     "roberta.encoder.layer.0.attention.self.query.weight", "roberta.encoder.layer.0.attention.output.dense.weight",
-                     "roberta.encoder.layer.0.attention.output.LayerNorm.bias", "roberta.encoder.layer.0.intermediate.dense.weight",
-                     "roberta.encoder.layer.0.output.dense.weight", "roberta.encoder.layer.0.output.LayerNorm.weight",
-                     "classifier.dense.weight", "classifier.out_proj.weight", "classifier.out_proj.bias"):
+        for name in (
+            "roberta.embeddings.word_embeddings.weight",
+            "roberta.embeddings.position_embeddings.weight",
+            "roberta.embeddings.token_type_embeddings.weight",
+            "roberta.embeddings.LayerNorm.weight",
+            "roberta.encoder.layer.0.attention.self.query.weight",
+            "roberta.encoder.layer.0.attention.output.dense.weight",
+            "roberta.encoder.layer.0.attention.output.LayerNorm.bias",
+            "roberta.encoder.layer.0.intermediate.dense.weight",
+            "roberta.encoder.layer.0.output.dense.weight",
+            "roberta.encoder.layer.0.output.LayerNorm.weight",
+            "classifier.dense.weight",
+            "classifier.out_proj.weight",
+            "classifier.out_proj.bias",
+        ):
             self.assertIn(name, names)
         self.assertFalse(any(name.startswith("aux") for name in names))
 
@@ -113,8 +125,11 @@ class ExportTest(unittest.TestCase):
         """scripts/export_onnx.py on the committed PyTorch weights gives the committed model.onnx within 1e-5."""
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "exported"
-            subprocess.run([sys.executable, str(ROOT / "scripts/export_onnx.py"), str(MODEL), "--out", str(out)], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, str(ROOT / "scripts/export_onnx.py"), str(MODEL), "--out", str(out)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
                 self.assertEqual((out / name).read_bytes(), (MODEL / name).read_bytes(), name)
             ids, mask = pad_batch([p["input_ids"] for p in FIXTURES["pairs"]])
@@ -127,8 +142,11 @@ class ExportTest(unittest.TestCase):
             config = json.loads((MODEL / "config.json").read_text())
             config["id2label"] = {"0": "NO", "1": "YES"}
             (Path(tmp) / "config.json").write_text(json.dumps(config))
-            run = subprocess.run([sys.executable, str(ROOT / "scripts/export_onnx.py"), tmp, "--out", str(Path(tmp) / "o")],
-                                 capture_output=True, text=True)
+            run = subprocess.run(
+                [sys.executable, str(ROOT / "scripts/export_onnx.py"), tmp, "--out", str(Path(tmp) / "o")],
+                capture_output=True,
+                text=True,
+            )
         self.assertNotEqual(run.returncode, 0)
         self.assertIn("one logit", run.stderr)
 

@@ -1,5 +1,6 @@
 """Tests of models/ko-reranker-small (scripts/test-python.sh): the backbone reader, the pruned tokenizer, and the
 exported files against test/fixtures/reference-small.json (fp32 ONNX vs PyTorch logits within 1e-4)."""
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,8 @@ class BackboneTest(unittest.TestCase):
         self.assertEqual(len(self.b.pieces), 250002)
 
     def test_q4_dequantization_by_hand(self) -> None:
-        """First block of emb.word row 0: w_j = (nibble - 8) * fp16 scale, byte j = weights j (low) and j + 16 (high)."""
+        """First block of emb.word row 0: w_j = (nibble - 8) * fp16 scale, byte j = weights j (low) and j + 16
+        (high)."""
         _, _, raw = self.b.tensors["emb.word"]
         d = np.frombuffer(raw[:2], "<f2")[0].astype(np.float32)
         qs = np.frombuffer(raw[2:18], np.uint8)
@@ -55,8 +57,12 @@ class BackboneTest(unittest.TestCase):
         self.assertEqual(tuple(pos.shape), (514, 384))
         np.testing.assert_array_equal(pos[2:].numpy(), self.b.fp32("emb.pos").reshape(512, 384))
         self.assertEqual(float(pos[:2].abs().sum()), 0.0)
-        np.testing.assert_array_equal(sd["roberta.embeddings.token_type_embeddings.weight"].numpy(), self.b.fp32("emb.type")[:384][None])
-        np.testing.assert_array_equal(sd["roberta.embeddings.word_embeddings.weight"][4].numpy(), self.b.q4("emb.word", 384, np.array([100]))[0])
+        np.testing.assert_array_equal(
+            sd["roberta.embeddings.token_type_embeddings.weight"].numpy(), self.b.fp32("emb.type")[:384][None]
+        )
+        np.testing.assert_array_equal(
+            sd["roberta.embeddings.word_embeddings.weight"][4].numpy(), self.b.q4("emb.word", 384, np.array([100]))[0]
+        )
         self.assertEqual(tuple(sd["roberta.encoder.layer.0.output.dense.weight"].shape), (384, 1536))
 
 
@@ -64,11 +70,18 @@ class PrunedTokenizerTest(unittest.TestCase):
     tokenizer = ReferenceTokenizer(MODEL / "sentencepiece.bpe.model", CONFIG["vocab_size"])
 
     def test_pruned_vocabulary_segments_the_data_as_the_full_one(self) -> None:
-        """Every dev text of the fixtures: the same pieces from the pruned model as from XLM-R's 250k-piece vocabulary."""
+        """Every dev text of the fixtures: the same pieces from the pruned model as from XLM-R's 250k-piece
+        vocabulary."""
         b = e5_backbone.read(e5_backbone.locate())
         with tempfile.TemporaryDirectory() as tmp:
             full = Path(tmp) / "full.model"
-            full.write_bytes(vocab.sentencepiece_model(b.pieces[4:-1], [float(s) for s in b.scores[4:-1]], ROOT / "models/ko-reranker-tiny/sentencepiece.bpe.model"))
+            full.write_bytes(
+                vocab.sentencepiece_model(
+                    b.pieces[4:-1],
+                    [float(s) for s in b.scores[4:-1]],
+                    ROOT / "models/ko-reranker-tiny/sentencepiece.bpe.model",
+                )
+            )
             sp_full = spm.SentencePieceProcessor(model_file=str(full))
         texts = [t for p in FIXTURES["pairs"] if p["name"].startswith("dev query") for t in (p["query"], p["passage"])]
         self.assertGreater(len(texts), 20)
@@ -79,7 +92,12 @@ class PrunedTokenizerTest(unittest.TestCase):
         """XLM-R has no piece for some rare syllables (those stay <unk>, as in XLM-R); every one it has is kept."""
         b = e5_backbone.read(e5_backbone.locate())
         kept = {self.tokenizer.sp.id_to_piece(i) for i in range(self.tokenizer.sp.get_piece_size())}
-        wanted = [p for p in b.pieces[4:-1] if len(p.lstrip("\u2581")) == 1 and (0xAC00 <= ord(p.lstrip("\u2581")) <= 0xD7A3 or 0x21 <= ord(p.lstrip("\u2581")) <= 0x7E)]
+        wanted = [
+            p
+            for p in b.pieces[4:-1]
+            if len(p.lstrip("\u2581")) == 1
+            and (0xAC00 <= ord(p.lstrip("\u2581")) <= 0xD7A3 or 0x21 <= ord(p.lstrip("\u2581")) <= 0x7E)
+        ]
         self.assertGreater(len(wanted), 2000)
         self.assertEqual([p for p in wanted if p not in kept], [])
         for text in ("한", "글", "7", "~", "Q"):
@@ -99,7 +117,9 @@ class ExportTest(unittest.TestCase):
 
     def test_pytorch_reproduces_the_fixture_logits(self) -> None:
         with torch.no_grad():
-            logits = [float(self.model(torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[0, 0]) for r in self.rows]
+            logits = [
+                float(self.model(torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[0, 0]) for r in self.rows
+            ]
         # 1e-4, as for ONNX vs PyTorch: fp32 sums taken in another order (thread split, kernel choice) moved a logit
         # of 2.3 by 1.0e-5 in one CI run.
         for pair, logit in zip(FIXTURES["pairs"], logits):
@@ -111,18 +131,24 @@ class ExportTest(unittest.TestCase):
             export(self.model, path)
             ids, mask = pad_batch(self.rows)
             logits = OnnxScorer(path)(ids, mask)[:, 0].tolist()
-        worst = max(abs(l - p["logit"]) for l, p in zip(logits, FIXTURES["pairs"]))
+        worst = max(abs(logit - p["logit"]) for logit, p in zip(logits, FIXTURES["pairs"]))
         self.assertLessEqual(worst, 1e-4)
 
     def test_committed_int8_file_gives_the_fixture_int8_logits(self) -> None:
         scorer = OnnxScorer(MODEL / "onnx/model_quantized.onnx")
         for pair in FIXTURES["pairs"]:
             ids = torch.tensor([pair["input_ids"]])
-            self.assertAlmostEqual(float(scorer(ids, torch.ones_like(ids))[0, 0]), pair["int8_logit"], delta=1e-4, msg=pair["name"])
+            self.assertAlmostEqual(
+                float(scorer(ids, torch.ones_like(ids))[0, 0]), pair["int8_logit"], delta=1e-4, msg=pair["name"]
+            )
 
     def test_sizes_within_budget(self) -> None:
         served = (MODEL / "onnx/model_quantized.onnx").stat().st_size
-        added = sum(f.stat().st_size for f in MODEL.rglob("*") if f.is_file() and f.name not in ("checkpoint.pt", "training_log.jsonl"))
+        added = sum(
+            f.stat().st_size
+            for f in MODEL.rglob("*")
+            if f.is_file() and f.name not in ("checkpoint.pt", "training_log.jsonl")
+        )
         self.assertLessEqual(served, 32 * 2**20)
         self.assertLessEqual(added, 64 * 2**20)
 

@@ -1,4 +1,6 @@
-"""Shared by the client tests: the real server (test/clients/server.ts) and the native /rerank answer to compare with."""
+"""Shared by the client tests: the real server (test/clients/server.ts) and the native /rerank answer to compare
+with."""
+
 import json
 import math
 import os

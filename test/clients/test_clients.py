@@ -3,10 +3,10 @@ cohere 5.x (ClientV2, Client), langchain-cohere, llama-index-postprocessor-coher
 HuggingFaceTEIRanker (TEI /rerank), langchain_community's JinaRerank, and raw HTTP for vLLM's and the SageMaker
 toolkit's shapes. Each compares the ranking and scores with the native /rerank answer for the same request.
 (cohere 7.x: test_cohere7.py, in its own process.)"""
+
 import csv
 import io
 import os
-import re
 import unittest
 from importlib.metadata import version
 
@@ -34,7 +34,9 @@ class Cohere5(NativeCase):
         import cohere
 
         client = cohere.ClientV2(api_key="unused", base_url=self.srv.base)
-        res = client.rerank(model="ko-reranker-tiny", query=QUERY, documents=DOCUMENTS, top_n=2, max_tokens_per_doc=4096)
+        res = client.rerank(
+            model="ko-reranker-tiny", query=QUERY, documents=DOCUMENTS, top_n=2, max_tokens_per_doc=4096
+        )
         self.assertRanked([(r.index, r.relevance_score) for r in res.results], n=2)
         self.assertRegex(res.id, UUID)
         self.assertEqual(res.meta.api_version.version, "2")
@@ -48,7 +50,12 @@ class Cohere5(NativeCase):
         self.assertRanked([(r.index, r.relevance_score) for r in res.results])
         for r in res.results:
             self.assertEqual(r.document.text, DOCUMENTS[r.index])
-        fields = client.rerank(model="m", query=QUERY, documents=[{"title": str(i), "body": d} for i, d in enumerate(DOCUMENTS)], rank_fields=["body"])
+        fields = client.rerank(
+            model="m",
+            query=QUERY,
+            documents=[{"title": str(i), "body": d} for i, d in enumerate(DOCUMENTS)],
+            rank_fields=["body"],
+        )
         self.assertRanked([(r.index, r.relevance_score) for r in fields.results])
 
 
@@ -61,7 +68,9 @@ class Auth(unittest.TestCase):
 
         srv = Server("--api-key", "k-clients-test")
         try:
-            ok = cohere.ClientV2(api_key="k-clients-test", base_url=srv.base).rerank(model="m", query=QUERY, documents=DOCUMENTS, top_n=1)
+            ok = cohere.ClientV2(api_key="k-clients-test", base_url=srv.base).rerank(
+                model="m", query=QUERY, documents=DOCUMENTS, top_n=1
+            )
             self.assertEqual(ok.results[0].index, SEOUL)
             with self.assertRaises(UnauthorizedError) as err:
                 cohere.ClientV2(api_key="wrong", base_url=srv.base).rerank(model="m", query=QUERY, documents=DOCUMENTS)
@@ -96,14 +105,17 @@ class LlamaIndexCohere(NativeCase):
         from llama_index.postprocessor.cohere_rerank import CohereRerank
 
         self.assertEqual(version("llama-index-postprocessor-cohere-rerank"), "0.10.0")
-        rerank = CohereRerank(top_n=2, model="ko-reranker-tiny", api_key="unused", base_url=self.srv.base, max_retries=1)
+        rerank = CohereRerank(
+            top_n=2, model="ko-reranker-tiny", api_key="unused", base_url=self.srv.base, max_retries=1
+        )
         nodes = [NodeWithScore(node=TextNode(text=d, id_=str(i))) for i, d in enumerate(DOCUMENTS)]
         out = rerank.postprocess_nodes(nodes, query_str=QUERY)
         self.assertRanked([(int(n.node.node_id), n.score) for n in out], n=2)
 
 
 class HaystackTEI(NativeCase):
-    """huggingface-api-haystack's HuggingFaceTEIRanker speaks TEI: POST /rerank {query, texts, raw_scores} -> [{index, score}]."""
+    """huggingface-api-haystack's HuggingFaceTEIRanker speaks TEI: POST /rerank {query, texts, raw_scores} ->
+    [{index, score}]."""
 
     def ranker(self, **kw):
         from haystack_integrations.components.rankers.huggingface_api import HuggingFaceTEIRanker
@@ -123,7 +135,9 @@ class HaystackTEI(NativeCase):
     def test_raw_scores_top_k_truncation_direction(self):
         from haystack_integrations.components.rankers.huggingface_api.ranker import TruncationDirection
 
-        out = self.ranker(top_k=2, raw_scores=True).run(query=QUERY, documents=self.docs(), truncation_direction=TruncationDirection.RIGHT)["documents"]
+        out = self.ranker(top_k=2, raw_scores=True).run(
+            query=QUERY, documents=self.docs(), truncation_direction=TruncationDirection.RIGHT
+        )["documents"]
         self.assertRanked([(d.meta["i"], d.score) for d in out], n=2, score=lambda logit: logit)
 
     def test_left_is_refused_with_a_reason(self):
@@ -148,7 +162,10 @@ class Jina(NativeCase):
         self.assertRanked([(d.metadata["i"], d.metadata["relevance_score"]) for d in out])
 
     def test_documents_returned_when_return_documents_is_omitted(self):
-        status, _, body = self.srv.post("/v1/rerank", {"model": "jina-reranker-v2-base-multilingual", "query": QUERY, "documents": DOCUMENTS, "top_n": 3})
+        status, _, body = self.srv.post(
+            "/v1/rerank",
+            {"model": "jina-reranker-v2-base-multilingual", "query": QUERY, "documents": DOCUMENTS, "top_n": 3},
+        )
         self.assertEqual(status, 200)
         self.assertEqual(set(body), {"id", "model", "results", "usage", "meta"})
         self.assertEqual(body["usage"]["total_tokens"], self.tokens)
@@ -167,7 +184,9 @@ class VllmShapes(NativeCase):
             self.assertRegex(b["id"], "^score-" + UUID)
             self.assertEqual(b["object"], "list")
             self.assertIsInstance(b["created"], int)
-            self.assertEqual(b["usage"], {"prompt_tokens": self.tokens, "total_tokens": self.tokens, "completion_tokens": 0})
+            self.assertEqual(
+                b["usage"], {"prompt_tokens": self.tokens, "total_tokens": self.tokens, "completion_tokens": 0}
+            )
             self.assertEqual([d["index"] for d in b["data"]], [0, 1, 2], "input order")
             for d in b["data"]:
                 self.assertEqual(set(d), {"index", "object", "score"})
@@ -177,7 +196,9 @@ class VllmShapes(NativeCase):
 
     def test_rerank(self):
         for path in ("/rerank", "/v1/rerank", "/v2/rerank"):
-            status, _, b = self.srv.post(path, {"model": "ko-reranker", "query": QUERY, "documents": DOCUMENTS, "top_n": 2})
+            status, _, b = self.srv.post(
+                path, {"model": "ko-reranker", "query": QUERY, "documents": DOCUMENTS, "top_n": 2}
+            )
             self.assertEqual(status, 200, b)
             self.assertTrue({"id", "model", "usage", "results"} <= set(b), path)
             self.assertEqual(b["usage"]["total_tokens"], self.tokens)
@@ -187,7 +208,17 @@ class VllmShapes(NativeCase):
             self.assertRanked([(r["index"], r["relevance_score"]) for r in b["results"]], n=2)
 
     def test_optional_fields(self):
-        status, _, b = self.srv.post("/rerank", {"model": "m", "query": QUERY, "documents": DOCUMENTS, "use_activation": False, "priority": 0, "truncate_prompt_tokens": -1})
+        status, _, b = self.srv.post(
+            "/rerank",
+            {
+                "model": "m",
+                "query": QUERY,
+                "documents": DOCUMENTS,
+                "use_activation": False,
+                "priority": 0,
+                "truncate_prompt_tokens": -1,
+            },
+        )
         self.assertEqual(status, 200, b)
         self.assertRanked([(r["index"], r["relevance_score"]) for r in b["results"]], score=lambda logit: logit)
         status, _, b = self.srv.post("/score", {"text_1": QUERY, "text_2": DOCUMENTS, "truncate_prompt_tokens": 64})
@@ -215,9 +246,17 @@ class SageMakerToolkit(NativeCase):
         self.assertEqual(one, {"label": "LABEL_0", "score": b[SEOUL]["score"]})
 
     def test_parameters(self):
-        _, _, top = self.srv.post("/invocations", {"inputs": self.inputs(), "parameters": {"top_k": 1, "function_to_apply": "none", "truncation": True, "padding": True}})
+        _, _, top = self.srv.post(
+            "/invocations",
+            {
+                "inputs": self.inputs(),
+                "parameters": {"top_k": 1, "function_to_apply": "none", "truncation": True, "padding": True},
+            },
+        )
         self.assertRanked(self.ranked([x[0] for x in top]), score=lambda logit: logit)
-        _, _, soft = self.srv.post("/invocations", {"inputs": self.inputs(), "parameters": {"function_to_apply": "softmax"}})
+        _, _, soft = self.srv.post(
+            "/invocations", {"inputs": self.inputs(), "parameters": {"function_to_apply": "softmax"}}
+        )
         self.assertEqual([x["score"] for x in soft], [1.0, 1.0, 1.0], "softmax over one label")
 
     def test_accept_csv(self):

@@ -1,7 +1,7 @@
 """cohere 7.x (the latest major), ClientV2 with what it sends now (relevant_spans, priority) and Client (v1), against
 the real server; run in its own process with cohere 7 first on sys.path (scripts/test-clients.sh)."""
+
 import unittest
-from importlib.metadata import version
 
 from common import DOCUMENTS, QUERY, NativeCase, Server
 
@@ -27,8 +27,13 @@ class Cohere7(NativeCase):
 
         client = cohere.ClientV2(api_key="unused", base_url=self.srv.base)
         res = client.rerank(
-            model="ko-reranker-tiny", query=QUERY, documents=DOCUMENTS, top_n=2, max_tokens_per_doc=4096,
-            relevant_spans=RerankRelevantSpans(mode="disabled"), priority=0,
+            model="ko-reranker-tiny",
+            query=QUERY,
+            documents=DOCUMENTS,
+            top_n=2,
+            max_tokens_per_doc=4096,
+            relevant_spans=RerankRelevantSpans(mode="disabled"),
+            priority=0,
         )
         self.assertRanked([(r.index, r.relevance_score) for r in res.results], n=2)
         self.assertEqual(res.meta.api_version.version, "2")
@@ -40,7 +45,9 @@ class Cohere7(NativeCase):
 
         client = cohere.ClientV2(api_key="unused", base_url=self.srv.base)
         with self.assertRaises(ApiError) as err:
-            client.rerank(model="m", query=QUERY, documents=DOCUMENTS, relevant_spans=RerankRelevantSpans(mode="enabled"))
+            client.rerank(
+                model="m", query=QUERY, documents=DOCUMENTS, relevant_spans=RerankRelevantSpans(mode="enabled")
+            )
         self.assertEqual(err.exception.status_code, 422)
         self.assertIn("relevant spans", err.exception.body["error"]["message"])
 
@@ -60,7 +67,9 @@ class Cohere7(NativeCase):
     def test_client_v1(self):
         import cohere
 
-        res = cohere.Client(api_key="unused", base_url=self.srv.base).rerank(model="m", query=QUERY, documents=DOCUMENTS, top_n=3)
+        res = cohere.Client(api_key="unused", base_url=self.srv.base).rerank(
+            model="m", query=QUERY, documents=DOCUMENTS, top_n=3
+        )
         self.assertRanked([(r.index, r.relevance_score) for r in res.results])
 
 

@@ -1,6 +1,7 @@
 """The Python snippets of the "Use it from ..." sections of README.md and docs/api.md, run as written
 (http://localhost:8080 -> the test server): each must run and print the Seoul passage first. The boto3 (SageMaker)
 snippet needs AWS and is not run."""
+
 import contextlib
 import io
 import os
@@ -8,7 +9,6 @@ import re
 import unittest
 
 from common import ROOT, Server
-
 
 
 def section(path):
@@ -21,7 +21,14 @@ def section(path):
 
 README_SNIPPETS = re.findall(r"```python\n(.*?)```", section("README.md"), re.S)
 # One list, each snippet once (the README repeats docs/api.md's cohere snippet).
-SNIPPETS = list(dict.fromkeys(s for p in ("README.md", "docs/api.md") for s in re.findall(r"```python\n(.*?)```", section(p), re.S) if "boto3" not in s))
+SNIPPETS = list(
+    dict.fromkeys(
+        s
+        for p in ("README.md", "docs/api.md")
+        for s in re.findall(r"```python\n(.*?)```", section(p), re.S)
+        if "boto3" not in s
+    )
+)
 
 
 def setUpModule():
@@ -35,7 +42,14 @@ def tearDownModule():
 
 class ReadmeSnippets(unittest.TestCase):
     def test_every_client_has_a_snippet(self):
-        for name in ("cohere.ClientV2", "langchain_cohere", "llama_index", "HuggingFaceTEIRanker", "JinaRerank", "/v1/score"):
+        for name in (
+            "cohere.ClientV2",
+            "langchain_cohere",
+            "llama_index",
+            "HuggingFaceTEIRanker",
+            "JinaRerank",
+            "/v1/score",
+        ):
             self.assertTrue(any(name in s for s in SNIPPETS), name)
 
     def test_readme_snippets_are_docs_snippets(self):
@@ -51,7 +65,9 @@ class ReadmeSnippets(unittest.TestCase):
             with self.subTest(snippet.splitlines()[0]), contextlib.redirect_stdout(out):
                 exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
             first = out.getvalue().splitlines()[0]
-            self.assertTrue(first.startswith("서울은 대한민국의 수도이자 최대 도시이다."), f"{snippet.splitlines()[0]}: {first}")
+            self.assertTrue(
+                first.startswith("서울은 대한민국의 수도이자 최대 도시이다."), f"{snippet.splitlines()[0]}: {first}"
+            )
 
 
 if __name__ == "__main__":
