@@ -147,7 +147,7 @@ export const CohereV2Response = Type.Object(
 type Doc = string | Readonly<Record<string, string | undefined>>;
 
 /** The text ranked for each document: a string, an object's `text`, or the rank_fields values joined by newlines. */
-export function documentTexts(docs: readonly Doc[], rankFields?: readonly string[]): string[] {
+function documentTexts(docs: readonly Doc[], rankFields?: readonly string[]): string[] {
   return docs.map((d, i) => {
     if (typeof d === 'string') return d;
     if (rankFields) {

@@ -14,18 +14,18 @@ import { InvocationsBody, invocationsBody } from './sagemaker.ts';
 import { TeiRerankBody, TeiRerankResponse } from './tei.ts';
 import { VllmRerankBody, VllmRerankResponse, VllmScoreBody, VllmScoreResponse, VllmUsage } from './vllm.ts';
 
-export interface Dialect {
+interface Dialect {
   /** $id of the dialect's body schema. */
   schema: string;
   /** How a body is read as this dialect, for error messages. */
   rule: string;
 }
 
-export const NATIVE_RERANK: Dialect = { schema: 'RerankRequest', rule: "read as the native body (passages, or documents without model)" };
-export const TEI_RERANK: Dialect = { schema: 'TeiRerankRequest', rule: "read as TEI's body because it has texts" };
-export const VLLM_RERANK: Dialect = { schema: 'VllmRerankRequest', rule: "read as vLLM's body because it has documents and model; send passages for the native answer" };
-export const NATIVE_SCORE: Dialect = { schema: 'ScoreRequest', rule: 'read as the native body (pairs)' };
-export const VLLM_SCORE: Dialect = { schema: 'VllmScoreRequest', rule: "read as vLLM's body because it has text_1 or text_2; send pairs for the native answer" };
+const NATIVE_RERANK: Dialect = { schema: 'RerankRequest', rule: "read as the native body (passages, or documents without model)" };
+const TEI_RERANK: Dialect = { schema: 'TeiRerankRequest', rule: "read as TEI's body because it has texts" };
+const VLLM_RERANK: Dialect = { schema: 'VllmRerankRequest', rule: "read as vLLM's body because it has documents and model; send passages for the native answer" };
+const NATIVE_SCORE: Dialect = { schema: 'ScoreRequest', rule: 'read as the native body (pairs)' };
+const VLLM_SCORE: Dialect = { schema: 'VllmScoreRequest', rule: "read as vLLM's body because it has text_1 or text_2; send pairs for the native answer" };
 
 const has = (body: unknown, key: string) => typeof body === 'object' && body !== null && !Array.isArray(body) && key in body;
 

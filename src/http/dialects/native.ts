@@ -5,7 +5,7 @@ import type { FastifyReply } from 'fastify';
 import type { Engine, RankOptions, ScoredItem } from '../../core/engine.ts';
 import { Passages, Query, TimeoutMs, clientSignal, refusal } from './common.ts';
 
-export const NormalizeField = Type.Unsafe<'softmax' | 'sigmoid' | 'none'>({
+const NormalizeField = Type.Unsafe<'softmax' | 'sigmoid' | 'none'>({
   type: 'string',
   enum: ['softmax', 'sigmoid', 'none'],
   description:

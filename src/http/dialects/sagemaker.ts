@@ -9,7 +9,6 @@ import { TimeoutMs, clientSignal, refusal } from './common.ts';
 import { nativeRerank, type RerankBody } from './native.ts';
 import { LABEL } from './tei.ts';
 
-
 const Pair = Type.Object(
   { text: Type.String({ description: 'The query.' }), text_pair: Type.String({ description: 'The passage.' }) },
   { additionalProperties: false },
@@ -97,7 +96,7 @@ export const InvocationsResponse = Type.Union([Label, Type.Array(Label), Type.Ar
 });
 
 type Params = NonNullable<InvocationsBody['parameters']>;
-type Label = { label: string; score: number };
+type Label = Static<typeof Label>;
 
 /**
  * The score function of function_to_apply (sigmoid, none or softmax in any case: the schema refuses others), as

@@ -108,7 +108,7 @@ export const VllmRerankResponse = Type.Object(
   { $id: 'VllmRerankResponse' },
 );
 
-export interface VllmFields {
+interface VllmFields {
   truncate_prompt_tokens?: number | null;
   use_activation?: boolean | null;
 }
@@ -139,7 +139,7 @@ export async function vllmRerank(engine: Engine, body: VllmRerankBody, reply: Fa
 }
 
 /** text_1 / text_2 as [query, passage] pairs: 1:1, 1:N (a string or one-item list) or N:N. */
-export function vllmPairs(body: VllmScoreBody): [string, string][] {
+function vllmPairs(body: VllmScoreBody): [string, string][] {
   const t1 = typeof body.text_1 === 'string' ? [body.text_1] : body.text_1;
   const t2 = typeof body.text_2 === 'string' ? [body.text_2] : body.text_2;
   if (t1.length === 1) return t2.map((p) => [t1[0]!, p]);
