@@ -14,7 +14,7 @@ import { InvocationsBody, invocationsBody } from './sagemaker.ts';
 import { TeiRerankBody, TeiRerankResponse } from './tei.ts';
 import { VllmRerankBody, VllmRerankResponse, VllmScoreBody, VllmScoreResponse, VllmUsage } from './vllm.ts';
 
-interface Dialect {
+export interface Dialect {
   /** $id of the dialect's body schema. */
   schema: string;
   /** How a body is read as this dialect, for error messages. */
