@@ -1,7 +1,7 @@
 // The one place where error types become HTTP statuses and the `{error: {type, message}}` body.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError, type ErrorType } from '../core/errors.ts';
-import { errorMessageKey } from './schemas.ts';
+import { errorMessageKey } from './dialects/common.ts';
 
 const STATUS: Record<ErrorType, number> = {
   bad_request: 400,

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { buildApp } from '../../src/app.ts';
 import { Engine } from '../../src/core/engine.ts';
 import { openapiYaml } from '../../src/http/openapi.ts';
-import { NOT_BLANK } from '../../src/http/schemas.ts';
+import { NOT_BLANK } from '../../src/http/dialects/common.ts';
 import { testConfig } from '../helpers/server.ts';
 
 const config = testConfig();

@@ -1,8 +1,42 @@
 // Operational routes: liveness, readiness, info, metrics.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { InfoResponse, StatusResponse } from '../schemas.ts';
+import { Type } from '@sinclair/typebox';
+import { StatusResponse } from '../dialects/common.ts';
 import type { RouteDeps } from './deps.ts';
 import { SERVICE_VERSION } from '../../version.ts';
+
+const InfoResponse = Type.Object(
+  {
+    model: Type.String(),
+    model_dir: Type.String(),
+    onnx_path: Type.String(),
+    max_len: Type.Integer(),
+    query_max_share: Type.Number(),
+    tokenizer: Type.String(),
+    ready: Type.Boolean(),
+    provider: Type.Union([Type.String(), Type.Null()]),
+    provider_reason: Type.Union([Type.String(), Type.Null()], {
+      description: 'Why the CPU serves although DEVICE=auto asked for CUDA (the first thing missing, and what to install); null otherwise',
+    }),
+    onnx_inputs: Type.Array(Type.String()),
+    batching: Type.Object({
+      max_batch_tokens: Type.Integer({ description: 'The micro-batch token budget in effect (MAX_BATCH_TOKENS, or the device default when it is 0)' }),
+      max_batch_ms: Type.Integer({ description: 'MAX_BATCH_MS in effect: the run-time bound of a CPU micro-batch (0: none, always 0 on CUDA)' }),
+      batch_tokens_now: Type.Integer({
+        description: 'The token budget of the next micro-batch: max_batch_tokens, or less when max_batch_ms bounds it at the measured ms per token',
+      }),
+      max_batch_size: Type.Integer(),
+      max_wait_ms: Type.Number(),
+      max_passages: Type.Integer(),
+      max_passage_chars: Type.Integer(),
+      max_queue_pairs: Type.Integer(),
+      request_timeout_ms: Type.Integer(),
+      workers: Type.Integer(),
+    }),
+    versions: Type.Object({ service: Type.String(), node: Type.String(), onnxruntime: Type.Union([Type.String(), Type.Null()]) }),
+  },
+  { $id: 'InfoResponse' },
+);
 
 /** Why /ready is 503: shutting_down, failed (workers could not be restarted), restarting (none up now) or loading. */
 function notReady(engine: RouteDeps['engine']): string {

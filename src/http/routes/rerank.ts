@@ -1,31 +1,16 @@
-// POST /rerank: the native body and answer, TEI's (texts) and vLLM's (documents + model). The rule is in ../dialect.ts.
+// POST /rerank: the native body and answer, TEI's (texts) and vLLM's (documents + model), by the rules of
+// ../dialects/index.ts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Engine } from '../../core/engine.ts';
-import { RerankBody, RerankResponse, TeiRerankBody, TeiRerankResponse, VllmRerankBody, VllmRerankResponse, deadlineResponses } from '../schemas.ts';
-import { TEI_RERANK, VLLM_RERANK, dialectError, rerankDialect } from '../dialect.ts';
-import { clientSignal, controls, nativeResult, type RouteDeps } from './deps.ts';
-import type { FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { teiRerank } from './tei.ts';
-import { vllmRerank } from './vllm.ts';
-
-/** The native /rerank answer (also /invocations with the native body). The schema let exactly one name through. */
-export async function rerank(engine: Engine, body: RerankBody, reply: FastifyReply) {
-  const field = body.passages !== undefined ? 'passages' : 'documents';
-  const passages = body[field]!;
-  const out = await engine.rank(body.query, passages, { ...controls(body), topN: body.top_n, signal: clientSignal(reply) }, field);
-  return {
-    model: engine.model.name,
-    results: out.results.map((r) => {
-      const item = nativeResult(r);
-      return body.return_documents ? { ...item, document: passages[r.index]! } : item;
-    }),
-    usage: { tokens: out.tokens },
-  };
-}
+import { deadlineResponses } from '../dialects/common.ts';
+import { dialectError, isTeiRerank, isVllmRerank, rerankDialect } from '../dialects/index.ts';
+import { RerankBody, RerankResponse, nativeRerank } from '../dialects/native.ts';
+import { TeiRerankBody, TeiRerankResponse, teiRerank } from '../dialects/tei.ts';
+import { VllmRerankBody, VllmRerankResponse, vllmRerank } from '../dialects/vllm.ts';
+import type { RouteDeps } from './deps.ts';
 
 export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
-  app.post(
+  app.post<{ Body: RerankBody | TeiRerankBody | VllmRerankBody }>(
     '/rerank',
     {
       schema: {
@@ -39,11 +24,11 @@ export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { e
       attachValidation: true,
     },
     async (request, reply) => {
-      const dialect = rerankDialect(request.body);
-      if (request.validationError) throw dialectError(request.validationError, dialect);
-      if (dialect === TEI_RERANK) return teiRerank(engine, request.body as TeiRerankBody, reply);
-      if (dialect === VLLM_RERANK) return vllmRerank(engine, request.body as VllmRerankBody, reply);
-      return rerank(engine, request.body as RerankBody, reply);
+      const { body } = request;
+      if (request.validationError) throw dialectError(request.validationError, rerankDialect(body));
+      if (isTeiRerank(body)) return teiRerank(engine, body, reply);
+      if (isVllmRerank(body)) return vllmRerank(engine, body, reply);
+      return nativeRerank(engine, body, reply);
     },
   );
 };

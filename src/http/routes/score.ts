@@ -1,14 +1,16 @@
-// POST /score and /v1/score: the native body ({pairs}) and answer, or vLLM's (text_1 / text_2). Rule in ../dialect.ts.
+// POST /score and /v1/score: the native body ({pairs}) and answer, or vLLM's (text_1 / text_2), by the rules of
+// ../dialects/index.ts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ScoreBody, ScoreResponse, VllmScoreBody, VllmScoreResponse, deadlineResponses } from '../schemas.ts';
-import { VLLM_SCORE, dialectError, scoreDialect } from '../dialect.ts';
-import { clientSignal, controls, nativeResult, type RouteDeps } from './deps.ts';
-import { vllmScore } from './vllm.ts';
+import { deadlineResponses } from '../dialects/common.ts';
+import { dialectError, isVllmScore, scoreDialect } from '../dialects/index.ts';
+import { ScoreBody, ScoreResponse, nativeScore } from '../dialects/native.ts';
+import { VllmScoreBody, VllmScoreResponse, vllmScore } from '../dialects/vllm.ts';
+import type { RouteDeps } from './deps.ts';
 
 export const scoreRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   for (const url of ['/score', '/v1/score']) {
-    app.post(
+    app.post<{ Body: ScoreBody | VllmScoreBody }>(
       url,
       {
         schema: {
@@ -22,13 +24,10 @@ export const scoreRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { en
         attachValidation: true,
       },
       async (request, reply) => {
-        const dialect = scoreDialect(request.body);
-        if (request.validationError) throw dialectError(request.validationError, dialect);
-        if (dialect === VLLM_SCORE) return vllmScore(engine, request.body as VllmScoreBody, reply);
-        const body = request.body as ScoreBody;
-        const pairs = body.pairs.map((p) => [p[0]!, p[1]!] as const);
-        const out = await engine.score(pairs, { ...controls(body), signal: clientSignal(reply) }, 'pairs');
-        return { model: engine.model.name, results: out.results.map(nativeResult), usage: { tokens: out.tokens } };
+        const { body } = request;
+        if (request.validationError) throw dialectError(request.validationError, scoreDialect(body));
+        if (isVllmScore(body)) return vllmScore(engine, body, reply);
+        return nativeScore(engine, body, reply);
       },
     );
   }
