@@ -7,7 +7,7 @@
 # They run the compiled JavaScript (dist/, built in the build stage) on node with production dependencies only.
 # /models (owned by the app user, uid 10001) is the mount point for real models in compose and Kubernetes.
 # `docker run IMAGE` and `docker run IMAGE serve` (what SageMaker runs) both start the server on :8080.
-# Checked by test/deploy/dockerfile.test.ts (pinned bases, non-root, HEALTHCHECK, EXPOSE, install mode).
+# Checked by test/deploy/dockerfile.test.ts (pinned bases, non-root, HEALTHCHECK, EXPOSE, install mode, node on dist/).
 
 # Bases are pinned by exact tag; no digest is pinned here because none could be verified from this build machine
 # (no Docker engine). Pin one with `--build-arg CUDA_IMAGE=nvidia/cuda:<tag>@sha256:<digest>` (see README "Deploy").
@@ -30,7 +30,7 @@ COPY package.json package-lock.json ./
 # bundled with Node 20 (10.x) ignores allowScripts. tokenizers gets its binary from an optional package.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# ---- the compiled JavaScript: `npm run build` (tsc) with the dev dependencies, which stay in this stage ---------------
+# ---- the compiled JavaScript: `npm run build` (tsc) with the dev dependencies, which stay in this stage --------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
