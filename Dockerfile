@@ -4,9 +4,10 @@
 #   cpu     Node 20 slim, onnxruntime-node's bundled CPU binaries only
 #   export  Debian's python3-torch + scripts/export_onnx.py: Hugging Face XLM-R checkpoint -> served model directory
 # Both server images hold the embedded model (models/ko-reranker-small); mount a real model and set MODEL_DIR.
+# They run the compiled JavaScript (dist/, built in the build stage) on node with production dependencies only.
 # /models (owned by the app user, uid 10001) is the mount point for real models in compose and Kubernetes.
 # `docker run IMAGE` and `docker run IMAGE serve` (what SageMaker runs) both start the server on :8080.
-# Checked by test/deploy/dockerfile.test.ts (pinned bases, non-root, HEALTHCHECK, EXPOSE, install mode).
+# Checked by test/deploy/dockerfile.test.ts (pinned bases, non-root, HEALTHCHECK, EXPOSE, install mode, node on dist/).
 
 # Bases are pinned by exact tag; no digest is pinned here because none could be verified from this build machine
 # (no Docker engine). Pin one with `--build-arg CUDA_IMAGE=nvidia/cuda:<tag>@sha256:<digest>` (see README "Deploy").
@@ -26,8 +27,17 @@ WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 # --ignore-scripts: the same policy as package.json's allowScripts (npm >= 11.19), made explicit because the npm
-# bundled with Node 20 (10.x) ignores allowScripts. esbuild and tokenizers get their binaries from optional packages.
+# bundled with Node 20 (10.x) ignores allowScripts. tokenizers gets its binary from an optional package.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+# ---- the compiled JavaScript: `npm run build` (tsc) with the dev dependencies, which stay in this stage --------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY src ./src
+RUN npm run build
 
 # ---- + onnxruntime-node's CUDA 13 execution provider --------------------------------------------------------------
 FROM deps AS deps-cuda
@@ -50,6 +60,7 @@ FROM ${NODE_IMAGE} AS node
 #        -v "$PWD/ko-reranker:/in:ro" -v "$PWD/models:/out" IMAGE /in --out /out/ko-reranker --fp16
 FROM ${DEBIAN_IMAGE} AS export
 WORKDIR /opt/ko-rerank
+COPY LICENSE NOTICE ./
 COPY scripts/ scripts/
 # setup-python.sh: Debian's python3-torch/onnx/sentencepiece + a venv (scripts/.venv) with onnxruntime/tokenizers.
 RUN bash scripts/setup-python.sh && rm -rf /var/lib/apt/lists/* /root/.cache
@@ -68,9 +79,8 @@ WORKDIR /app
 ENV \
     HOST=0.0.0.0 PORT=8080 DEVICE=cpu MODEL_DIR=/app/models/ko-reranker-small
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/dist ./dist
+COPY package.json LICENSE NOTICE ./
 COPY models/ko-reranker-small ./models/ko-reranker-small
 USER 10001:10001
 EXPOSE 8080
@@ -78,7 +88,7 @@ EXPOSE 8080
 # server's rule: SAGEMAKER_BIND_TO_PORT, when set, wins over PORT.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SAGEMAKER_BIND_TO_PORT||process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "/app/bin/ko-rerank.mjs"]
+ENTRYPOINT ["node", "/app/dist/main.js"]
 CMD ["serve"]
 
 # ---- GPU image (default target) -------------------------------------------------------------------------------------
@@ -92,14 +102,13 @@ WORKDIR /app
 ENV \
     HOST=0.0.0.0 PORT=8080 DEVICE=auto MODEL_DIR=/app/models/ko-reranker-small
 COPY --from=deps-cuda /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/dist ./dist
+COPY package.json LICENSE NOTICE ./
 COPY models/ko-reranker-small ./models/ko-reranker-small
 # Fail the build, not the pod, when the base lacks a library the provider needs: our own check (DT_NEEDED + the
 # cuDNN it loads at run time, resolved as the loader would) and ldd's (recursive). libcuda.so.1 is the driver's,
 # mounted by the NVIDIA Container Toolkit at run time, so it is the one library allowed to be missing here.
-RUN node bin/ko-rerank.mjs cuda-check --skip-driver \
+RUN node dist/main.js cuda-check --skip-driver \
  && ldd node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so > /tmp/ldd.txt \
  && if grep 'not found' /tmp/ldd.txt | grep -v 'libcuda\.so\.1'; then echo 'CUDA provider: libraries not found (above)' >&2; exit 1; fi \
  && rm /tmp/ldd.txt
@@ -107,5 +116,5 @@ USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SAGEMAKER_BIND_TO_PORT||process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "/app/bin/ko-rerank.mjs"]
+ENTRYPOINT ["node", "/app/dist/main.js"]
 CMD ["serve"]

@@ -15,7 +15,7 @@ import { probeCuda } from './backend/cuda-probe.ts';
 const QUIET_MS = 250;
 
 
-const USAGE = 'usage: tsx src/main.ts [serve|openapi|eval|cuda-check] [--flag value ...]   (settings: docs/configuration.md)';
+const USAGE = 'usage: ko-rerank [serve|openapi|eval|cuda-check] [--flag value ...]   (settings: docs/configuration.md)';
 
 /** `cuda-check [--skip-driver]`: can the CUDA execution provider load here? Exit 0 and what resolved where, or exit 1
  *  and the first thing missing. The gpu image's build runs it with --skip-driver (the driver arrives at run time). */

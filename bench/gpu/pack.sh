@@ -20,9 +20,14 @@ fi
 echo "pack: working tree $((TREE / 1048576)) MiB, $((ROOM / 1048576)) MiB per call for the kit"
 
 xz -T0 -6 -c "$(command -v node)" > "$KIT/build/node.xz"
-# production dependencies only, no install scripts; onnxruntime-node's binaries for linux/x64 only
+# production dependencies only, no install scripts; onnxruntime-node's binaries for linux/x64 only. tsx too (a
+# devDependency, moved in the kit's copy of package.json; npm ci takes the lock as is): the kit runs the sources.
 cp package.json package-lock.json "$KIT/build/app/"
-(cd "$KIT/build/app" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+(cd "$KIT/build/app" \
+  && node -e "const fs = require('fs'); const p = JSON.parse(fs.readFileSync('package.json', 'utf8'));
+      p.dependencies.tsx = p.devDependencies.tsx; delete p.devDependencies.tsx;
+      fs.writeFileSync('package.json', JSON.stringify(p, null, 2) + '\n');" \
+  && ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 BIN="$KIT/build/app/node_modules/onnxruntime-node/bin/napi-v6"
 find "$BIN" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +
 find "$BIN/linux" -mindepth 1 -maxdepth 1 ! -name x64 -exec rm -rf {} +

@@ -206,7 +206,11 @@ class InferenceWorker {
   }
 }
 
-const WORKER_URL = new URL('./worker-bootstrap.mjs', import.meta.url);
+// From the sources (tsx) the worker needs the bootstrap that registers tsx; compiled (dist/) it runs on plain node.
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './worker-bootstrap.mjs' : './onnx-worker.js',
+  import.meta.url,
+);
 
 function startWorker(init: WorkerInit): Promise<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }> {
   const start: WorkerStart = { ...init, withdraw: new SharedArrayBuffer(4) };

@@ -32,6 +32,26 @@ function nodeModulesSource(df: ParsedDockerfile, s: Stage): Stage | undefined {
   return from ? stage(df, from) : undefined;
 }
 
+/** The stage a runtime stage copies dist/ (the compiled JavaScript) from. */
+function distSource(df: ParsedDockerfile, s: Stage): Stage | undefined {
+  const copy = keyword(s, 'COPY').find((i) => /--from=\S+\s+\S*\/dist\b/.test(i.toString()));
+  const from = copy && /--from=(\S+)/.exec(copy.toString())?.[1];
+  return from ? stage(df, from) : undefined;
+}
+
+/** The RUN lines of a stage and of the stages it is built FROM. */
+function runs(s: Stage | null): string[] {
+  if (!s) return [];
+  return [...runs(s.parent), ...keyword(s, 'RUN').map((i) => i.getArgumentsContent() ?? '')];
+}
+
+/** COPY sources from the build context (not --from another stage). */
+function contextSources(s: Stage): string[] {
+  return keyword(s, 'COPY')
+    .filter((i) => !/--from=/.test(i.toString()))
+    .flatMap((i) => i.getArguments().map((a) => a.getValue()).filter((a) => !a.startsWith('--')).slice(0, -1));
+}
+
 function finalUser(s: Stage): string | null {
   const users = keyword(s, 'USER');
   return users.length ? (users.at(-1)!.getArgumentsContent() ?? '').trim() : null;
@@ -69,6 +89,8 @@ export function dockerfileViolations(text: string): string[] {
     if (!user) v.push(`${name}: no USER (runs as root)`);
     else if (/^(root|0)(:|$)/.test(user)) v.push(`${name}: USER ${user} is root`);
     if (!execForm(keyword(s, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? null)) v.push(`${name}: no exec-form ENTRYPOINT`);
+    const sources = contextSources(s);
+    if (!sources.includes('LICENSE') || !sources.includes('NOTICE')) v.push(`${name}: LICENSE and NOTICE are not copied in`);
   }
 
   if (df.stages.at(-1)?.name !== 'gpu') v.push('the default (last) target is not gpu');
@@ -86,6 +108,15 @@ export function dockerfileViolations(text: string): string[] {
     // `docker run IMAGE serve` replaces CMD: the entrypoint must not carry the command itself.
     if (entrypoint.includes('serve')) v.push(`${name}: ENTRYPOINT includes serve, so \`docker run IMAGE serve\` would pass it twice`);
     if (JSON.stringify(cmd) !== '["serve"]') v.push(`${name}: CMD is not ["serve"]`);
+    // Production runs the compiled JavaScript on plain node with production dependencies only: no tsx, no sources.
+    if (JSON.stringify(entrypoint) !== '["node","/app/dist/main.js"]') v.push(`${name}: ENTRYPOINT is not node /app/dist/main.js`);
+    const dist = distSource(df, s);
+    if (!dist) v.push(`${name}: dist/ not copied from a build stage`);
+    else if (!runs(dist).some((r) => /(^|\s)npm run build(\s|$)/.test(r))) v.push(`${name}: the stage dist/ comes from does not run npm run build`);
+    const modules = nodeModulesSource(df, s);
+    if (modules && !runs(modules).some((r) => /npm ci\b.*--omit=dev/.test(r))) v.push(`${name}: node_modules not installed with --omit=dev`);
+    if (contextSources(s).some((a) => /^(\.\/)?src(\/|$)|\.ts$|^tsconfig/.test(a))) v.push(`${name}: copies the TypeScript sources`);
+    if (s.instructions.some((i) => /\btsx\b/.test(i.toString()))) v.push(`${name}: uses tsx`);
     if (!s.env.get('MODEL_DIR')) v.push(`${name}: no MODEL_DIR`);
     else {
       const copiesModel = keyword(s, 'COPY').some((i) => (i.getArgumentsContent() ?? '').includes('models/ko-reranker-small'));
@@ -145,7 +176,7 @@ t.test('stages and pinned bases', async (t) => {
   const df = parseDockerfile(dockerfile);
   t.same(
     df.stages.map((s) => s.name),
-    ['deps', 'deps-cuda', 'node', 'export', 'cpu', 'gpu'],
+    ['deps', 'build', 'deps-cuda', 'node', 'export', 'cpu', 'gpu'],
   );
   t.equal(stage(df, 'gpu')!.from, 'nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04');
   t.equal(stage(df, 'cpu')!.from, 'node:20.20.2-bookworm-slim');
@@ -168,10 +199,17 @@ t.test('the rules catch what they are for', async (t) => {
     ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:20', /tag is not a version/],
     ['bash scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE"', 'true', /does not install the CUDA provider/],
     ['ARG ONNXRUNTIME_CUDA_SOURCE=pypi', 'ARG ONNXRUNTIME_CUDA_SOURCE=github', /defaults to github/],
-    ['RUN node bin/ko-rerank.mjs cuda-check --skip-driver \\\n && ', 'RUN ', /does not run cuda-check/],
+    ['RUN node dist/main.js cuda-check --skip-driver \\\n && ', 'RUN ', /does not run cuda-check/],
     ["if grep 'not found' /tmp/ldd.txt", "if grep 'missing' /tmp/ldd.txt", /ldd cannot find/],
     ['ENV ONNXRUNTIME_NODE_INSTALL=skip', 'ENV ONNXRUNTIME_NODE_INSTALL=cuda12', /cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=cuda12/],
     ['CMD ["serve"]\n\n# ---- GPU', 'CMD ["--port", "8080"]\n\n# ---- GPU', /cpu: CMD is not \["serve"\]/],
+    ['ENTRYPOINT ["node", "/app/dist/main.js"]', 'ENTRYPOINT ["node", "--import", "tsx", "/app/src/main.ts"]', /cpu: ENTRYPOINT is not node \/app\/dist\/main\.js/],
+    ['RUN npm run build', 'RUN true', /gpu: the stage dist\/ comes from does not run npm run build/],
+    ['npm ci --omit=dev --ignore-scripts', 'npm ci --ignore-scripts', /gpu: node_modules not installed with --omit=dev/],
+    ['COPY --from=build /app/dist ./dist', 'COPY src ./src', /cpu: dist\/ not copied from a build stage\ncpu: copies the TypeScript sources/],
+    ['RUN node dist/main.js cuda-check', 'RUN node --import tsx dist/main.js cuda-check', /gpu: uses tsx/],
+    ['COPY package.json LICENSE NOTICE ./', 'COPY package.json ./', /cpu: LICENSE and NOTICE are not copied in/],
+    ['COPY LICENSE NOTICE ./', 'COPY NOTICE ./', /export: LICENSE and NOTICE are not copied in/],
   ];
   for (const [from, to, expected] of cases) t.match(dockerfileViolations(swap(from, to)).join('\n'), expected, `${to}`);
 
@@ -191,11 +229,7 @@ t.test('the rules catch what they are for', async (t) => {
 t.test('.dockerignore keeps what the images copy and drops the rest', async (t) => {
   const ignore = readRepoFile('.dockerignore');
   const df = parseDockerfile(dockerfile);
-  const sources = df.stages.flatMap((s) =>
-    keyword(s, 'COPY')
-      .filter((i) => !/--from=/.test(i.toString()))
-      .flatMap((i) => i.getArguments().map((a) => a.getValue()).filter((a) => !a.startsWith('--')).slice(0, -1)),
-  );
+  const sources = df.stages.flatMap(contextSources);
   t.ok(sources.length >= 5, 'COPY sources found');
   for (const src of new Set(sources)) {
     const rel = src.replace(/\/$/, '');
@@ -205,18 +239,20 @@ t.test('.dockerignore keeps what the images copy and drops the rest', async (t) 
   for (const needed of ['models/ko-reranker-small/onnx/model_quantized.onnx', 'models/ko-reranker-small/tokenizer.json', 'models/ko-reranker-small/config.json', 'scripts/export_onnx.py', 'scripts/requirements.txt', 'src/main.ts']) {
     t.notOk(dockerIgnored(ignore, needed), `${needed} is in the build context`);
   }
-  for (const dropped of ['node_modules/fastify/package.json', '.git/HEAD', 'scripts/.venv/bin/python', 'models/ko-reranker/onnx/model.onnx', 'models/ko-reranker-tiny/model.safetensors', 'models/ko-reranker-small/model.safetensors', 'build/ko-reranker-small/onnx/model.onnx', 'test/config.test.ts']) {
+  for (const dropped of ['node_modules/fastify/package.json', '.git/HEAD', 'scripts/.venv/bin/python', 'models/ko-reranker/onnx/model.onnx', 'models/ko-reranker-tiny/model.safetensors', 'models/ko-reranker-small/model.safetensors', 'build/ko-reranker-small/onnx/model.onnx', 'test/config.test.ts', 'dist/main.js']) {
     t.ok(dockerIgnored(ignore, dropped), `${dropped} is left out`);
   }
 });
 
-t.test('the entrypoint exists in the image layout', async (t) => {
+t.test('the entrypoint is what the build makes of a source in the repo', async (t) => {
   const df = parseDockerfile(dockerfile);
+  const { compilerOptions } = JSON.parse(readRepoFile('tsconfig.build.json'));
+  t.same([compilerOptions.rootDir, compilerOptions.outDir], ['src', 'dist'], 'npm run build compiles src/ into dist/');
   for (const name of SERVER_TARGETS) {
     const entrypoint = execForm(keyword(stage(df, name)!, 'ENTRYPOINT').at(-1)!.getArgumentsContent())!;
     t.same(entrypoint.slice(0, 1), ['node']);
-    // /app/bin/ko-rerank.mjs is the repo's bin/ko-rerank.mjs, copied to /app/bin
-    t.ok(existsSync(path.join(ROOT, entrypoint[1]!.replace(/^\/app\//, ''))), `${entrypoint[1]} is in the repo`);
+    const source = entrypoint[1]!.replace(/^\/app\/dist\//, 'src/').replace(/\.js$/, '.ts');
+    t.ok(existsSync(path.join(ROOT, source)), `${entrypoint[1]} is built from ${source}`);
     t.equal(stage(df, name)!.env.get('MODEL_DIR'), '/app/models/ko-reranker-small');
   }
 });
