@@ -1,4 +1,4 @@
-// Zero loss on SIGTERM under a steady stream of new connections (issue 15 item 3), against the real process: every
+// Zero loss on SIGTERM under a steady stream of new connections, against the real process: every
 // request whose connection the server accepted gets a complete response (200, or 503 shutting_down in our JSON shape
 // with Retry-After and Connection: close), and the listener closes only after that. A connection attempt after the
 // close is refused (ECONNREFUSED: never accepted, the client retries another replica); nothing is reset.

@@ -1,17 +1,7 @@
-// Giving memory back to the OS once a burst is over (issue 15 item 7). Measured (bench/memory.ts, docs/operations.md
-// "Memory after a burst"): 10 s after 128 concurrent 3.4 MB bodies the process was 749 MiB above its start, and most
-// of it was not in use any more:
-//   - freed native memory that glibc malloc keeps in its arenas: 634 MiB held, 58 in use, most of it in the arenas of
-//     the tokenizers library's two native threads (its intermediate strings and encodings); only malloc_trim(0)
-//     returns memory from the middle of an arena;
-//   - V8 garbage on the main thread (parsed bodies, token id arrays): 159 MiB of heap, when no major GC came after
-//     the burst, which V8 leaves to chance once allocation stops; the encodings' native memory waits for it too.
-// So once no POST request has come or gone for MEMORY_RECLAIM_IDLE_MS and nothing is inside the engine, the reclaimer
-// runs one full V8 GC and then malloc_trim(0) (off the event loop, on koffi's async thread), only when RSS has grown
-// by RECLAIM_MIN_GROWTH since the last time, so light traffic does not pay for it. What stays is what is used:
-// onnxruntime's CPU arena (about 100 MiB for the 2,048-token CPU micro-batch of ko-reranker-small), which
-// onnxruntime-node 1.30 cannot shrink (its run options take no config entries, so
-// memory.enable_memory_arena_shrinkage is out of reach) and which every later full micro-batch reuses.
+// Gives a burst's memory back to the OS once the server is idle: a full V8 GC, then glibc's malloc_trim(0) off the event
+// loop, because freed native memory (mostly the tokenizers library's thread arenas) stays in malloc's arenas otherwise.
+// It runs only when RSS grew RECLAIM_MIN_GROWTH since the last time, so light traffic does not pay for it. What and why:
+// docs/operations.md (Memory after a burst); the measurements: bench/results/history.md.
 import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import vm from 'node:vm';

@@ -66,7 +66,7 @@ const cases: [string, (dir: string) => void, RegExp][] = [
     /model\.onnx has graph inputs \[token_ids, attention_mask\] but a reranker needs input_ids and attention_mask .*export a sequence-classification model/,
   ],
   ['a missing model directory', (dir) => rmSync(dir, { recursive: true }), /model directory .* does not exist: set MODEL_DIR/],
-  // issue 15 item 5: each of these used to bind the port first, or exit with a TypeError naming no file.
+  // Each of these fails before the port is bound, with a message naming the file.
   [
     'a model.onnx cut right after its graph',
     (dir) => truncateSync(onnxOf(dir), onnxGraphEnd(onnxOf(dir))),

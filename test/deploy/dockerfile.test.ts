@@ -1,4 +1,4 @@
-// The Dockerfile parses and follows the deployment rules of issue 7. No Docker engine: static checks only.
+// The Dockerfile parses and follows the deployment rules in docs/deploy.md. No Docker engine: static checks only.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';

@@ -1,4 +1,4 @@
-// A flood of large bodies is admitted or refused before the bodies are read (issue 15 item 7): past
+// A flood of large bodies is admitted or refused before the bodies are read: past
 // MAX_INFLIGHT_BODY_BYTES a request gets 429 overloaded with Retry-After at once, the client reads it (no reset), the
 // bodies in progress are bounded, and the gauge is back to 0 afterwards. Through a real server on 127.0.0.1.
 import t from 'tap';

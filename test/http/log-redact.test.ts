@@ -1,4 +1,4 @@
-// Credentials never reach the logs (issue 15 item 6): a key in the query string (?api_key=...), in Authorization or
+// Credentials never reach the logs: a key in the query string (?api_key=...), in Authorization or
 // in X-API-Key is absent from every log line of the real process (LOG_LEVEL=debug), from /metrics and from the error
 // messages, while the logged URL still names the query parameters that were sent.
 import t from 'tap';

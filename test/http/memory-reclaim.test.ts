@@ -1,4 +1,4 @@
-// Memory goes back to the OS after a burst (issue 15 item 7). A real `ko-rerank serve` (its own process, so the RSS is
+// Memory goes back to the OS after a burst. A real `ko-rerank serve` (its own process, so the RSS is
 // the server's alone) gets a burst of 12 concurrent ~1 MB bodies of long passages; once it has been idle for
 // MEMORY_RECLAIM_IDLE_MS, its RSS must be back near where it was before the burst. Measured on this 2-core machine
 // (ko-reranker-tiny, this burst, 3 runs each): without the reclaim RSS stayed 193-296 MiB above the pre-burst level

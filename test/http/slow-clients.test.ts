@@ -1,4 +1,4 @@
-// Slow and silent clients are cut off in bounded time and cannot take every socket (issue 15 item 2), with real
+// Slow and silent clients are cut off in bounded time and cannot take every socket, with real
 // sockets against a real server: bodies sent a byte at a time, chunked bodies that never end, connections that send
 // nothing, idle keep-alive connections, an unauthenticated client trickling a body after its 401, and a flood of
 // connections past MAX_CONNECTIONS. Meanwhile an ordinary request is still answered.
