@@ -1,5 +1,5 @@
 // onnxruntime session options from our settings: one place, shared by the inference worker and the raw-session
-// benchmark (bench/raw.ts), so "the limit" and the service always run the same session configuration.
+// benchmark (bench/lib/raw.ts), so "the limit" and the service always run the same session configuration.
 import type ort from 'onnxruntime-node';
 
 export interface SessionSettings {

@@ -1,6 +1,6 @@
 // Tokenization: texts -> token ids without special tokens, then our own pair assembly and truncation.
 // The native Hugging Face `tokenizers` package, loading tokenizer.json from the local model directory only.
-// (@huggingface/transformers was measured slower and disagrees on a fixture edge case: see bench/tokenizers.ts.)
+// (@huggingface/transformers was measured slower and disagrees on a fixture edge case: see bench/experiments/tokenizers.ts.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { planPair } from './truncation.ts';
