@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { buildApp } from '../src/app.ts';
 import { loadConfig, settingsTable } from '../src/config.ts';
-import { Engine } from '../src/core/engine.ts';
+import { createEngine } from '../src/compose.ts';
 import { replaceBetween } from '../src/docs/markers.ts';
 import { errorTypes, routesTable } from '../src/docs/routes-table.ts';
 
@@ -19,7 +19,7 @@ if (what === 'settings') {
   rewrite('docs/configuration.md', { settings: settingsTable() });
 } else if (what === 'api') {
   const config = { ...loadConfig([], {}), logLevel: 'silent' as const };
-  const app = await buildApp(config, new Engine(config));
+  const app = await buildApp(config, createEngine(config));
   await app.ready();
   const spec = app.swagger() as Parameters<typeof routesTable>[0];
   await app.close();

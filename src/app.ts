@@ -12,7 +12,6 @@ import { installErrorHandlers } from './http/errors.ts';
 import { installJsonParser } from './http/body.ts';
 import { EXPLAINED_KEYWORDS, errorMessageKey, refSchemas, sharedSchemas, unauthorizedResponse } from './http/schemas.ts';
 import { opsRoutes } from './http/routes/ops.ts';
-import { debugRoutes } from './http/routes/debug.ts';
 import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
@@ -139,6 +138,5 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   await app.register(teiRoutes, { engine, config });
   await app.register(sagemakerRoutes, { engine, config });
   await app.register(opsRoutes, { engine, config });
-  if (config.faultInjection) await app.register(debugRoutes, { engine, config });
   return app;
 }

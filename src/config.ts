@@ -17,7 +17,6 @@ export interface Config {
   workers: number;
   watchdogMs: number;
   workerMaxRestarts: number;
-  faultInjection: boolean;
   queryMaxShare: number;
   maxBatchTokens: number;
   maxBatchMs: number;
@@ -30,7 +29,6 @@ export interface Config {
   maxInflightBodyBytes: number;
   memoryReclaimIdleMs: number;
   admitByWait: boolean;
-  fairBatching: boolean;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   bodyLimit: number;
@@ -216,14 +214,6 @@ export const SETTINGS = [
     parse: int(0, 1000),
   }),
   setting({
-    key: 'faultInjection',
-    env: 'FAULT_INJECTION',
-    flag: '--fault-injection',
-    default: false,
-    doc: 'Test and chaos only: adds POST /debug/fault (kill, crash or hang an inference worker; behind API keys when set). Never in production.',
-    parse: bool,
-  }),
-  setting({
     key: 'queryMaxShare',
     env: 'QUERY_MAX_SHARE',
     flag: '--query-max-share',
@@ -310,14 +300,6 @@ export const SETTINGS = [
     flag: '--admit-by-wait',
     default: true,
     doc: 'Refuse at once (429 with Retry-After) a request whose predicted wait, from the admitted work and the last 10 s of throughput, passes its deadline, instead of letting it time out in the queue.',
-    parse: bool,
-  }),
-  setting({
-    key: 'fairBatching',
-    env: 'FAIR_BATCHING',
-    flag: '--fair-batching',
-    default: true,
-    doc: 'Micro-batches are built around the request with the fewest queued pairs, and a micro-batch queued on a busy worker is taken back for a lighter request (a light request beside a heavy one waits for the run in progress only); false: length order across all requests (for comparison).',
     parse: bool,
   }),
   setting({
