@@ -1,19 +1,19 @@
 // `npm run bench -- chaos [--url http://host:port] [--api-key KEY] [--stuck-after-ms MS]`: faults and abuse against a
-// running ko-rerank, with a verdict per check. Without --url it starts its own `ko-rerank serve` (FAULT_INJECTION=1,
+// running ko-rerank, with a verdict per check. Without --url it starts its own server (test/helpers/serve.ts --faults,
 // short client timeouts, WATCHDOG_MS=2000) and also checks the SIGTERM drain. Checks:
 //   slow clients   bodies sent a byte at a time, chunked bodies that never end, silent and idle keep-alive sockets:
 //                  how many are still open --stuck-after-ms after they opened (default BODY_TIMEOUT_MS + 5 s);
 //   heavy neighbour light 3-passage requests' p99 while a 1,000-passage request of long passages runs, against
 //                  their unloaded p99 (the bar: within 3x);
 //   large bodies   64 concurrent 3 MiB requests: every one answered (200/413/429), none reset;
-//   worker death   POST /debug/fault exit then hang (needs FAULT_INJECTION=1 on the server, else skipped): the
+//   worker death   POST /debug/fault exit then hang (only a test/helpers/serve.ts --faults server has it, else skipped): the
 //                  service answers correctly again, and how long that took;
 //   drain          (own server only) SIGTERM under new connections every 8 ms, a 100-passage request of long
 //                  passages accepted just before: requests lost on accepted sockets, and that one answered 200.
 // Exit code 0 when every check that ran passed, 1 otherwise. Output: one JSON report on stdout.
 import http from 'node:http';
 import net from 'node:net';
-import { spawnServer, type ServerProcess } from '../test/helpers/process.ts';
+import { spawnServer, testServe, type ServerProcess } from '../test/helpers/process.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
@@ -25,16 +25,15 @@ let base = flag('--url');
 const apiKey = flag('--api-key');
 let stuckAfterMs = Number(flag('--stuck-after-ms') ?? 35_000);
 if (!base) {
-  log('no --url: starting ko-rerank serve (FAULT_INJECTION=1, HEADERS_TIMEOUT_MS=2000, BODY_TIMEOUT_MS=10000, KEEP_ALIVE_TIMEOUT_MS=2000)');
+  log('no --url: starting test/helpers/serve.ts --faults (HEADERS_TIMEOUT_MS=2000, BODY_TIMEOUT_MS=10000, KEEP_ALIVE_TIMEOUT_MS=2000)');
   own = await spawnServer({
     LOG_LEVEL: 'warn',
-    FAULT_INJECTION: 'true',
     HEADERS_TIMEOUT_MS: '2000',
     BODY_TIMEOUT_MS: '10000',
     KEEP_ALIVE_TIMEOUT_MS: '2000',
     WATCHDOG_MS: '2000',
     SHUTDOWN_GRACE_MS: '20000',
-  });
+  }, 60_000, testServe('--faults'));
   base = own.base;
   stuckAfterMs = Number(flag('--stuck-after-ms') ?? 14_000);
 }
@@ -162,7 +161,7 @@ async function workerDeath() {
   for (const kind of ['exit', 'hang'] as const) {
     const f = await post('/debug/fault', JSON.stringify({ kind }), agent);
     if (f.status === 404) {
-      report.workerDeath = { pass: null, skipped: 'the server was not started with FAULT_INJECTION=1' };
+      report.workerDeath = { pass: null, skipped: 'the server has no POST /debug/fault (only test/helpers/serve.ts --faults adds it)' };
       return;
     }
     const t0 = performance.now();

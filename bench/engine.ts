@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { loadMsmarcoKo } from './lib/data.ts';
 import { loadConfig } from '../src/config.ts';
-import { Engine } from '../src/core/engine.ts';
+import { createEngine } from '../src/compose.ts';
 
 const requests = Number(process.argv[2] ?? 200);
 const concurrency = Number(process.argv[3] ?? 8);
@@ -11,7 +11,7 @@ const config = loadConfig([], { DEVICE: 'cpu', ...process.env });
 const rows = loadMsmarcoKo();
 const passages = rows.map((r) => r.pos[0]!);
 
-const engine = new Engine(config);
+const engine = createEngine(config);
 await engine.start();
 await engine.rank('워밍업', passages.slice(0, 20));
 

@@ -1,6 +1,6 @@
 // `npm run bench -- fairness [--quick]`: one heavy request beside light ones, and 3x overload, with the fair batcher,
 // the micro-batch time bound and wait-based admission (the defaults) against the previous behaviour
-// (FAIR_BATCHING=false ADMIT_BY_WAIT=false MAX_BATCH_MS=0),
+// (the length-order batcher of test/helpers/serve.ts --length-order-batching, ADMIT_BY_WAIT=false MAX_BATCH_MS=0),
 // alternately in one run on the same machine. Each mode runs `ko-rerank serve` as a child process; the load comes
 // from this process over keep-alive HTTP.
 //   light alone:   8 clients in closed loops of 3-passage requests, nothing else: the unloaded light latency;
@@ -10,7 +10,7 @@
 // Writes bench/results/<date>-fairness[-quick].json.
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
-import { spawnServer, type ServerProcess } from '../test/helpers/process.ts';
+import { spawnServer, testServe, type ServerProcess } from '../test/helpers/process.ts';
 
 const quick = process.argv.includes('--quick');
 const PHASE_MS = quick ? 4000 : 10_000;
@@ -116,13 +116,14 @@ async function overload(port: number, ms: number) {
   return { saturatedPerS: Math.round(rate * 10) / 10, arrivalsPerS: Math.round(arrivals * 10) / 10, accepted: summary(accepted), statuses: Object.fromEntries(statuses) };
 }
 
+// The length-order batcher is not a setting: only the test server entry (test/helpers/serve.ts) builds it.
 const MODES = {
-  fair: { FAIR_BATCHING: 'true', ADMIT_BY_WAIT: 'true' },
-  previous: { FAIR_BATCHING: 'false', ADMIT_BY_WAIT: 'false', MAX_BATCH_MS: '0' },
-} as const;
+  fair: { env: { ADMIT_BY_WAIT: 'true' }, args: undefined },
+  previous: { env: { ADMIT_BY_WAIT: 'false', MAX_BATCH_MS: '0' }, args: testServe('--length-order-batching') },
+};
 
-async function withServer<T>(env: Record<string, string>, f: (p: ServerProcess) => Promise<T>): Promise<T> {
-  const p = await spawnServer({ LOG_LEVEL: 'warn', ...env });
+async function withServer<T>({ env, args }: { env: Record<string, string>; args?: string[] }, f: (p: ServerProcess) => Promise<T>): Promise<T> {
+  const p = await spawnServer({ LOG_LEVEL: 'warn', ...env }, 60_000, args);
   try {
     return await f(p);
   } finally {
@@ -132,12 +133,12 @@ async function withServer<T>(env: Record<string, string>, f: (p: ServerProcess) 
 }
 
 const results: Record<string, unknown> = {};
-for (const [name, env] of Object.entries(MODES)) {
+for (const [name, mode] of Object.entries(MODES)) {
   log(`${name}: light alone, heavy + light`);
-  const alone = await withServer(env, (p) => lightClients(p.port, PHASE_MS, false));
-  const beside = await withServer(env, (p) => lightClients(p.port, PHASE_MS, true));
+  const alone = await withServer(mode, (p) => lightClients(p.port, PHASE_MS, false));
+  const beside = await withServer(mode, (p) => lightClients(p.port, PHASE_MS, true));
   log(`${name}: 3x overload`);
-  const over = await withServer({ ...env, REQUEST_TIMEOUT_MS: '2000' }, (p) => overload(p.port, PHASE_MS));
+  const over = await withServer({ ...mode, env: { ...mode.env, REQUEST_TIMEOUT_MS: '2000' } }, (p) => overload(p.port, PHASE_MS));
   results[name] = { lightAlone: alone.light, lightBesideHeavy: beside.light, heavy: beside.heavy, overload: over, lightP99Ratio: Math.round((beside.light.p99 / alone.light.p99) * 100) / 100 };
   log(JSON.stringify(results[name]));
 }

@@ -13,7 +13,6 @@ import { installJsonParser } from './http/body.ts';
 import { EXPLAINED_KEYWORDS, errorMessageKey, unauthorizedResponse } from './http/dialects/common.ts';
 import { refSchemas, sharedSchemas } from './http/dialects/index.ts';
 import { opsRoutes } from './http/routes/ops.ts';
-import { debugRoutes } from './http/routes/debug.ts';
 import { cohereRoutes } from './http/routes/cohere.ts';
 import { rerankRoute } from './http/routes/rerank.ts';
 import { sagemakerRoutes } from './http/routes/sagemaker.ts';
@@ -140,6 +139,5 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   await app.register(teiRoutes, { engine, config });
   await app.register(sagemakerRoutes, { engine, config });
   await app.register(opsRoutes, { engine, config });
-  if (config.faultInjection) await app.register(debugRoutes, { engine, config });
   return app;
 }

@@ -17,7 +17,6 @@ export interface Config {
   workers: number;
   watchdogMs: number;
   workerMaxRestarts: number;
-  faultInjection: boolean;
   queryMaxShare: number;
   maxBatchTokens: number;
   maxBatchMs: number;
@@ -30,7 +29,6 @@ export interface Config {
   maxInflightBodyBytes: number;
   memoryReclaimIdleMs: number;
   admitByWait: boolean;
-  fairBatching: boolean;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   bodyLimit: number;
@@ -56,6 +54,23 @@ export class ConfigError extends Error {
 
 type Parser<T> = (raw: string) => T;
 
+/** basic: the dozen settings users change first (the README's table); advanced: the rest, by concern. */
+export type Tier = 'basic' | 'advanced';
+
+/** The concerns the advanced settings are grouped by in docs/configuration.md, in this order. */
+export const GROUPS = [
+  'Model and device',
+  'Inference workers',
+  'Batching',
+  'Request limits',
+  'Backpressure and shutdown',
+  'Connections',
+  'Auth',
+  'Memory',
+  'Logging',
+] as const;
+export type Group = (typeof GROUPS)[number];
+
 export interface SettingSpec<K extends keyof Config = keyof Config> {
   key: K;
   env: string;
@@ -63,6 +78,8 @@ export interface SettingSpec<K extends keyof Config = keyof Config> {
   default: Config[K];
   doc: string;
   parse: Parser<Config[K]>;
+  tier: Tier;
+  group: Group;
 }
 
 function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
@@ -141,10 +158,12 @@ function setting<K extends keyof Config>(s: SettingSpec<K>): SettingSpec<K> {
 }
 
 export const SETTINGS = [
-  setting({ key: 'host', env: 'HOST', flag: '--host', default: '0.0.0.0', doc: 'Address to listen on.', parse: nonEmpty }),
-  setting({ key: 'port', env: 'PORT', flag: '--port', default: 8080, doc: 'TCP port to listen on (0 = any free port).', parse: int(0, 65535) }),
+  setting({ key: 'host', tier: 'basic', group: 'Connections', env: 'HOST', flag: '--host', default: '0.0.0.0', doc: 'Address to listen on.', parse: nonEmpty }),
+  setting({ key: 'port', tier: 'basic', group: 'Connections', env: 'PORT', flag: '--port', default: 8080, doc: 'TCP port to listen on (0 = any free port).', parse: int(0, 65535) }),
   setting({
     key: 'modelDir',
+    tier: 'basic',
+    group: 'Model and device',
     env: 'MODEL_DIR',
     flag: '--model-dir',
     default: 'models/ko-reranker-small',
@@ -153,6 +172,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'modelFile',
+    tier: 'basic',
+    group: 'Model and device',
     env: 'MODEL_FILE',
     flag: '--model-file',
     default: 'auto',
@@ -161,6 +182,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'device',
+    tier: 'basic',
+    group: 'Model and device',
     env: 'DEVICE',
     flag: '--device',
     default: 'auto' as Device,
@@ -169,6 +192,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'intraOpThreads',
+    tier: 'advanced',
+    group: 'Model and device',
     env: 'INTRA_OP_THREADS',
     flag: '--intra-op-threads',
     default: 0,
@@ -177,6 +202,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'intraOpSpinning',
+    tier: 'advanced',
+    group: 'Model and device',
     env: 'INTRA_OP_SPINNING',
     flag: '--intra-op-spinning',
     default: false,
@@ -185,6 +212,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'cudaDeviceId',
+    tier: 'advanced',
+    group: 'Model and device',
     env: 'CUDA_DEVICE_ID',
     flag: '--cuda-device-id',
     default: 0,
@@ -193,6 +222,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'workers',
+    tier: 'basic',
+    group: 'Inference workers',
     env: 'WORKERS',
     flag: '--workers',
     default: 1,
@@ -201,6 +232,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'watchdogMs',
+    tier: 'advanced',
+    group: 'Inference workers',
     env: 'WATCHDOG_MS',
     flag: '--watchdog-ms',
     default: 10000,
@@ -209,6 +242,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'workerMaxRestarts',
+    tier: 'advanced',
+    group: 'Inference workers',
     env: 'WORKER_MAX_RESTARTS',
     flag: '--worker-max-restarts',
     default: 5,
@@ -216,15 +251,9 @@ export const SETTINGS = [
     parse: int(0, 1000),
   }),
   setting({
-    key: 'faultInjection',
-    env: 'FAULT_INJECTION',
-    flag: '--fault-injection',
-    default: false,
-    doc: 'Test and chaos only: adds POST /debug/fault (kill, crash or hang an inference worker; behind API keys when set). Never in production.',
-    parse: bool,
-  }),
-  setting({
     key: 'queryMaxShare',
+    tier: 'advanced',
+    group: 'Model and device',
     env: 'QUERY_MAX_SHARE',
     flag: '--query-max-share',
     default: 0.75,
@@ -233,6 +262,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxBatchTokens',
+    tier: 'basic',
+    group: 'Batching',
     env: 'MAX_BATCH_TOKENS',
     flag: '--max-batch-tokens',
     default: 0,
@@ -241,15 +272,19 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxBatchMs',
+    tier: 'advanced',
+    group: 'Batching',
     env: 'MAX_BATCH_MS',
     flag: '--max-batch-ms',
     default: 50,
     doc: 'CPU only: a micro-batch holds at most the tokens that run in about this long (ms per padded token measured on the running batches), so a request arriving while one runs waits for at most that; 0 = MAX_BATCH_TOKENS alone. Not applied on CUDA.',
     parse: int(0, 60000),
   }),
-  setting({ key: 'maxBatchSize', env: 'MAX_BATCH_SIZE', flag: '--max-batch-size', default: 64, doc: 'Most pairs in one micro-batch.', parse: int(1, 100000) }),
+  setting({ key: 'maxBatchSize', tier: 'advanced', group: 'Batching', env: 'MAX_BATCH_SIZE', flag: '--max-batch-size', default: 64, doc: 'Most pairs in one micro-batch.', parse: int(1, 100000) }),
   setting({
     key: 'maxWaitMs',
+    tier: 'basic',
+    group: 'Batching',
     env: 'MAX_WAIT_MS',
     flag: '--max-wait-ms',
     default: 2,
@@ -258,6 +293,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxPassages',
+    tier: 'basic',
+    group: 'Request limits',
     env: 'MAX_PASSAGES',
     flag: '--max-passages',
     default: 1000,
@@ -266,6 +303,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxChunkedPairs',
+    tier: 'advanced',
+    group: 'Request limits',
     env: 'MAX_CHUNKED_PAIRS',
     flag: '--max-chunked-pairs',
     default: 4096,
@@ -274,6 +313,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxPassageChars',
+    tier: 'advanced',
+    group: 'Request limits',
     env: 'MAX_PASSAGE_CHARS',
     flag: '--max-passage-chars',
     default: 100000,
@@ -282,6 +323,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxQueuePairs',
+    tier: 'advanced',
+    group: 'Backpressure and shutdown',
     env: 'MAX_QUEUE_PAIRS',
     flag: '--max-queue-pairs',
     default: 8192,
@@ -290,6 +333,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxInflightBodyBytes',
+    tier: 'advanced',
+    group: 'Backpressure and shutdown',
     env: 'MAX_INFLIGHT_BODY_BYTES',
     flag: '--max-inflight-body-bytes',
     default: 64 * 1024 * 1024,
@@ -298,6 +343,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'memoryReclaimIdleMs',
+    tier: 'advanced',
+    group: 'Memory',
     env: 'MEMORY_RECLAIM_IDLE_MS',
     flag: '--memory-reclaim-idle-ms',
     default: 2000,
@@ -306,6 +353,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'admitByWait',
+    tier: 'advanced',
+    group: 'Backpressure and shutdown',
     env: 'ADMIT_BY_WAIT',
     flag: '--admit-by-wait',
     default: true,
@@ -313,15 +362,9 @@ export const SETTINGS = [
     parse: bool,
   }),
   setting({
-    key: 'fairBatching',
-    env: 'FAIR_BATCHING',
-    flag: '--fair-batching',
-    default: true,
-    doc: 'Micro-batches are built around the request with the fewest queued pairs, and a micro-batch queued on a busy worker is taken back for a lighter request (a light request beside a heavy one waits for the run in progress only); false: length order across all requests (for comparison).',
-    parse: bool,
-  }),
-  setting({
     key: 'requestTimeoutMs',
+    tier: 'basic',
+    group: 'Backpressure and shutdown',
     env: 'REQUEST_TIMEOUT_MS',
     flag: '--request-timeout-ms',
     default: 30000,
@@ -330,6 +373,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'shutdownGraceMs',
+    tier: 'advanced',
+    group: 'Backpressure and shutdown',
     env: 'SHUTDOWN_GRACE_MS',
     flag: '--shutdown-grace-ms',
     default: 25000,
@@ -338,6 +383,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'bodyLimit',
+    tier: 'advanced',
+    group: 'Request limits',
     env: 'BODY_LIMIT',
     flag: '--body-limit',
     default: 4 * 1024 * 1024,
@@ -346,6 +393,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'headersTimeoutMs',
+    tier: 'advanced',
+    group: 'Connections',
     env: 'HEADERS_TIMEOUT_MS',
     flag: '--headers-timeout-ms',
     default: 10000,
@@ -354,6 +403,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'bodyTimeoutMs',
+    tier: 'advanced',
+    group: 'Connections',
     env: 'BODY_TIMEOUT_MS',
     flag: '--body-timeout-ms',
     default: 30000,
@@ -362,6 +413,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'keepAliveTimeoutMs',
+    tier: 'advanced',
+    group: 'Connections',
     env: 'KEEP_ALIVE_TIMEOUT_MS',
     flag: '--keep-alive-timeout-ms',
     default: 5000,
@@ -370,6 +423,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'maxConnections',
+    tier: 'advanced',
+    group: 'Connections',
     env: 'MAX_CONNECTIONS',
     flag: '--max-connections',
     default: 1024,
@@ -378,6 +433,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'logLevel',
+    tier: 'basic',
+    group: 'Logging',
     env: 'LOG_LEVEL',
     flag: '--log-level',
     default: 'info' as LogLevel,
@@ -386,6 +443,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'sagemakerBindToPort',
+    tier: 'advanced',
+    group: 'Connections',
     env: 'SAGEMAKER_BIND_TO_PORT',
     flag: '--sagemaker-bind-to-port',
     default: 0,
@@ -394,6 +453,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'apiKeys',
+    tier: 'basic',
+    group: 'Auth',
     env: 'API_KEYS',
     flag: '--api-keys',
     default: [] as string[],
@@ -402,6 +463,8 @@ export const SETTINGS = [
   }),
   setting({
     key: 'publicRoutes',
+    tier: 'advanced',
+    group: 'Auth',
     env: 'PUBLIC_ROUTES',
     flag: '--public-routes',
     default: ['/health', '/ready', '/ping', '/metrics', '/docs*', '/openapi.json'],
@@ -460,10 +523,27 @@ export function listenPort(config: Config): number {
   return config.sagemakerBindToPort > 0 ? config.sagemakerBindToPort : config.port;
 }
 
-/** The README settings table, kept in sync by test/config.test.ts. */
-export function settingsTable(): string {
-  const rows = SETTINGS.map((s) => `| \`${s.env}\` | \`${s.flag}\` | ${String(s.default) === '' ? '(empty)' : `\`${String(s.default)}\``} | ${s.doc} |`);
+const defaultCell = (s: SettingSpec<any>) => (String(s.default) === '' ? '(empty)' : `\`${String(s.default)}\``);
+
+function table(specs: readonly SettingSpec<any>[]): string {
+  // A | inside a cell would end it: escaped.
+  const rows = specs.map((s) => `| \`${s.env}\` | \`${s.flag}\` | ${defaultCell(s)} | ${s.doc.replaceAll('|', '\\|')} |`);
   return ['| Env var | Flag | Default | Description |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** The README's table: the basic settings (`npm run settings-table` writes it; test/config.test.ts checks it). */
+export function basicSettingsTable(): string {
+  return table(SETTINGS.filter((s) => s.tier === 'basic'));
+}
+
+/** docs/configuration.md's tables: the basic settings, then the advanced ones under a heading per concern. */
+export function settingsTable(): string {
+  const parts = ['### Settings people change first', '', basicSettingsTable()];
+  for (const group of GROUPS) {
+    const specs = SETTINGS.filter((s) => s.tier === 'advanced' && s.group === group);
+    if (specs.length > 0) parts.push('', `### ${group}`, '', table(specs));
+  }
+  return parts.join('\n');
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { between } from '../src/docs/markers.ts';
 import t from 'tap';
-import { ConfigError, SETTINGS, defaultConfig, loadConfig, maxBatchTokensFor, settingsTable } from '../src/config.ts';
+import { ConfigError, GROUPS, SETTINGS, basicSettingsTable, defaultConfig, loadConfig, maxBatchTokensFor, settingsTable } from '../src/config.ts';
 import { computeMaxLen } from '../src/backend/model-dir.ts';
 
 t.test('defaults', async (t) => {
@@ -86,6 +86,24 @@ t.test('every setting has env, flag, doc and a default its own parser accepts', 
 t.test('docs/configuration.md settings table is in sync with src/config.ts', async (t) => {
   const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   t.equal(between(doc, 'settings'), settingsTable(), 'regenerate it with `npm run settings-table`');
+});
+
+t.test("the README's table of basic settings is in sync with src/config.ts", async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  t.equal(between(readme, 'settings'), basicSettingsTable(), 'regenerate it with `npm run settings-table`');
+});
+
+t.test('two tiers: a dozen or so basic settings, the rest grouped by concern; every setting in docs/configuration.md', async (t) => {
+  const basic = SETTINGS.filter((s) => s.tier === 'basic');
+  t.ok(basic.length >= 8 && basic.length <= 15, `${basic.length} basic settings`);
+  for (const env of ['MODEL_DIR', 'DEVICE', 'PORT', 'API_KEYS']) t.ok(basic.some((s) => s.env === env), `${env} is basic`);
+  for (const s of SETTINGS) t.ok((GROUPS as readonly string[]).includes(s.group), `${s.env} has a group`);
+  const table = settingsTable();
+  for (const s of SETTINGS) t.match(table, `| \`${s.env}\` |`, `${s.env} is in the table`);
+});
+
+t.test('test-only and comparison switches are not settings', async (t) => {
+  for (const env of ['FAULT_INJECTION', 'FAIR_BATCHING']) t.notOk(SETTINGS.some((s) => s.env === env), env);
 });
 
 t.test('max_len = min(512, model_max_length, max_position_embeddings - pad_token_id - 1)', async (t) => {

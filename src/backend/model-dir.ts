@@ -1,16 +1,10 @@
 // Reads a model directory laid out as optimum / Hugging Face write it.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { ModelInfo } from './contract.ts';
 
-export interface ModelDir {
-  dir: string;
-  /** Model name reported in responses: the directory's base name. */
-  name: string;
-  onnxPath: string;
+export interface ModelDir extends ModelInfo {
   tokenizerPath: string;
-  maxLen: number;
-  /** pad_token_id of config.json (1 for XLM-R). */
-  padId: number;
   modelType: string | undefined;
 }
 

@@ -98,21 +98,9 @@ async function main(): Promise<void> {
   port.on('message', (msg: ToWorker) => {
     chain = chain.then(() => handle(msg));
   });
-  let hangNext = false;
   async function handle(msg: ToWorker): Promise<void> {
-    if (msg.type === 'fault') {
-      if (!init.faultInjection) return;
-      if (msg.kind === 'exit') process.exit(3);
-      if (msg.kind === 'crash') setImmediate(() => {
-        throw new Error('injected crash (FAULT_INJECTION)');
-      });
-      if (msg.kind === 'hang') hangNext = true;
-      return;
-    }
-    if (msg.type === 'run' && hangNext) {
-      // Blocks this thread the way a session.run stuck in native code does: no message is handled any more.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-    }
+    // Messages of other types are not this worker's (a test worker wrapping this one handles its own).
+    if (msg.type !== 'run' && msg.type !== 'close') return;
     if (msg.type === 'close') {
       // Runs queued before this message have finished (the chain); nothing else arrives after it.
       await session.release();

@@ -2,48 +2,37 @@
 // Speaks tensors only: int64 ids/mask in, float32 logits out.
 import { Worker } from 'node:worker_threads';
 import type { Device } from '../config.ts';
-import type { CloseMessage, FaultKind, FaultMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit, WorkerStart } from './protocol.ts';
+import type { CloseMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit, WorkerStart } from './protocol.ts';
 import type { SessionSettings } from './session-options.ts';
 import { probeCuda } from './cuda-probe.ts';
+import {
+  BackendDownError,
+  BackendError,
+  RunWithdrawnError,
+  WorkerLostError,
+  type Backend,
+  type BackendInfo,
+  type BackendResult,
+  type LossReason,
+  type PoolHealth,
+  type PoolHooks,
+  type TensorBatch,
+} from './contract.ts';
 
-export interface TensorBatch {
-  rows: number;
-  seqLen: number;
-  ids: BigInt64Array;
-  mask: BigInt64Array;
-  /** The id padding uses (1 for XLM-R); lets the CUDA worker pad further to a multiple of 8. */
-  padId?: number;
-}
-
-export interface BackendResult {
-  logits: Float32Array;
-  inferenceMs: number;
-  /** Rows whose inference failed (their logits are meaningless): set by SplitRetryBackend, src/backend/split-retry.ts. */
-  failed?: { rows: number[]; message: string };
-}
-
-/** What the batcher needs from a backend. */
-export interface Backend {
-  /** How many micro-batches may be in flight at once (pipelining included). */
-  readonly slots: number;
-  /** Provider, inputs and versions, for /info and the start-up log (absent for test doubles). */
-  readonly info?: BackendInfo;
-  /**
-   * Runs one micro-batch. Aborting `signal` asks for the run back: if it has not started yet it is withdrawn and the
-   * promise rejects with RunWithdrawnError (nothing ran); once started, the abort is ignored and the result comes.
-   */
-  run(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult>;
-  close(): Promise<void>;
-}
-
-export interface BackendInfo {
-  provider: 'cuda' | 'cpu';
-  fallbackReason?: string;
-  inputNames: string[];
-  outputNames: string[];
-  ortVersion: string;
-  warmupMs: number;
-}
+// The contract's names stay importable from here for code written against this module.
+export {
+  BackendDownError,
+  BackendError,
+  RunWithdrawnError,
+  WorkerLostError,
+  type Backend,
+  type BackendInfo,
+  type BackendResult,
+  type LossReason,
+  type PoolHealth,
+  type PoolHooks,
+  type TensorBatch,
+} from './contract.ts';
 
 export interface OnnxBackendOptions extends SessionSettings {
   onnxPath: string;
@@ -53,47 +42,12 @@ export interface OnnxBackendOptions extends SessionSettings {
   watchdogMs?: number;
   /** Restarts in a row that may fail before the pool gives up (WORKER_MAX_RESTARTS). */
   maxRestarts?: number;
-  faultInjection?: boolean;
+  /** Module the worker threads run (default: the production worker); tests pass one that also takes faults. */
+  workerUrl?: URL;
 }
 
 /** How long close() lets a worker finish its queued runs and release its session before terminating it. */
 const CLOSE_GRACE_MS = 10_000;
-
-export class BackendError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BackendError';
-  }
-}
-
-/**
- * The run failed because its worker died or hung (exit, uncaught error, watchdog): not retried in halves
- * (SplitRetryBackend), the requests that owned the run fail and a fresh worker takes the rest of the queue.
- */
-export class WorkerLostError extends BackendError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WorkerLostError';
-  }
-}
-
-/** No worker can be started any more (WORKER_MAX_RESTARTS failed in a row): /health turns 503. */
-export class BackendDownError extends BackendError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BackendDownError';
-  }
-}
-
-/** The run was withdrawn before it started (its signal was aborted): the caller still owns its rows. */
-export class RunWithdrawnError extends Error {
-  constructor() {
-    super('micro-batch withdrawn before it ran');
-    this.name = 'RunWithdrawnError';
-  }
-}
-
-export type LossReason = 'exit' | 'error' | 'hang';
 
 interface Pending {
   resolve: (r: BackendResult) => void;
@@ -188,10 +142,6 @@ class InferenceWorker {
     });
   }
 
-  fault(kind: FaultKind): void {
-    this.worker.postMessage({ type: 'fault', kind } satisfies FaultMessage);
-  }
-
   /** Lets the worker finish what it has, release its session and exit; terminates it if that takes too long. */
   async close(): Promise<void> {
     if (this.dead) return;
@@ -212,9 +162,9 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
-function startWorker(init: WorkerInit): Promise<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }> {
+function startWorker(init: WorkerInit, url: URL): Promise<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }> {
   const start: WorkerStart = { ...init, withdraw: new SharedArrayBuffer(4) };
-  const worker = new Worker(WORKER_URL, { workerData: start });
+  const worker = new Worker(url, { workerData: start });
   const withdraw = new Int32Array(start.withdraw);
   return new Promise((resolve, reject) => {
     const onMessage = (msg: FromWorker) => {
@@ -246,23 +196,6 @@ function startWorker(init: WorkerInit): Promise<{ worker: Worker; withdraw: Int3
   });
 }
 
-/** What the pool tells the engine about worker losses and restarts (metrics and log lines). */
-export interface PoolHooks {
-  /** A worker died or hung; `runs` micro-batches it held failed. A replacement is being started. */
-  onWorkerLost?(e: { worker: number; reason: LossReason; message: string; runs: number }): void;
-  /** A replacement worker is up. */
-  onWorkerRestarted?(e: { worker: number; attempt: number; ms: number }): void;
-  /** Starting a replacement failed; another try follows after `retryInMs` unless the pool gave up (`down`). */
-  onRestartFailed?(e: { worker: number; attempt: number; message: string; retryInMs: number; down: boolean }): void;
-}
-
-export interface PoolHealth {
-  up: number;
-  total: number;
-  /** Set once the pool gave up restarting (WORKER_MAX_RESTARTS failures in a row). */
-  down?: string;
-}
-
 /** Back-off between restart attempts: 0, then 250 ms doubling to 10 s. */
 const restartDelayMs = (strikes: number) => (strikes === 0 ? 0 : Math.min(10_000, 250 * 2 ** (strikes - 1)));
 
@@ -281,7 +214,7 @@ export class OnnxBackend implements Backend {
     workers: { worker: Worker; withdraw: Int32Array }[],
     readonly info: BackendInfo,
     private readonly init: WorkerInit,
-    private readonly opts: { watchdogMs: number; maxRestarts: number },
+    private readonly opts: { watchdogMs: number; maxRestarts: number; workerUrl: URL },
     private readonly hooks: PoolHooks,
   ) {
     this.workers = workers.map((w) => this.wrap(w.worker, w.withdraw));
@@ -310,9 +243,9 @@ export class OnnxBackend implements Backend {
       intraOpThreads: opts.intraOpThreads,
       spinning: opts.spinning,
       cudaDeviceId: opts.cudaDeviceId,
-      faultInjection: opts.faultInjection,
     };
-    const started = await Promise.allSettled(Array.from({ length: opts.workers }, () => startWorker(init)));
+    const url = opts.workerUrl ?? WORKER_URL;
+    const started = await Promise.allSettled(Array.from({ length: opts.workers }, () => startWorker(init, url)));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.worker.terminate() : undefined)));
@@ -325,7 +258,7 @@ export class OnnxBackend implements Backend {
       ok,
       info,
       init,
-      { watchdogMs: opts.watchdogMs ?? 0, maxRestarts: opts.maxRestarts ?? 5 },
+      { watchdogMs: opts.watchdogMs ?? 0, maxRestarts: opts.maxRestarts ?? 5, workerUrl: url },
       hooks,
     );
   }
@@ -365,7 +298,7 @@ export class OnnxBackend implements Backend {
       this.timers.delete(timer);
       const t0 = performance.now();
       try {
-        const { worker, withdraw } = await startWorker(this.init);
+        const { worker, withdraw } = await startWorker(this.init, this.opts.workerUrl);
         if (this.closed) {
           await worker.terminate();
           return;
@@ -402,12 +335,10 @@ export class OnnxBackend implements Backend {
     for (const w of waiters) w.reject(this.down);
   }
 
-  /** Test and chaos hook (FAULT_INJECTION=1): sends a fault to worker `index` (the worker ignores it otherwise). */
-  fault(kind: FaultKind, index = 0): boolean {
+  /** The thread of worker `index` while it is up (tests post their own messages to it). */
+  thread(index: number): Worker | undefined {
     const w = this.workers[index];
-    if (!w || !this.init.faultInjection) return false;
-    w.fault(kind);
-    return true;
+    return w?.alive ? w.worker : undefined;
   }
 
   async run(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult> {

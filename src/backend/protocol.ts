@@ -5,8 +5,6 @@ import type { SessionSettings } from './session-options.ts';
 export interface WorkerInit extends SessionSettings {
   onnxPath: string;
   device: Device;
-  /** Honour FaultMessage (FAULT_INJECTION=1: tests and the chaos runner only). */
-  faultInjection?: boolean;
 }
 
 /** What one worker thread gets: the pool's settings and its own withdrawal cell. */
@@ -72,15 +70,5 @@ export interface CloseMessage {
   type: 'close';
 }
 
-/**
- * Test-only fault (honoured only with WorkerInit.faultInjection): exit the thread (code 3), throw an uncaught error,
- * or block the thread on the next run as a session.run that never returns would.
- */
-export type FaultKind = 'exit' | 'crash' | 'hang';
-export interface FaultMessage {
-  type: 'fault';
-  kind: FaultKind;
-}
-
 export type FromWorker = ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage | WithdrawnMessage;
-export type ToWorker = RunMessage | CloseMessage | FaultMessage;
+export type ToWorker = RunMessage | CloseMessage;

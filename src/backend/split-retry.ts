@@ -2,7 +2,7 @@
 // halves and retry each, recursively, so only the rows that fail even alone are lost. Those come back in
 // `failed`; the batcher fails the requests that own them (error type backend) and the others get their logits.
 // A run lost with its worker (WorkerLostError) is not split: the requests that owned it fail, the pool restarts.
-import { WorkerLostError, BackendDownError, RunWithdrawnError, type Backend, type BackendInfo, type BackendResult, type TensorBatch } from './onnx.ts';
+import { WorkerLostError, BackendDownError, RunWithdrawnError, type Backend, type BackendInfo, type BackendResult, type PoolHealth, type TensorBatch } from './contract.ts';
 
 export interface SplitRetryHooks {
   /** A run failed and was split in two. */
@@ -32,6 +32,10 @@ export class SplitRetryBackend implements Backend {
 
   get info(): BackendInfo | undefined {
     return this.inner.info;
+  }
+
+  health(): PoolHealth | undefined {
+    return this.inner.health?.();
   }
 
   /** Resolves once no run is in progress (a forced shutdown waits for it: ending a session.run midway aborts the process). */

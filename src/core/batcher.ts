@@ -1,7 +1,7 @@
 // The batcher: encoded pairs of all in-flight requests share one queue. Micro-batches are formed under a
 // token budget (rows x padded length) and a row cap, grouped by length, padded to their own longest pair.
 // Results go back to each request in input order. Header comment of takeBatch() says how a micro-batch is chosen.
-import { RunWithdrawnError, type Backend, type TensorBatch } from '../backend/onnx.ts';
+import { RunWithdrawnError, type Backend, type TensorBatch } from '../backend/contract.ts';
 
 export interface BatcherOptions {
   maxBatchTokens: number;

@@ -1,18 +1,15 @@
 // The engine: the one API of the core. Routes, benchmarks and evaluation all call rank()/score().
+// The parts (tokenizer, backend, batcher, admission, metrics) are built by the composition root, src/compose.ts.
 import type { Logger } from 'pino';
-import { maxBatchTokensFor, type Config } from '../config.ts';
-import { BackendDownError, OnnxBackend, WorkerLostError, type Backend, type BackendInfo, type PoolHealth, type PoolHooks } from '../backend/onnx.ts';
-import type { FaultKind } from '../backend/protocol.ts';
-import { checkModel } from '../backend/model-check.ts';
-import { ModelDirError, readModelDir, type ModelDir } from '../backend/model-dir.ts';
-import { SplitRetryBackend } from '../backend/split-retry.ts';
-import { Admission, ReliabilityMetrics } from './admission.ts';
-import { Batcher, CancelledError } from './batcher.ts';
+import type { Config } from '../config.ts';
+import { BackendDownError, WorkerLostError, type Backend, type BackendInfo, type ModelInfo, type PoolHealth } from '../backend/contract.ts';
+import type { Admission, ReliabilityMetrics } from './admission.ts';
+import { CancelledError, type Batcher, type SubmitResult } from './batcher.ts';
 import { ServiceError } from './errors.ts';
-import { Metrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { normalizeScores, rankOrder, type Normalize } from './scores.ts';
-import { assemblePair, loadTokenizer, type EncodedPair, type TextTokenizer } from './tokenizer.ts';
-import { planPair, type ChunkingOptions } from './truncation.ts';
+import { assemblePair, type EncodedPair, type TextTokenizer } from './tokenizer.ts';
+import { planPair, type ChunkingOptions, type PairPlan } from './truncation.ts';
 
 export type { Normalize } from './scores.ts';
 export type { ChunkingOptions } from './truncation.ts';
@@ -87,67 +84,68 @@ async function encodeTexts(tokenizer: TextTokenizer, pairs: readonly (readonly [
   return refs.map(([q, p]) => [ids[q]!, ids[p]!] as const);
 }
 
+/** What the composition root hands the engine once the model is loaded. */
+export interface EngineRuntime {
+  tokenizer: TextTokenizer;
+  /** The backend the batcher runs on, decorators included. */
+  backend: Backend;
+  batcher: Batcher;
+  /** The micro-batch budget in effect (MAX_BATCH_TOKENS, or the device's default). */
+  maxBatchTokens: number;
+  /** MAX_BATCH_MS in effect (0 on CUDA or when off). */
+  maxBatchMs: number;
+}
+
+/** The engine's parts, built by the composition root (src/compose.ts). */
+export interface EngineParts {
+  config: Config;
+  model: ModelInfo;
+  metrics: Metrics;
+  reliability: ReliabilityMetrics;
+  /** Backpressure, deadlines and the shutdown drain (src/core/admission.ts). */
+  admission: Admission;
+  log?: Logger;
+  /** The start-up checks that need no model session, run before the port is bound. */
+  prepare?(): Promise<void>;
+  /** Loads the model: tokenizer, backend (worker threads + warm-up) and the batcher on it. */
+  load(): Promise<EngineRuntime>;
+}
+
+type Pairs = readonly (readonly [string, string])[];
+
+/** How a request's pairs were read: `label` names its items in errors; `oneQuery` when they all share rank()'s query. */
+interface Items {
+  label: string;
+  oneQuery: boolean;
+}
+
 export class Engine {
-  readonly model: ModelDir;
+  readonly model: ModelInfo;
   readonly metrics: Metrics;
-  private tokenizer: TextTokenizer | undefined;
-  private backend: Backend | undefined;
-  private batcher: Batcher | undefined;
-  private maxBatchTokens = 0;
-  private maxBatchMs = 0;
-  private starting: Promise<void> | undefined;
-  private split: SplitRetryBackend | undefined;
   readonly reliability: ReliabilityMetrics;
   /** Backpressure, deadlines and the shutdown drain (src/core/admission.ts). */
   readonly admission: Admission;
+  private readonly config: Config;
+  private readonly log: Logger | undefined;
+  private runtime: EngineRuntime | undefined;
+  private starting: Promise<void> | undefined;
 
-  /** Reads the model directory at once (a bad MODEL_DIR fails start-up); start() loads the model. */
-  constructor(
-    private readonly config: Config,
-    private readonly log?: Logger,
-    metrics?: Metrics,
-  ) {
-    this.model = readModelDir(config.modelDir, config.modelFile);
-    this.metrics = metrics ?? new Metrics();
-    this.reliability = new ReliabilityMetrics(this.metrics.registry);
-    this.admission = new Admission(
-      { maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs, admitByWait: config.admitByWait },
-      this.reliability,
-    );
-    if (config.maxBatchTokens !== 0 && config.maxBatchTokens < this.model.maxLen) {
-      throw new ServiceError('validation', `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${this.model.maxLen}`);
-    }
+  constructor(private readonly parts: EngineParts) {
+    this.config = parts.config;
+    this.model = parts.model;
+    this.metrics = parts.metrics;
+    this.reliability = parts.reliability;
+    this.admission = parts.admission;
+    this.log = parts.log;
   }
 
   get ready(): boolean {
-    return this.batcher !== undefined && !this.admission.shuttingDown && (this.workerHealth()?.up ?? 1) > 0;
+    return this.runtime !== undefined && !this.admission.shuttingDown && (this.workerHealth()?.up ?? 1) > 0;
   }
 
-  /** Inference workers up, and why the pool gave up if it did (undefined for an injected test backend). */
+  /** Inference workers up, and why the pool gave up if it did (undefined for a backend without workers). */
   workerHealth(): PoolHealth | undefined {
-    return this.backend instanceof OnnxBackend ? this.backend.health() : undefined;
-  }
-
-  /** FAULT_INJECTION only: sends a fault to an inference worker (false when none is up or injection is off). */
-  injectFault(kind: FaultKind, worker = 0): boolean {
-    return this.backend instanceof OnnxBackend ? this.backend.fault(kind, worker) : false;
-  }
-
-  /** Metrics and log lines for every worker loss and restart. */
-  private poolHooks(): PoolHooks {
-    const r = this.reliability;
-    return {
-      onWorkerLost: (e) => {
-        r.workerRestarts.inc({ reason: e.reason });
-        this.log?.error({ worker: e.worker, reason: e.reason, failedRuns: e.runs }, `${e.message}: its ${e.runs} micro-batch(es) failed; starting a new worker`);
-      },
-      onWorkerRestarted: (e) => this.log?.warn({ worker: e.worker, attempt: e.attempt, ms: e.ms }, `inference worker ${e.worker} restarted`),
-      onRestartFailed: (e) => {
-        r.restartFailures.inc();
-        if (e.down) this.log?.fatal({ worker: e.worker, attempt: e.attempt, err: e.message }, `inference worker restart failed, giving up (WORKER_MAX_RESTARTS): ${e.message}`);
-        else this.log?.error({ worker: e.worker, attempt: e.attempt, err: e.message, retryInMs: e.retryInMs }, `inference worker restart failed: ${e.message}`);
-      },
-    };
+    return this.runtime?.backend.health?.();
   }
 
   /** Graceful shutdown: refuse new requests, let the accepted ones finish. Resolves false if graceMs passes first. */
@@ -156,101 +154,42 @@ export class Engine {
   }
 
   /**
-   * The start-up checks that need no model session, run before the port is bound: the model files (checkModel), and
+   * The start-up checks that need no model session, run before the port is bound: the model files, and
    * tokenizer.json loaded by the native library and used once (JSON that is not a tokenizer fails here, naming the file).
    */
   async prepare(): Promise<void> {
-    checkModel(this.model);
-    if (this.tokenizer) return;
-    try {
-      const tokenizer = await loadTokenizer(this.model.dir);
-      await tokenizer.encodeMany(['점검']);
-      this.tokenizer = tokenizer;
-    } catch (err) {
-      const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
-      throw new ModelDirError(`${this.model.tokenizerPath} is not a tokenizer the tokenizers library can load (${why}): copy the tokenizer.json saved with this model`);
-    }
+    await this.parts.prepare?.();
   }
 
-  /** Loads the tokenizer and the backend (worker threads + warm-up). Optionally takes a backend, for tests. */
-  start(backend?: Backend): Promise<void> {
-    this.starting ??= this.doStart(backend);
+  /** Loads the tokenizer and the backend (worker threads + warm-up). */
+  start(): Promise<void> {
+    this.starting ??= this.load();
     return this.starting;
   }
 
-  private async doStart(injected?: Backend): Promise<void> {
+  private async load(): Promise<void> {
     const t0 = performance.now();
-    this.tokenizer ??= await loadTokenizer(this.model.dir);
-    const backend =
-      injected ??
-      (await OnnxBackend.start({
-        onnxPath: this.model.onnxPath,
-        device: this.config.device,
-        intraOpThreads: this.config.intraOpThreads,
-        spinning: this.config.intraOpSpinning,
-        cudaDeviceId: this.config.cudaDeviceId,
-        workers: this.config.workers,
-        watchdogMs: this.config.watchdogMs,
-        maxRestarts: this.config.workerMaxRestarts,
-        faultInjection: this.config.faultInjection,
-      }, this.poolHooks()));
-    this.backend = backend;
-    const info = backend.info;
-    if (info?.fallbackReason) {
-      this.log?.warn({ reason: info.fallbackReason }, `DEVICE=auto: serving on CPU, CUDA is not available: ${info.fallbackReason}`);
-    }
-    const m = this.metrics;
-    const r = this.reliability;
-    this.split = new SplitRetryBackend(backend, {
-        onSplit: (rows, err) => {
-          r.splits.inc();
-          this.log?.warn({ rows, err: err.message }, 'micro-batch run failed: split in halves and retried');
-        },
-        onRowFailed: () => r.failedPairs.inc(),
-    });
-    this.maxBatchTokens = maxBatchTokensFor(this.config, info?.provider ?? 'cpu', this.model.maxLen);
-    this.maxBatchMs = (info?.provider ?? 'cpu') === 'cpu' ? this.config.maxBatchMs : 0;
-    this.batcher = new Batcher(
-      this.split,
-      {
-        maxBatchTokens: this.maxBatchTokens,
-        maxBatchMs: this.maxBatchMs,
-        minBatchTokens: Math.min(this.model.maxLen, this.maxBatchTokens),
-        maxBatchSize: this.config.maxBatchSize,
-        maxWaitMs: this.config.maxWaitMs,
-        padId: this.model.padId,
-        fair: this.config.fairBatching,
-      },
-      {
-        onBatch: (s) => {
-          m.batchSize.observe(s.rows);
-          m.batchTokens.observe(s.paddedTokens);
-          m.batchRealTokens.inc(s.realTokens);
-          m.paddingRatio.observe(s.paddedTokens === 0 ? 0 : 1 - s.realTokens / s.paddedTokens);
-          m.inferenceDuration.observe(s.inferenceMs);
-        },
-        onQueueSize: (n) => m.queueSize.set(n),
-        onWithdrawn: () => m.batchesWithdrawn.inc(),
-        onDropped: (n, reason) => r.droppedPairs.inc({ reason: (reason as Error | undefined)?.name === 'TimeoutError' ? 'timeout' : 'disconnect' }, n),
-      },
-    );
+    this.runtime = await this.parts.load();
+    const provider = this.runtime.backend.info?.provider;
     this.log?.info(
       { ...this.info(), loadMs: Math.round(performance.now() - t0) },
-      `model ${this.model.name} ready on ${info?.provider ?? 'custom backend'} (max_len ${this.model.maxLen})`,
+      `model ${this.model.name} ready on ${provider ?? 'custom backend'} (max_len ${this.model.maxLen})`,
     );
   }
 
   info(): EngineInfo {
-    const backend = this.backend?.info;
+    const rt = this.runtime;
+    const backend = rt?.backend.info;
+    const maxBatchTokens = rt?.maxBatchTokens ?? 0;
     return {
       model: this.model.name,
       modelDir: this.model.dir,
       onnxPath: this.model.onnxPath,
       maxLen: this.model.maxLen,
       queryMaxShare: this.config.queryMaxShare,
-      maxBatchTokens: this.maxBatchTokens,
-      maxBatchMs: this.maxBatchMs,
-      batchTokensNow: this.batcher?.budget() ?? this.maxBatchTokens,
+      maxBatchTokens,
+      maxBatchMs: rt?.maxBatchMs ?? 0,
+      batchTokensNow: rt?.batcher.budget() ?? maxBatchTokens,
       tokenizer: 'tokenizers',
       ready: this.ready,
       backend,
@@ -259,19 +198,19 @@ export class Engine {
   }
 
   /** Encodes (query, passage) pairs with the reference truncation rule. Identical texts are tokenized once. */
-  async encodePairs(pairs: readonly (readonly [string, string])[]): Promise<EncodedPair[]> {
+  async encodePairs(pairs: Pairs): Promise<EncodedPair[]> {
     const tokenizer = this.requireReady().tokenizer;
     const encoded = await encodeTexts(tokenizer, pairs);
     return encoded.map(([q, p]) => assemblePair(q, p, this.model.maxLen, this.config.queryMaxShare, tokenizer.special));
   }
 
-  /** Reranks passages against one query. */
+  /** Reranks passages against one query. `field` names the passages in error messages (the caller's wording). */
   async rank(query: string, passages: readonly string[], opts: RankOptions = {}, field = 'passages'): Promise<EngineResult> {
     if (query.trim() === '') throw new ServiceError('validation', 'query must not be empty');
-    return this.score(
+    return this.admitted(
       passages.map((p) => [query, p] as const),
       opts,
-      field,
+      { label: field, oneQuery: true },
     );
   }
 
@@ -279,12 +218,17 @@ export class Engine {
    * Scores (query, passage) pairs; each pair may become several windows when chunking is asked for. Pair texts are
    * scored as given, a blank one too (one odd pair does not refuse a batch); rank() refuses a blank query.
    */
-  async score(pairs: readonly (readonly [string, string])[], opts: RankOptions = {}, field = 'pairs'): Promise<EngineResult> {
+  async score(pairs: Pairs, opts: RankOptions = {}, field = 'pairs'): Promise<EngineResult> {
+    return this.admitted(pairs, opts, { label: field, oneQuery: false });
+  }
+
+  /** Counts the request in (drain) and holds it to its deadline around scoreAdmitted. */
+  private async admitted(pairs: Pairs, opts: RankOptions, items: Items): Promise<EngineResult> {
     this.admission.enter();
     try {
       const deadline = this.admission.deadline(opts.signal, opts.timeoutMs);
       try {
-        return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal, timeoutMs: deadline.ms }, field);
+        return await this.scoreAdmitted(pairs, { ...opts, signal: deadline.signal, timeoutMs: deadline.ms }, items);
       } catch (err) {
         if (err instanceof ServiceError && err.type === 'cancelled' && deadline.timedOut()) {
           // The client's own timeout_ms (at most REQUEST_TIMEOUT_MS) is the client's choice; the server's cap is not.
@@ -307,7 +251,33 @@ export class Engine {
     }
   }
 
-  private async scoreAdmitted(pairs: readonly (readonly [string, string])[], opts: RankOptions, field: string): Promise<EngineResult> {
+  private async scoreAdmitted(pairs: Pairs, opts: RankOptions, items: Items): Promise<EngineResult> {
+    this.validate(pairs, opts, items);
+    const { batcher, tokenizer } = this.requireReady();
+    // Admitted before tokenization: concurrent requests being tokenized count against the bounds too.
+    this.admission.acquire(pairs.length, opts.timeoutMs);
+    let held = pairs.length;
+    let scored = 0;
+    try {
+      const plans = await this.plan(tokenizer, pairs, opts);
+      if (opts.truncate === false) this.refuseTruncation(plans, opts, items);
+      const seqs = this.sequences(plans, opts, items);
+      this.admission.resize(held, seqs.length, opts.timeoutMs);
+      held = seqs.length;
+      const out = await this.submit(batcher, seqs, opts.signal);
+      scored = seqs.length;
+      this.metrics.queueDuration.observe(out.queueMs);
+      const { logits, best } = combineWindows(plans, out.logits, items.label);
+      const tokens = seqs.reduce((n, seq) => n + seq.length, 0);
+      return { results: this.results(logits, best, plans, opts), tokens, sequences: seqs.length };
+    } finally {
+      this.admission.release(held, scored);
+    }
+  }
+
+  /** The checks that need no tokenizer: item count, max_tokens_per_doc, text length and well-formed text. */
+  private validate(pairs: Pairs, opts: RankOptions, items: Items): void {
+    const field = items.label;
     if (pairs.length === 0) throw new ServiceError('validation', `${field} must not be empty`);
     if (pairs.length > this.config.maxPassages) {
       throw new ServiceError('too_large', `${field} has ${pairs.length} items, more than MAX_PASSAGES=${this.config.maxPassages}`);
@@ -315,115 +285,94 @@ export class Engine {
     if (opts.maxTokensPerDoc !== undefined && !(Number.isInteger(opts.maxTokensPerDoc) && opts.maxTokensPerDoc >= 1)) {
       throw new ServiceError('validation', 'max_tokens_per_doc must be an integer >= 1');
     }
-    this.checkTexts(pairs, field);
-    const { batcher, tokenizer } = this.requireReady();
-    // Admitted before tokenization: concurrent requests being tokenized count against the bounds too.
-    this.admission.acquire(pairs.length, opts.timeoutMs);
-    let held = pairs.length;
-    let scored = 0;
-    try {
-      const t0 = performance.now();
-      const encoded = await encodeTexts(tokenizer, pairs);
-      const planOpts = {
-        maxLen: this.model.maxLen,
-        queryMaxShare: this.config.queryMaxShare,
-        special: tokenizer.special,
-        maxTokensPerDoc: opts.maxTokensPerDoc,
-        chunking: opts.chunking,
-      };
-      const plans = encoded.map(([q, p]) => planPair(q, p, planOpts));
-      this.metrics.tokenizationDuration.observe(performance.now() - t0);
-      if (opts.truncate === false) {
-        const longQuery = plans.findIndex((pl) => pl.queryTruncated);
-        if (longQuery >= 0) {
-          const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
-          const where = field === 'passages' || field === 'documents' || field === 'texts' ? 'the query' : `the query of ${field}/${longQuery}`;
-          throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
-        }
-        const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
-        if (cut.length > 0) {
-          const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');
-          const room = Math.min(...cut.map((i) => plans[i]!.window));
-          const how = opts.chunking ? ` in ${opts.chunking.maxChunksPerDoc} chunks of` : '';
-          throw new ServiceError(
-            'validation',
-            `truncate is false and ${field} at index ${shown} do not fit${how} max_len with the query (as few as ${room} passage tokens fit)`,
-          );
-        }
-      }
-      const seqs = plans.flatMap((pl) => pl.seqs);
-      if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
-        throw new ServiceError(
-          'too_large',
-          `chunking makes ${seqs.length} (query, window) pairs from ${pairs.length} ${field}, more than MAX_CHUNKED_PAIRS=${this.config.maxChunkedPairs}`,
-        );
-      }
-      let tokens = 0;
-      for (const seq of seqs) {
-        tokens += seq.length;
-        this.metrics.inputTokens.observe(seq.length);
-      }
-      for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
-      this.admission.resize(held, seqs.length, opts.timeoutMs);
-      held = seqs.length;
-      let out;
-      try {
-        out = await batcher.submit(seqs, opts.signal);
-        scored = seqs.length;
-      } catch (err) {
-        if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
-        if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);
-        if (err instanceof WorkerLostError) throw new ServiceError('backend', `inference failed: ${err.message}; a new worker was started, retry the request`);
-        if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
-          throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
-        }
-        throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
-      }
-      this.metrics.queueDuration.observe(out.queueMs);
-      // A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on
-      // it can be trusted, and a score of null would be a silently wrong answer.
-      const logits = new Float32Array(pairs.length);
-      const best = new Array<number>(pairs.length).fill(0);
-      const broken: number[] = [];
-      let k = 0;
-      plans.forEach((pl, i) => {
-        let top = out.logits[k]!;
-        for (let w = 0; w < pl.seqs.length; w++) {
-          const x = out.logits[k + w]!;
-          if (!Number.isFinite(x)) broken.push(i);
-          if (x > top) {
-            top = x;
-            best[i] = w;
-          }
-        }
-        k += pl.seqs.length;
-        logits[i] = top;
-      });
-      if (broken.length > 0) {
-        const at = [...new Set(broken)];
-        throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
-      }
-      const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
-      const order = rankOrder(logits);
-      const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
-      const results = order.slice(0, n).map((i) => ({
-        index: i,
-        logit: logits[i]!,
-        score: scores[i]!,
-        truncated: plans[i]!.truncated,
-        chunks: plans[i]!.seqs.length,
-        bestChunk: best[i]!,
-      }));
-      return { results, tokens, sequences: seqs.length };
-    } finally {
-      this.admission.release(held, scored);
+    this.checkTexts(pairs, items);
+  }
+
+  /** Tokenizes the texts and plans each pair's model input(s): truncated, or windows when chunking. */
+  private async plan(tokenizer: TextTokenizer, pairs: Pairs, opts: RankOptions): Promise<PairPlan[]> {
+    const t0 = performance.now();
+    const encoded = await encodeTexts(tokenizer, pairs);
+    const planOpts = {
+      maxLen: this.model.maxLen,
+      queryMaxShare: this.config.queryMaxShare,
+      special: tokenizer.special,
+      maxTokensPerDoc: opts.maxTokensPerDoc,
+      chunking: opts.chunking,
+    };
+    const plans = encoded.map(([q, p]) => planPair(q, p, planOpts));
+    this.metrics.tokenizationDuration.observe(performance.now() - t0);
+    return plans;
+  }
+
+  /** truncate: false refuses a request any of whose queries or passages would be cut. */
+  private refuseTruncation(plans: readonly PairPlan[], opts: RankOptions, items: Items): void {
+    const field = items.label;
+    const longQuery = plans.findIndex((pl) => pl.queryTruncated);
+    if (longQuery >= 0) {
+      const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
+      const where = items.oneQuery ? 'the query' : `the query of ${field}/${longQuery}`;
+      throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
+    }
+    const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
+    if (cut.length > 0) {
+      const shown = cut.length > 20 ? `${cut.slice(0, 20).join(', ')}, ... (${cut.length} in all)` : cut.join(', ');
+      const room = Math.min(...cut.map((i) => plans[i]!.window));
+      const how = opts.chunking ? ` in ${opts.chunking.maxChunksPerDoc} chunks of` : '';
+      throw new ServiceError(
+        'validation',
+        `truncate is false and ${field} at index ${shown} do not fit${how} max_len with the query (as few as ${room} passage tokens fit)`,
+      );
     }
   }
 
+  /** The model inputs of all pairs, in order (MAX_CHUNKED_PAIRS bounds what chunking makes); counted in the metrics. */
+  private sequences(plans: readonly PairPlan[], opts: RankOptions, items: Items): PairPlan['seqs'] {
+    const seqs = plans.flatMap((pl) => pl.seqs);
+    if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
+      throw new ServiceError(
+        'too_large',
+        `chunking makes ${seqs.length} (query, window) pairs from ${plans.length} ${items.label}, more than MAX_CHUNKED_PAIRS=${this.config.maxChunkedPairs}`,
+      );
+    }
+    for (const seq of seqs) this.metrics.inputTokens.observe(seq.length);
+    for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
+    return seqs;
+  }
+
+  /** Queues the inputs on the batcher; backend failures become typed service errors. */
+  private async submit(batcher: Batcher, seqs: PairPlan['seqs'], signal: AbortSignal | undefined): Promise<SubmitResult> {
+    try {
+      return await batcher.submit(seqs, signal);
+    } catch (err) {
+      if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
+      if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);
+      if (err instanceof WorkerLostError) throw new ServiceError('backend', `inference failed: ${err.message}; a new worker was started, retry the request`);
+      if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
+        throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
+      }
+      throw new ServiceError('backend', `inference failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Normalized scores, sorted by logit and cut to topN. */
+  private results(logits: Float32Array, best: readonly number[], plans: readonly PairPlan[], opts: RankOptions): ScoredItem[] {
+    const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
+    const order = rankOrder(logits);
+    const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
+    return order.slice(0, n).map((i) => ({
+      index: i,
+      logit: logits[i]!,
+      score: scores[i]!,
+      truncated: plans[i]!.truncated,
+      chunks: plans[i]!.seqs.length,
+      bestChunk: best[i]!,
+    }));
+  }
+
   /** MAX_PASSAGE_CHARS and well-formed text, before any tokenization. Lone surrogates (JSON allows "\ud800") are refused. */
-  private checkTexts(pairs: readonly (readonly [string, string])[], field: string): void {
+  private checkTexts(pairs: Pairs, items: Items): void {
     const max = this.config.maxPassageChars;
-    const single = field === 'passages' || field === 'documents' || field === 'texts';
+    const field = items.label;
     const check = (text: string, what: string) => {
       if (text.length > max) throw new ServiceError('too_large', `${what} has ${text.length} characters, more than MAX_PASSAGE_CHARS=${max}`);
       if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) {
@@ -439,26 +388,55 @@ export class Engine {
     let lastQuery: string | undefined;
     for (let i = 0; i < pairs.length; i++) {
       const [q, p] = pairs[i]!;
-      if (q !== lastQuery) check(q, single ? 'query' : `${field}/${i} query`);
+      if (q !== lastQuery) check(q, items.oneQuery ? 'query' : `${field}/${i} query`);
       lastQuery = q;
       check(p, `${field}/${i}`);
     }
   }
 
   private requireReady(): { tokenizer: TextTokenizer; batcher: Batcher } {
-    if (!this.tokenizer || !this.batcher) throw new ServiceError('not_ready', 'the model is still loading');
-    return { tokenizer: this.tokenizer, batcher: this.batcher };
+    if (!this.runtime) throw new ServiceError('not_ready', 'the model is still loading');
+    return this.runtime;
   }
 
   /** Forced shutdown: fails the queued work, waits for the micro-batches running on the model, closes the backend. */
   async abort(): Promise<void> {
-    this.batcher?.close();
-    await this.split?.idle();
-    await this.backend?.close();
+    this.runtime?.batcher.close();
+    await this.runtime?.backend.idle?.();
+    await this.runtime?.backend.close();
   }
 
   async close(): Promise<void> {
-    this.batcher?.close();
-    await this.backend?.close();
+    this.runtime?.batcher.close();
+    await this.runtime?.backend.close();
   }
+}
+
+/**
+ * A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on it can
+ * be trusted, and a score of null would be a silently wrong answer.
+ */
+function combineWindows(plans: readonly PairPlan[], windowLogits: Float32Array, field: string): { logits: Float32Array; best: number[] } {
+  const logits = new Float32Array(plans.length);
+  const best = new Array<number>(plans.length).fill(0);
+  const broken: number[] = [];
+  let k = 0;
+  plans.forEach((pl, i) => {
+    let top = windowLogits[k]!;
+    for (let w = 0; w < pl.seqs.length; w++) {
+      const x = windowLogits[k + w]!;
+      if (!Number.isFinite(x)) broken.push(i);
+      if (x > top) {
+        top = x;
+        best[i] = w;
+      }
+    }
+    k += pl.seqs.length;
+    logits[i] = top;
+  });
+  if (broken.length > 0) {
+    const at = [...new Set(broken)];
+    throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
+  }
+  return { logits, best };
 }

@@ -1,7 +1,8 @@
 // The eval command's second stage: the in-process engine (the code the server runs) or a running ko-rerank's POST /rerank.
 import { pino } from 'pino';
 import type { Config } from '../config.ts';
-import { Engine } from '../core/engine.ts';
+import { createEngine } from '../compose.ts';
+import type { Engine } from '../core/engine.ts';
 
 export interface Reranker {
   /** Model name as the engine (or the server's responses) report it; known once start() resolved. */
@@ -19,7 +20,7 @@ export class EngineReranker implements Reranker {
   private readonly engine: Engine;
 
   constructor(config: Config) {
-    this.engine = new Engine(config, pino({ level: config.logLevel }, pino.destination(2)));
+    this.engine = createEngine(config, { log: pino({ level: config.logLevel }, pino.destination(2)) });
   }
 
   get model(): string {

@@ -1,5 +1,5 @@
 // A dead or hung inference worker is noticed and replaced (issue 15 item 1), through a real server on 127.0.0.1 with
-// the real ONNX worker: POST /debug/fault (FAULT_INJECTION) makes the worker exit, throw, or block inside its next run.
+// the real ONNX worker: POST /debug/fault (test/helpers/faults.ts) makes the worker exit, throw, or block inside its next run.
 // The service answers correctly afterwards, /ready reports the gap, every restart is counted; when restarts keep
 // failing, /health turns 503 so the orchestrator restarts the pod.
 import { cpSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
@@ -24,7 +24,7 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 30_000): Pro
 const restarts = async (s: TestServer, reason: string) => metricValue((await s.get('/metrics')).text, `ko_rerank_worker_restarts_total{reason="${reason}"}`);
 
 t.test('exit, crash and hang: the worker is replaced and the service answers correctly after each', async (t) => {
-  const s = await startServer({ faultInjection: true, watchdogMs: 1500 });
+  const s = await startServer({ watchdogMs: 1500 }, { faults: true });
   t.teardown(() => s.close());
   const baseline = await s.post('/rerank', body);
   t.equal(baseline.status, 200);
@@ -64,7 +64,7 @@ t.test('exit, crash and hang: the worker is replaced and the service answers cor
 });
 
 t.test('requests that arrive while no worker is up wait for the restart instead of failing', async (t) => {
-  const s = await startServer({ faultInjection: true });
+  const s = await startServer({}, { faults: true });
   t.teardown(() => s.close());
   t.equal((await s.post('/debug/fault', { kind: 'exit' })).status, 202);
   // Runs posted before the exit are held by the dying worker (they fail); these are sent once it is gone.
@@ -84,7 +84,7 @@ t.test('restarts that keep failing: /health and /ready turn 503 (failed), reques
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const dir = path.join(root, 'model');
   cpSync('models/ko-reranker-tiny', dir, { recursive: true, filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx') });
-  const s = await startServer({ faultInjection: true, modelDir: dir, workerMaxRestarts: 2 });
+  const s = await startServer({ modelDir: dir, workerMaxRestarts: 2 }, { faults: true });
   t.teardown(() => s.close());
   t.equal((await s.post('/rerank', body)).status, 200);
   // The model volume goes away under the running pod; then the worker dies.

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Batcher, type BatchStats } from '../../src/core/batcher.ts';
-import { RunWithdrawnError, type Backend, type BackendResult, type TensorBatch } from '../../src/backend/onnx.ts';
+import { RunWithdrawnError, type Backend, type BackendResult, type TensorBatch } from '../../src/backend/contract.ts';
 
 /** A backend whose "logit" of a row is a pure function of its unpadded ids, so results are checkable. */
 class FakeBackend implements Backend {

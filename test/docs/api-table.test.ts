@@ -2,13 +2,13 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine } from '../../src/compose.ts';
 import { between, replaceBetween } from '../../src/docs/markers.ts';
 import { errorTypes, routesTable } from '../../src/docs/routes-table.ts';
 import { testConfig } from '../helpers/server.ts';
 
 const config = testConfig();
-const app = await buildApp(config, new Engine(config));
+const app = await buildApp(config, createEngine(config));
 await app.ready();
 const spec = app.swagger() as Parameters<typeof routesTable>[0];
 await app.close();

@@ -1,4 +1,5 @@
 // Starts the real `bin/ko-rerank.mjs serve` in a child process on a free loopback port and waits for /ready.
+// `args` = testServe(...) runs test/helpers/serve.ts instead, with its test-only switches.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from './loopback.ts';
 
@@ -14,9 +15,12 @@ export interface ServerProcess {
   kill(): void;
 }
 
-export async function spawnServer(env: Record<string, string> = {}, readyWithin = 60_000): Promise<ServerProcess> {
+/** The command line of the test server entry with test-only switches (`--faults`, `--length-order-batching`). */
+export const testServe = (...switches: string[]) => ['--import', 'tsx', 'test/helpers/serve.ts', 'serve', ...switches];
+
+export async function spawnServer(env: Record<string, string> = {}, readyWithin = 60_000, args = ['bin/ko-rerank.mjs', 'serve']): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/ko-rerank.mjs', 'serve'], {
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DEVICE: 'cpu', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

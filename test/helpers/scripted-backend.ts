@@ -1,6 +1,6 @@
 // A test backend: deterministic logits from the token ids, an optional delay per micro-batch, a count of the rows
 // that reached it, and a poison token id whose rows make run() throw (as an out-of-memory or a bad row would).
-import type { Backend, BackendResult, TensorBatch } from '../../src/backend/onnx.ts';
+import type { Backend, BackendResult, TensorBatch } from '../../src/backend/contract.ts';
 
 export class ScriptedBackend implements Backend {
   readonly slots: number;

@@ -2,13 +2,17 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine, type ComposeOptions } from '../../src/compose.ts';
+import type { Engine } from '../../src/core/engine.ts';
+import { faultInjection, type FaultKind } from './faults.ts';
 
 export interface TestServer {
   base: string;
   app: FastifyInstance;
   engine: Engine;
   config: Config;
+  /** With `faults`: sends a fault to an inference worker (false when it is not up); POST /debug/fault does the same. */
+  inject(kind: FaultKind, worker?: number): boolean;
   post(path: string, body: unknown): Promise<{ status: number; body: any; headers: Headers }>;
   get(path: string): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   close(): Promise<void>;
@@ -27,11 +31,19 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...loadConfig([], { DEVICE: 'cpu', ...env }), host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides };
 }
 
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+export interface TestServerOptions extends Omit<ComposeOptions, 'workerUrl' | 'onPool'> {
+  /** Run the fault-taking worker and add POST /debug/fault (test/helpers/faults.ts). */
+  faults?: boolean;
+}
+
+export async function startServer(overrides: Partial<Config> = {}, opts: TestServerOptions = {}): Promise<TestServer> {
   const config = testConfig(overrides);
-  const engine = new Engine(config);
+  const { faults: withFaults, ...compose } = opts;
+  const faults = withFaults ? faultInjection() : undefined;
+  const engine = createEngine(config, { ...compose, ...faults?.compose });
   await engine.start();
   const app = await buildApp(config, engine);
+  await faults?.route(app);
   await app.listen({ host: config.host, port: 0 });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no address');
@@ -41,6 +53,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     app,
     engine,
     config,
+    inject: (kind, worker) => faults?.inject(kind, worker) ?? false,
     async post(path, body) {
       const res = await fetch(base + path, {
         method: 'POST',

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import { REDACT, buildApp } from '../../src/app.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine } from '../../src/compose.ts';
 import { isPublic, keyMatches } from '../../src/http/auth.ts';
 import { testConfig } from '../helpers/server.ts';
 import { createHash } from 'node:crypto';
@@ -59,7 +59,7 @@ const sink = new Writable({
 });
 const config = { ...testConfig(), ...loadConfig([], { API_KEYS: keyFile, DEVICE: 'cpu' }), host: '127.0.0.1', port: 0, logLevel: 'trace' as const };
 const log = pino({ level: 'trace', redact: REDACT }, sink);
-const engine = new Engine(config, log);
+const engine = createEngine(config, { log });
 await engine.start();
 const routes: { method: string; url: string }[] = [];
 const app = await buildApp(config, engine, { logger: log, onRoute: (r) => (Array.isArray(r.method) ? r.method : [r.method]).forEach((m) => routes.push({ method: m, url: r.url })) });

@@ -2,8 +2,8 @@
 // A NaN logit fails its request with a clear backend error, never a crash or a wrong sort; a client that goes away has its queued pairs dropped.
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
-import { Engine } from '../../src/core/engine.ts';
-import type { Backend, BackendResult, TensorBatch } from '../../src/backend/onnx.ts';
+import { createEngine } from '../../src/compose.ts';
+import type { Backend, BackendResult, TensorBatch } from '../../src/backend/contract.ts';
 import { testConfig } from '../helpers/server.ts';
 
 class ScriptedBackend implements Backend {
@@ -22,8 +22,8 @@ class ScriptedBackend implements Backend {
 
 const config = testConfig();
 const backend = new ScriptedBackend();
-const engine = new Engine(config);
-await engine.start(backend);
+const engine = createEngine(config, { backend });
+await engine.start();
 const app = await buildApp(config, engine);
 t.teardown(() => app.close());
 

@@ -2,11 +2,11 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine } from '../../src/compose.ts';
 import { sigmoid } from '../../src/core/scores.ts';
 import { BM25 } from '../../src/eval/bm25.ts';
 import { loadTokenizer } from '../../src/core/tokenizer.ts';
-import type { Backend, BackendResult, TensorBatch } from '../../src/backend/onnx.ts';
+import type { Backend, BackendResult, TensorBatch } from '../../src/backend/contract.ts';
 import { startServer, testConfig } from '../helpers/server.ts';
 
 const srv = await startServer({ maxChunkedPairs: 50 });
@@ -179,9 +179,9 @@ class FixedBackend implements Backend {
 
 t.test('sorting is on the fp32 logits: sigmoid saturation makes no false ties', async (t) => {
   const config = testConfig();
-  const engine = new Engine(config);
+  const engine = createEngine(config, { backend: new FixedBackend([40, 41, 40]) });
   // Same-length passages form one micro-batch in input order: logits 40, 41, 40.
-  await engine.start(new FixedBackend([40, 41, 40]));
+  await engine.start();
   const app = await buildApp(config, engine);
   t.teardown(() => app.close());
   const res = await app.inject({ method: 'POST', url: '/rerank', payload: { query: '질문', passages: ['가', '나', '다'], normalize: 'sigmoid' } });
@@ -192,8 +192,8 @@ t.test('sorting is on the fp32 logits: sigmoid saturation makes no false ties', 
 
 t.test('a NaN logit fails the request with a backend error in every mode and on every shape (never a null score)', async (t) => {
   const config = testConfig();
-  const engine = new Engine(config);
-  await engine.start(new FixedBackend([NaN, 1, 2]));
+  const engine = createEngine(config, { backend: new FixedBackend([NaN, 1, 2]) });
+  await engine.start();
   const app = await buildApp(config, engine);
   t.teardown(() => app.close());
   const requests = [

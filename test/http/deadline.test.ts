@@ -4,7 +4,7 @@
 // is spent on them.
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine } from '../../src/compose.ts';
 import { testConfig } from '../helpers/server.ts';
 import { ScriptedBackend, metricValue } from '../helpers/scripted-backend.ts';
 
@@ -13,8 +13,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function server(overrides = {}) {
   const config = testConfig({ maxBatchSize: 64, ...overrides });
   const backend = new ScriptedBackend(1);
-  const engine = new Engine(config);
-  await engine.start(backend);
+  const engine = createEngine(config, { backend });
+  await engine.start();
   const app = await buildApp(config, engine);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;

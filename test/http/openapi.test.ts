@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import YAML from 'yaml';
 import { buildApp } from '../../src/app.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine } from '../../src/compose.ts';
 import { openapiYaml } from '../../src/http/openapi.ts';
 import { NOT_BLANK } from '../../src/http/dialects/common.ts';
 import { testConfig } from '../helpers/server.ts';
 
 const config = testConfig();
-const engine = new Engine(config);
+const engine = createEngine(config);
 const app = await buildApp(config, engine);
 t.teardown(() => app.close());
 

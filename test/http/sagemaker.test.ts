@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { listenPort, loadConfig } from '../../src/config.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine } from '../../src/compose.ts';
 import { sigmoid } from '../../src/core/scores.ts';
 import { startServer, testConfig } from '../helpers/server.ts';
 
@@ -118,7 +118,7 @@ for (const [name, body, field] of errors) {
 
 t.test('/ping is 503 and /invocations 503 while the model loads', async (t) => {
   const config = testConfig();
-  const app = await buildApp(config, new Engine(config));
+  const app = await buildApp(config, createEngine(config));
   t.teardown(() => app.close());
   t.equal((await app.inject({ method: 'GET', url: '/ping' })).statusCode, 503);
   const inv = await app.inject({ method: 'POST', url: '/invocations', payload: seed });

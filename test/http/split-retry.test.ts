@@ -3,7 +3,7 @@
 // they get when run alone.
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
-import { Engine } from '../../src/core/engine.ts';
+import { createEngine } from '../../src/compose.ts';
 import { SplitRetryBackend } from '../../src/backend/split-retry.ts';
 import { Batcher } from '../../src/core/batcher.ts';
 import { testConfig } from '../helpers/server.ts';
@@ -36,8 +36,8 @@ t.test('a poisoned request fails alone; the good requests batched with it succee
   // batcher's per-run cost small enough that it may split them by length).
   const config = testConfig({ maxBatchSize: 64, maxWaitMs: 5, maxBatchTokens: 16384 });
   const backend = new ScriptedBackend(1);
-  const engine = new Engine(config);
-  await engine.start(backend);
+  const engine = createEngine(config, { backend });
+  await engine.start();
   const app = await buildApp(config, engine);
   t.teardown(() => app.close().then(() => engine.close()));
   const good1 = { query: '대한민국의 수도는?', passages: ['서울은 대한민국의 수도이다.', '김치는 전통 음식이다.', '부산은 항구 도시다.'] };
