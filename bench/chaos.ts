@@ -25,15 +25,21 @@ let base = flag('--url');
 const apiKey = flag('--api-key');
 let stuckAfterMs = Number(flag('--stuck-after-ms') ?? 35_000);
 if (!base) {
-  log('no --url: starting test/helpers/serve.ts --faults (HEADERS_TIMEOUT_MS=2000, BODY_TIMEOUT_MS=10000, KEEP_ALIVE_TIMEOUT_MS=2000)');
-  own = await spawnServer({
-    LOG_LEVEL: 'warn',
-    HEADERS_TIMEOUT_MS: '2000',
-    BODY_TIMEOUT_MS: '10000',
-    KEEP_ALIVE_TIMEOUT_MS: '2000',
-    WATCHDOG_MS: '2000',
-    SHUTDOWN_GRACE_MS: '20000',
-  }, 60_000, testServe('--faults'));
+  log(
+    'no --url: starting test/helpers/serve.ts --faults (HEADERS_TIMEOUT_MS=2000, BODY_TIMEOUT_MS=10000, KEEP_ALIVE_TIMEOUT_MS=2000)',
+  );
+  own = await spawnServer(
+    {
+      LOG_LEVEL: 'warn',
+      HEADERS_TIMEOUT_MS: '2000',
+      BODY_TIMEOUT_MS: '10000',
+      KEEP_ALIVE_TIMEOUT_MS: '2000',
+      WATCHDOG_MS: '2000',
+      SHUTDOWN_GRACE_MS: '20000',
+    },
+    60_000,
+    testServe('--faults'),
+  );
   base = own.base;
   stuckAfterMs = Number(flag('--stuck-after-ms') ?? 14_000);
 }
@@ -51,31 +57,49 @@ interface Answer {
 function post(path: string, body: string, agent: http.Agent | false): Promise<Answer> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const req = http.request({ host, port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', ...auth } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, body: text }));
-      res.on('error', (e) => resolve({ status: 0, ms: performance.now() - t0, body: '', error: e.message }));
-    });
-    req.on('error', (e: Error & { code?: string }) => resolve({ status: 0, ms: performance.now() - t0, body: '', error: e.code ?? e.message }));
+    const req = http.request(
+      { host, port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', ...auth } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, body: text }));
+        res.on('error', (e) => resolve({ status: 0, ms: performance.now() - t0, body: '', error: e.message }));
+      },
+    );
+    req.on('error', (e: Error & { code?: string }) =>
+      resolve({ status: 0, ms: performance.now() - t0, body: '', error: e.code ?? e.message }),
+    );
     req.end(body);
   });
 }
 
 const query = '대한민국의 수도와 가장 큰 도시는 어디인가?';
 const sentence = '한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. ';
-const lightBody = (i: number) => JSON.stringify({ query, passages: [`${i}: 김치는 발효 음식이다.`, `${i}: 서울은 대한민국의 수도이다.`, `${i}: 부산은 항구 도시이다.`] });
-const heavyBody = JSON.stringify({ query, passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${sentence.repeat(30)}`) });
+const lightBody = (i: number) =>
+  JSON.stringify({
+    query,
+    passages: [`${i}: 김치는 발효 음식이다.`, `${i}: 서울은 대한민국의 수도이다.`, `${i}: 부산은 항구 도시이다.`],
+  });
+const heavyBody = JSON.stringify({
+  query,
+  passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${sentence.repeat(30)}`),
+});
 // Accepted just before SIGTERM in the drain check: long passages, but few enough to finish within SHUTDOWN_GRACE_MS
 // (20 s here) on a 2-core CPU with the embedded model (about 22 such pairs/s), so a 503 or exit 1 is the drain's fault.
-const drainBody = JSON.stringify({ query, passages: Array.from({ length: 100 }, (_, i) => `${i}: ${sentence.repeat(30)}`) });
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+const drainBody = JSON.stringify({
+  query,
+  passages: Array.from({ length: 100 }, (_, i) => `${i}: ${sentence.repeat(30)}`),
+});
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 const report: Record<string, { pass: boolean | null; [k: string]: unknown }> = {};
 
 async function slowClients() {
   log('slow clients');
-  const head = `POST /rerank HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n${Object.entries(auth).map(([k, v]) => `${k}: ${v}\r\n`).join('')}`;
+  const head = `POST /rerank HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n${Object.entries(auth)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}`;
   const sockets: { kind: string; closed: boolean }[] = [];
   const open = (kind: string, script: (s: net.Socket) => void) => {
     const entry = { kind, closed: false };
@@ -92,16 +116,27 @@ async function slowClients() {
     const timer = setInterval(() => (s.writable ? s.write('a') : clearInterval(timer)), 200);
     s.once('close', () => clearInterval(timer));
   };
-  for (let i = 0; i < 20; i++) all.push(open('trickled body', (s) => (s.write(`${head}Content-Length: 1000\r\n\r\n`), drip(s))));
-  for (let i = 0; i < 10; i++) all.push(open('unfinished chunked body', (s) => s.write(`${head}Transfer-Encoding: chunked\r\n\r\n5\r\n{"que\r\n`)));
+  for (let i = 0; i < 20; i++)
+    all.push(open('trickled body', (s) => (s.write(`${head}Content-Length: 1000\r\n\r\n`), drip(s))));
+  for (let i = 0; i < 10; i++)
+    all.push(
+      open('unfinished chunked body', (s) => s.write(`${head}Transfer-Encoding: chunked\r\n\r\n5\r\n{"que\r\n`)),
+    );
   for (let i = 0; i < 10; i++) all.push(open('silent', () => {}));
-  for (let i = 0; i < 50; i++) all.push(open('idle keep-alive', (s) => s.write(`GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`)));
+  for (let i = 0; i < 50; i++)
+    all.push(open('idle keep-alive', (s) => s.write(`GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`)));
   await sleep(stuckAfterMs);
   const stuck = sockets.filter((s) => !s.closed);
   for (const s of all) s.destroy();
   const byKind: Record<string, number> = {};
   for (const s of stuck) byKind[s.kind] = (byKind[s.kind] ?? 0) + 1;
-  report.slowClients = { pass: stuck.length === 0, opened: sockets.length, stuckAfterMs, stuck: stuck.length, stuckByKind: byKind };
+  report.slowClients = {
+    pass: stuck.length === 0,
+    opened: sockets.length,
+    stuckAfterMs,
+    stuck: stuck.length,
+    stuckByKind: byKind,
+  };
 }
 
 async function lightP99(ms: number, heavy: boolean) {
@@ -139,7 +174,12 @@ async function heavyNeighbour() {
   const alone = await lightP99(5000, false);
   const beside = await lightP99(8000, true);
   const ratio = Math.round((beside.p99 / alone.p99) * 100) / 100;
-  report.heavyNeighbour = { pass: ratio <= 3 && beside.wrong === 0 && beside.failed === 0, lightAlone: alone, lightBesideHeavy: beside, p99Ratio: ratio };
+  report.heavyNeighbour = {
+    pass: ratio <= 3 && beside.wrong === 0 && beside.failed === 0,
+    lightAlone: alone,
+    lightBesideHeavy: beside,
+    p99Ratio: ratio,
+  };
 }
 
 async function largeBodies() {
@@ -149,7 +189,11 @@ async function largeBodies() {
   const statuses: Record<string, number> = {};
   for (const a of answers) statuses[a.error ?? String(a.status)] = (statuses[a.error ?? String(a.status)] ?? 0) + 1;
   const unanswered = answers.filter((a) => a.status === 0).length;
-  report.largeBodies = { pass: unanswered === 0 && answers.every((a) => [200, 408, 413, 429, 503].includes(a.status)), bodyBytes: Buffer.byteLength(big), statuses };
+  report.largeBodies = {
+    pass: unanswered === 0 && answers.every((a) => [200, 408, 413, 429, 503].includes(a.status)),
+    bodyBytes: Buffer.byteLength(big),
+    statuses,
+  };
 }
 
 async function workerDeath() {
@@ -161,7 +205,10 @@ async function workerDeath() {
   for (const kind of ['exit', 'hang'] as const) {
     const f = await post('/debug/fault', JSON.stringify({ kind }), agent);
     if (f.status === 404) {
-      report.workerDeath = { pass: null, skipped: 'the server has no POST /debug/fault (only test/helpers/serve.ts --faults adds it)' };
+      report.workerDeath = {
+        pass: null,
+        skipped: 'the server has no POST /debug/fault (only test/helpers/serve.ts --faults adds it)',
+      };
       return;
     }
     const t0 = performance.now();
@@ -220,7 +267,17 @@ async function drain() {
   const big = await Promise.all(bigs);
   const lost = outcomes.filter((o) => o.startsWith('lost'));
   const count = (s: string) => outcomes.filter((o) => o === s).length;
-  report.drain = { pass: lost.length === 0 && exit.code === 0 && big[0]!.status === 200, requests: outcomes.length, ok: count('200'), shuttingDown: count('503'), refused: count('refused'), lost: lost.length, lostDetail: lost.slice(0, 5), heavyAcceptedBeforeSignal: big[0]!.status, exitCode: exit.code };
+  report.drain = {
+    pass: lost.length === 0 && exit.code === 0 && big[0]!.status === 200,
+    requests: outcomes.length,
+    ok: count('200'),
+    shuttingDown: count('503'),
+    refused: count('refused'),
+    lost: lost.length,
+    lostDetail: lost.slice(0, 5),
+    heavyAcceptedBeforeSignal: big[0]!.status,
+    exitCode: exit.code,
+  };
   own = undefined;
 }
 
@@ -234,6 +291,8 @@ try {
   own?.kill();
 }
 console.log(JSON.stringify(report, null, 2));
-const failed = Object.entries(report).filter(([, r]) => r.pass === false).map(([k]) => k);
+const failed = Object.entries(report)
+  .filter(([, r]) => r.pass === false)
+  .map(([k]) => k);
 log(failed.length === 0 ? 'every check that ran passed' : `FAILED: ${failed.join(', ')}`);
 process.exit(failed.length === 0 ? 0 : 1);

@@ -25,7 +25,10 @@ await Promise.all(
     while (next < requests) {
       const i = next++;
       const start = performance.now();
-      const out = await engine.rank(rows[i % rows.length]!.query, passages.slice((i * 20) % 5000, ((i * 20) % 5000) + 20));
+      const out = await engine.rank(
+        rows[i % rows.length]!.query,
+        passages.slice((i * 20) % 5000, ((i * 20) % 5000) + 20),
+      );
       latencies.push(performance.now() - start);
       pairs += 20;
       tokens += out.tokens;
@@ -39,5 +42,7 @@ console.log(
   `${requests} requests x 20 pairs, concurrency ${concurrency}: ${(pairs / secs).toFixed(0)} pairs/s, ${(tokens / secs).toFixed(0)} tokens/s; ` +
     `latency p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms`,
 );
-console.log(`model ${engine.model.name} (${config.modelFile}), MAX_BATCH_TOKENS=${engine.info().maxBatchTokens}, MAX_BATCH_SIZE=${config.maxBatchSize}, node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`);
+console.log(
+  `model ${engine.model.name} (${config.modelFile}), MAX_BATCH_TOKENS=${engine.info().maxBatchTokens}, MAX_BATCH_SIZE=${config.maxBatchSize}, node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`,
+);
 await engine.close();

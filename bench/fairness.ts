@@ -19,17 +19,35 @@ const log = (s: string) => process.stderr.write(`[fairness ${new Date().toISOStr
 
 const query = '대한민국의 수도와 가장 큰 도시는 어디인가?';
 const sentence = '한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. ';
-const light = (i: number) => JSON.stringify({ query, passages: [`${i}: 서울은 대한민국의 수도이다.`, `${i}: 김치는 발효 음식이다.`, `${i}: 부산은 항구 도시이다.`] });
-const heavy = JSON.stringify({ query, passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${sentence.repeat(30)}`) });
-const medium = (i: number) => JSON.stringify({ query, passages: Array.from({ length: 20 }, (_, k) => `${i}-${k}: ${sentence.repeat(3)}`) });
+const light = (i: number) =>
+  JSON.stringify({
+    query,
+    passages: [`${i}: 서울은 대한민국의 수도이다.`, `${i}: 김치는 발효 음식이다.`, `${i}: 부산은 항구 도시이다.`],
+  });
+const heavy = JSON.stringify({
+  query,
+  passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${sentence.repeat(30)}`),
+});
+const medium = (i: number) =>
+  JSON.stringify({ query, passages: Array.from({ length: 20 }, (_, k) => `${i}-${k}: ${sentence.repeat(3)}`) });
 
 function post(port: number, agent: http.Agent, body: string): Promise<{ status: number; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/rerank', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/rerank',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
+      },
+    );
     req.on('error', () => resolve({ status: 0, ms: performance.now() - t0 }));
     req.end(body);
   });
@@ -40,7 +58,12 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
-const summary = (xs: number[]) => ({ n: xs.length, p50: Math.round(pct(xs, 50)), p99: Math.round(pct(xs, 99)), max: Math.round(Math.max(...xs)) });
+const summary = (xs: number[]) => ({
+  n: xs.length,
+  p50: Math.round(pct(xs, 50)),
+  p99: Math.round(pct(xs, 99)),
+  max: Math.round(Math.max(...xs)),
+});
 
 async function lightClients(port: number, ms: number, withHeavy: boolean) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -113,7 +136,12 @@ async function overload(port: number, ms: number) {
   }
   await Promise.all(pending);
   agent.destroy();
-  return { saturatedPerS: Math.round(rate * 10) / 10, arrivalsPerS: Math.round(arrivals * 10) / 10, accepted: summary(accepted), statuses: Object.fromEntries(statuses) };
+  return {
+    saturatedPerS: Math.round(rate * 10) / 10,
+    arrivalsPerS: Math.round(arrivals * 10) / 10,
+    accepted: summary(accepted),
+    statuses: Object.fromEntries(statuses),
+  };
 }
 
 // The length-order batcher is not a setting: only the test server entry (test/helpers/serve.ts) builds it.
@@ -122,7 +150,10 @@ const MODES = {
   previous: { env: { ADMIT_BY_WAIT: 'false', MAX_BATCH_MS: '0' }, args: testServe('--length-order-batching') },
 };
 
-async function withServer<T>({ env, args }: { env: Record<string, string>; args?: string[] }, f: (p: ServerProcess) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  { env, args }: { env: Record<string, string>; args?: string[] },
+  f: (p: ServerProcess) => Promise<T>,
+): Promise<T> {
   const p = await spawnServer({ LOG_LEVEL: 'warn', ...env }, 60_000, args);
   try {
     return await f(p);
@@ -138,11 +169,22 @@ for (const [name, mode] of Object.entries(MODES)) {
   const alone = await withServer(mode, (p) => lightClients(p.port, PHASE_MS, false));
   const beside = await withServer(mode, (p) => lightClients(p.port, PHASE_MS, true));
   log(`${name}: 3x overload`);
-  const over = await withServer({ ...mode, env: { ...mode.env, REQUEST_TIMEOUT_MS: '2000' } }, (p) => overload(p.port, PHASE_MS));
-  results[name] = { lightAlone: alone.light, lightBesideHeavy: beside.light, heavy: beside.heavy, overload: over, lightP99Ratio: Math.round((beside.light.p99 / alone.light.p99) * 100) / 100 };
+  const over = await withServer({ ...mode, env: { ...mode.env, REQUEST_TIMEOUT_MS: '2000' } }, (p) =>
+    overload(p.port, PHASE_MS),
+  );
+  results[name] = {
+    lightAlone: alone.light,
+    lightBesideHeavy: beside.light,
+    heavy: beside.heavy,
+    overload: over,
+    lightP99Ratio: Math.round((beside.light.p99 / alone.light.p99) * 100) / 100,
+  };
   log(JSON.stringify(results[name]));
 }
 const out = `bench/results/${new Date().toISOString().slice(0, 10)}-fairness${quick ? '-quick' : ''}.json`;
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, phaseMs: PHASE_MS, results }, null, 2) + '\n');
+writeFileSync(
+  out,
+  JSON.stringify({ date: new Date().toISOString(), quick, phaseMs: PHASE_MS, results }, null, 2) + '\n',
+);
 console.log(JSON.stringify(results, null, 2));
 log(`wrote ${out}`);

@@ -8,21 +8,39 @@ import { spawnServer } from '../test/helpers/process.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const body = Buffer.from(
-  JSON.stringify({ query: '대한민국의 수도는?', passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(70)}`) }),
+  JSON.stringify({
+    query: '대한민국의 수도는?',
+    passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(70)}`),
+  }),
 );
 const rss = async (base: string) => {
-  const text = await fetch(base + '/metrics').then((r) => r.text(), () => '');
+  const text = await fetch(base + '/metrics').then(
+    (r) => r.text(),
+    () => '',
+  );
   const line = text.split('\n').find((l) => l.startsWith('ko_rerank_process_resident_memory_bytes '));
   return line ? Number(line.split(' ')[1]) / 2 ** 20 : NaN;
 };
 
 function post(port: number, t0: number): Promise<{ status: number; ms: number; error?: string }> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/rerank', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
-    });
-    req.on('error', (e: Error & { code?: string }) => resolve({ status: 0, ms: performance.now() - t0, error: e.code ?? e.message }));
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/rerank',
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
+      },
+    );
+    req.on('error', (e: Error & { code?: string }) =>
+      resolve({ status: 0, ms: performance.now() - t0, error: e.code ?? e.message }),
+    );
     req.end(body);
   });
 }
@@ -62,5 +80,8 @@ for (const [name, budget] of [
   await p.exit;
 }
 const out = `bench/results/${new Date().toISOString().slice(0, 10)}-flood.json`;
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), bodyBytes: body.length, concurrent: 128, results }, null, 2) + '\n');
+writeFileSync(
+  out,
+  JSON.stringify({ date: new Date().toISOString(), bodyBytes: body.length, concurrent: 128, results }, null, 2) + '\n',
+);
 console.log(out);

@@ -13,47 +13,56 @@ interface Suite {
 const SUITES: Record<string, Suite> = {
   throughput: {
     file: 'throughput.ts',
-    about: 'the service vs the raw session limit and a naive baseline: padding, concurrency sweep, half-load tail, thread settings, int8 (about 8 min; --quick about 3)',
+    about:
+      'the service vs the raw session limit and a naive baseline: padding, concurrency sweep, half-load tail, thread settings, int8 (about 8 min; --quick about 3)',
     options: '[--quick] [--skip int8,naive,sweep,variants] [--out FILE]',
   },
   fairness: {
     file: 'fairness.ts',
-    about: 'light requests beside a 1,000-passage one, and 3x overload: the fair batcher and wait-based admission vs the previous behaviour',
+    about:
+      'light requests beside a 1,000-passage one, and 3x overload: the fair batcher and wait-based admission vs the previous behaviour',
     options: '[--quick]',
   },
   chaos: {
     file: 'chaos.ts',
-    about: 'faults and abuse (slow clients, heavy neighbour, large bodies, worker death, SIGTERM drain), a verdict per check; JSON on stdout, exit 1 on a failure',
+    about:
+      'faults and abuse (slow clients, heavy neighbour, large bodies, worker death, SIGTERM drain), a verdict per check; JSON on stdout, exit 1 on a failure',
     options: '[--url http://host:port] [--api-key KEY] [--stuck-after-ms MS]',
   },
   memory: {
     file: 'memory.ts',
-    about: 'what a burst of large bodies leaves in RSS, with and without the idle reclaim; onnxruntime CPU arena on vs off (Linux, about 3 min)',
+    about:
+      'what a burst of large bodies leaves in RSS, with and without the idle reclaim; onnxruntime CPU arena on vs off (Linux, about 3 min)',
     options: '',
   },
   soak: {
     file: 'soak.ts',
-    about: 'mixed load on every route for a while: RSS growth after the warm-up and unexpected errors; exit 1 on a failure',
+    about:
+      'mixed load on every route for a while: RSS growth after the warm-up and unexpected errors; exit 1 on a failure',
     options: '[--seconds 600] [--concurrency 6] [--warmup-seconds 60] [--max-growth 0.10] [--max-queue-pairs 1024]',
   },
   flood: {
     file: 'flood.ts',
-    about: '128 concurrent ~3.4 MB bodies with the default body budget and with 1 GiB: statuses, when the answers came, RSS',
+    about:
+      '128 concurrent ~3.4 MB bodies with the default body budget and with 1 GiB: statuses, when the answers came, RSS',
     options: '',
   },
   budget: {
     file: 'budget.ts',
-    about: 'raw session pairs/s and ms per micro-batch vs MAX_BATCH_TOKENS (env BUDGETS=512,1024,...): how large a batch this CPU needs',
+    about:
+      'raw session pairs/s and ms per micro-batch vs MAX_BATCH_TOKENS (env BUDGETS=512,1024,...): how large a batch this CPU needs',
     options: '[--out FILE]',
   },
   'model-speed': {
     file: 'model-speed.ts',
-    about: "the default model's speed: bare-session pairs/s (int8, fp32 when built), service pairs/s and latency, vs ko-reranker-tiny",
+    about:
+      "the default model's speed: bare-session pairs/s (int8, fp32 when built), service pairs/s and latency, vs ko-reranker-tiny",
     options: '[--seconds S]',
   },
   engine: {
     file: 'engine.ts',
-    about: 'engine.rank throughput and latency without HTTP (tokenizer, batcher, worker, onnxruntime); settings from the env',
+    about:
+      'engine.rank throughput and latency without HTTP (tokenizer, batcher, worker, onnxruntime); settings from the env',
     options: '[requests] [concurrency]',
   },
 };
@@ -64,7 +73,14 @@ const usage = (name: string) => `npm run bench -- ${name}${SUITES[name]!.options
 function list(): string {
   const width = Math.max(...Object.keys(SUITES).map((n) => n.length));
   const rows = Object.entries(SUITES).map(([n, s]) => `  ${n.padEnd(width)}  ${s.about}`);
-  return ['usage: npm run bench -- <suite> [options]   (npm run bench -- <suite> --help: its options)', '', 'suites:', ...rows, '', 'Results go to bench/results/<date>-<suite>.json; one-off experiments are in bench/experiments/.'].join('\n');
+  return [
+    'usage: npm run bench -- <suite> [options]   (npm run bench -- <suite> --help: its options)',
+    '',
+    'suites:',
+    ...rows,
+    '',
+    'Results go to bench/results/<date>-<suite>.json; one-off experiments are in bench/experiments/.',
+  ].join('\n');
 }
 
 const [name, ...rest] = process.argv.slice(2);
@@ -74,7 +90,9 @@ if (name === undefined || name === '--help' || name === '-h') {
 }
 const suite = SUITES[name];
 if (!suite) {
-  console.error(`bench: no suite ${JSON.stringify(name)}${name.startsWith('-') ? ' (name the suite first, e.g. npm run bench -- throughput --quick)' : ''}\n\n${list()}`);
+  console.error(
+    `bench: no suite ${JSON.stringify(name)}${name.startsWith('-') ? ' (name the suite first, e.g. npm run bench -- throughput --quick)' : ''}\n\n${list()}`,
+  );
   process.exit(2);
 }
 if (rest.includes('--help') || rest.includes('-h')) {

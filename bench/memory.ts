@@ -19,7 +19,8 @@ import { spawnServer, type ServerProcess } from '../test/helpers/process.ts';
 
 const MiB = 2 ** 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const rssMiB = (pid: number | 'self') => Math.round(Number(/^Rss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) / 1024);
+const rssMiB = (pid: number | 'self') =>
+  Math.round(Number(/^Rss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) / 1024);
 
 // ---- child mode: one bare onnxruntime session, arena on or off ----------------------------------------------------
 if (process.argv[2] === '--ort-arena') {
@@ -31,7 +32,14 @@ if (process.argv[2] === '--ort-arena') {
   const { readModelDir } = await import('../src/backend/model-dir.ts');
   const config = loadConfig([], { DEVICE: 'cpu' });
   const model = readModelDir(config.modelDir, config.modelFile);
-  const opts = { ...sessionOptions('cpu', { intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, cudaDeviceId: 0 }), enableCpuMemArena: arena };
+  const opts = {
+    ...sessionOptions('cpu', {
+      intraOpThreads: config.intraOpThreads,
+      spinning: config.intraOpSpinning,
+      cudaDeviceId: 0,
+    }),
+    enableCpuMemArena: arena,
+  };
   const session = await ort.InferenceSession.create(model.onnxPath, opts);
   const feeds = (rows: number, len: number) => {
     const f: Record<string, InstanceType<typeof ort.Tensor>> = {};
@@ -54,21 +62,40 @@ if (process.argv[2] === '--ort-arena') {
   const after16x128 = rssMiB('self');
   const loaded = loadMallocTrim();
   if ('trim' in loaded) await loaded.trim();
-  console.log(JSON.stringify({ arena, rssMiB: { afterWarmup, after4x512, after16x128, afterMallocTrim: rssMiB('self') }, msPerBatch: { '4x512': ms4x512, '16x128': ms16x128 } }));
+  console.log(
+    JSON.stringify({
+      arena,
+      rssMiB: { afterWarmup, after4x512, after16x128, afterMallocTrim: rssMiB('self') },
+      msPerBatch: { '4x512': ms4x512, '16x128': ms16x128 },
+    }),
+  );
   process.exit(0);
 }
 
 // ---- the flood ----------------------------------------------------------------------------------------------------
 const body = Buffer.from(
-  JSON.stringify({ query: '대한민국의 수도는?', passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(70)}`) }),
+  JSON.stringify({
+    query: '대한민국의 수도는?',
+    passages: Array.from({ length: 1000 }, (_, i) => `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(70)}`),
+  }),
 );
 
 function post(port: number): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/rerank', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/rerank',
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.end(body);
   });
@@ -76,7 +103,13 @@ function post(port: number): Promise<number> {
 
 async function v8Heap(p: ServerProcess) {
   const text = await fetch(p.base + '/metrics').then((r) => r.text());
-  const g = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`ko_rerank_${name} `))?.split(' ')[1] ?? NaN);
+  const g = (name: string) =>
+    Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`ko_rerank_${name} `))
+        ?.split(' ')[1] ?? NaN,
+    );
   return {
     heapTotalMiB: Math.round(g('nodejs_heap_size_total_bytes') / MiB),
     heapUsedMiB: Math.round(g('nodejs_heap_size_used_bytes') / MiB),
@@ -96,18 +129,22 @@ async function mallocBreakdown(p: ServerProcess) {
   // The server's stderr reaches us through a pipe: give it a moment.
   await sleep(500);
   const stats = p.log().slice(mark);
-  const arenas = [...stats.matchAll(/Arena (\d+):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)/g)].map((m) => ({
-    arena: Number(m[1]),
-    heldMiB: Math.round(Number(m[2]) / MiB),
-    inUseMiB: Math.round(Number(m[3]) / MiB),
-  }));
+  const arenas = [...stats.matchAll(/Arena (\d+):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)/g)].map(
+    (m) => ({
+      arena: Number(m[1]),
+      heldMiB: Math.round(Number(m[2]) / MiB),
+      inUseMiB: Math.round(Number(m[3]) / MiB),
+    }),
+  );
   const total = /Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)/.exec(stats);
   const before = rssMiB(p.child.pid!);
   execFileSync('gdb', ['-p', pid, '-batch', '-ex', 'call (int)malloc_trim(0)'], { stdio: 'ignore' });
   return {
     arenasHeldMiB: arenas.reduce((n, a) => n + a.heldMiB, 0),
     arenasInUseMiB: arenas.reduce((n, a) => n + a.inUseMiB, 0),
-    totalInclMmap: total ? { heldMiB: Math.round(Number(total[1]) / MiB), inUseMiB: Math.round(Number(total[2]) / MiB) } : null,
+    totalInclMmap: total
+      ? { heldMiB: Math.round(Number(total[1]) / MiB), inUseMiB: Math.round(Number(total[2]) / MiB) }
+      : null,
     biggestArenas: arenas.sort((a, b) => b.heldMiB - a.heldMiB).slice(0, 4),
     rssBeforeTrimMiB: before,
     rssAfterGdbMallocTrimMiB: rssMiB(p.child.pid!),
@@ -142,11 +179,18 @@ async function flood(name: string, env: Record<string, string>, breakdown: boole
     after[`${s}s`] = rssMiB(pid);
   }
   // Then 5 ordinary 20-passage requests one after the other: what the first answers after a reclaim cost.
-  const small = JSON.stringify({ query: '대한민국의 수도는?', passages: Array.from({ length: 20 }, (_, i) => `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(8)}`) });
+  const small = JSON.stringify({
+    query: '대한민국의 수도는?',
+    passages: Array.from({ length: 20 }, (_, i) => `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(8)}`),
+  });
   const smallMs: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
-    await fetch(p.base + '/rerank', { method: 'POST', headers: { 'content-type': 'application/json' }, body: small }).then((r) => r.arrayBuffer());
+    await fetch(p.base + '/rerank', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: small,
+    }).then((r) => r.arrayBuffer());
     smallMs.push(Math.round(performance.now() - t));
   }
   const result: Record<string, unknown> = {
@@ -158,11 +202,15 @@ async function flood(name: string, env: Record<string, string>, breakdown: boole
     v8MainThread10sAfter: await v8Heap(p),
     next5SmallRequestsMs: smallMs,
   };
-  const reclaimLog = p.log().split('\n').filter((l) => l.includes('memory reclaimed after idle'));
-  if (reclaimLog.length > 0) result.reclaimLog = reclaimLog.map((l) => {
-    const { rssBeforeMiB, rssAfterMiB, ms, gcMs } = JSON.parse(l);
-    return { rssBeforeMiB, rssAfterMiB, ms, gcMs };
-  });
+  const reclaimLog = p
+    .log()
+    .split('\n')
+    .filter((l) => l.includes('memory reclaimed after idle'));
+  if (reclaimLog.length > 0)
+    result.reclaimLog = reclaimLog.map((l) => {
+      const { rssBeforeMiB, rssAfterMiB, ms, gcMs } = JSON.parse(l);
+      return { rssBeforeMiB, rssAfterMiB, ms, gcMs };
+    });
   if (breakdown && hasGdb) result.glibcMalloc10sAfter = await mallocBreakdown(p);
   process.stderr.write(`${name}: ${JSON.stringify(result)}\n`);
   p.kill();
@@ -171,7 +219,11 @@ async function flood(name: string, env: Record<string, string>, breakdown: boole
 }
 
 const results: Record<string, unknown> = {};
-results['MEMORY_RECLAIM_IDLE_MS=0 (no reclaim, as before)'] = await flood('no reclaim', { MEMORY_RECLAIM_IDLE_MS: '0' }, true);
+results['MEMORY_RECLAIM_IDLE_MS=0 (no reclaim, as before)'] = await flood(
+  'no reclaim',
+  { MEMORY_RECLAIM_IDLE_MS: '0' },
+  true,
+);
 results['default (MEMORY_RECLAIM_IDLE_MS=2000)'] = await flood('default', { LOG_LEVEL: 'info' }, false);
 
 const self = fileURLToPath(import.meta.url);
@@ -187,7 +239,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const ortCpuArena = {
   rounds: ortRounds,
   // Within a round, arena off vs on (the default): slowdown per micro-batch shape, and what stays after malloc_trim.
-  medianSlowdownWithoutArena: Object.fromEntries(['4x512', '16x128'].map((k) => [k, Math.round(median(ortRounds.map((r) => r.off.msPerBatch[k]! / r.on.msPerBatch[k]!)) * 100) / 100])),
+  medianSlowdownWithoutArena: Object.fromEntries(
+    ['4x512', '16x128'].map((k) => [
+      k,
+      Math.round(median(ortRounds.map((r) => r.off.msPerBatch[k]! / r.on.msPerBatch[k]!)) * 100) / 100,
+    ]),
+  ),
   medianHeldAfterTrimMiB: {
     arenaOn: median(ortRounds.map((r) => r.on.rssMiB.afterMallocTrim! - r.on.rssMiB.afterWarmup!)),
     arenaOff: median(ortRounds.map((r) => r.off.rssMiB.afterMallocTrim! - r.off.rssMiB.afterWarmup!)),
@@ -197,6 +254,17 @@ const ortCpuArena = {
 const out = `bench/results/${new Date().toISOString().slice(0, 10)}-memory.json`;
 writeFileSync(
   out,
-  JSON.stringify({ date: new Date().toISOString(), machine: 'this shared 2-core machine, CPU, models/ko-reranker-small', bodyBytes: body.length, concurrent: 128, flood: results, ortCpuArena }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      machine: 'this shared 2-core machine, CPU, models/ko-reranker-small',
+      bodyBytes: body.length,
+      concurrent: 128,
+      flood: results,
+      ortCpuArena,
+    },
+    null,
+    2,
+  ) + '\n',
 );
 console.log(out);

@@ -27,16 +27,33 @@ const loadStart = os.loadavg()[0]!;
 const config = loadConfig([], { DEVICE: 'cpu' });
 const model = readModelDir(SMALL, 'auto');
 const tokenizer = await loadTokenizer(model.dir);
-const { rag20 } = await buildWorkloads({ tokenizer, maxLen: model.maxLen, queryMaxShare: config.queryMaxShare }, { rag20: 40, rag50: 1, long: 1 });
+const { rag20 } = await buildWorkloads(
+  { tokenizer, maxLen: model.maxLen, queryMaxShare: config.queryMaxShare },
+  { rag20: 40, rag50: 1, long: 1 },
+);
 const seqs = rag20.seqs.flat();
 const tokensPerPair = Math.round(seqs.reduce((n, s) => n + s.length, 0) / seqs.length);
 const budget = maxBatchTokensFor(config, 'cpu', model.maxLen);
 
 const files: Record<string, string> = { 'int8 (onnx/model_quantized.onnx, served)': model.onnxPath };
-if (existsSync(`${FP32_DIR}/onnx/model.onnx`)) files['fp32 (build/ko-reranker-small/onnx/model.onnx)'] = `${FP32_DIR}/onnx/model.onnx`;
+if (existsSync(`${FP32_DIR}/onnx/model.onnx`))
+  files['fp32 (build/ko-reranker-small/onnx/model.onnx)'] = `${FP32_DIR}/onnx/model.onnx`;
 const sessions = Object.fromEntries(
   await Promise.all(
-    Object.entries(files).map(async ([k, f]) => [k, await RawSession.create({ onnxPath: f, intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, maxBatchTokens: budget, maxBatchSize: config.maxBatchSize, padId: model.padId })] as const),
+    Object.entries(files).map(
+      async ([k, f]) =>
+        [
+          k,
+          await RawSession.create({
+            onnxPath: f,
+            intraOpThreads: config.intraOpThreads,
+            spinning: config.intraOpSpinning,
+            maxBatchTokens: budget,
+            maxBatchSize: config.maxBatchSize,
+            padId: model.padId,
+          }),
+        ] as const,
+    ),
   ),
 );
 const rounds: Record<string, number[]> = Object.fromEntries(Object.keys(files).map((k) => [k, []]));
@@ -57,14 +74,21 @@ async function serve(env: Record<string, string>): Promise<{ base: string; child
   });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { base, child };
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('server did not become ready');
 }
 
-async function drive(base: string, clients: number, forSeconds: number): Promise<{ pairsPerSec: number; p50: number; p95: number; requests: number }> {
+async function drive(
+  base: string,
+  clients: number,
+  forSeconds: number,
+): Promise<{ pairsPerSec: number; p50: number; p95: number; requests: number }> {
   let next = 0;
   let pairs = 0;
   const lat: number[] = [];
@@ -74,7 +98,11 @@ async function drive(base: string, clients: number, forSeconds: number): Promise
       while (performance.now() - t0 < forSeconds * 1000) {
         const body = rag20.bodies[next++ % rag20.bodies.length]!;
         const start = performance.now();
-        const res = await fetch(`${base}/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const res = await fetch(`${base}/rerank`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
         if (!res.ok) throw new Error(`rerank ${res.status}: ${await res.text()}`);
         await res.arrayBuffer();
         lat.push(performance.now() - start);
@@ -84,7 +112,12 @@ async function drive(base: string, clients: number, forSeconds: number): Promise
   );
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
-  return { pairsPerSec: pairs / secs, p50: lat[Math.floor(lat.length / 2)]!, p95: lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.95))]!, requests: lat.length };
+  return {
+    pairsPerSec: pairs / secs,
+    p50: lat[Math.floor(lat.length / 2)]!,
+    p95: lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.95))]!,
+    requests: lat.length,
+  };
 }
 
 const small = await serve({});
@@ -92,7 +125,9 @@ await drive(small.base, 1, 1); // warm-up
 const one = await drive(small.base, 1, seconds);
 const four = await drive(small.base, 4, seconds);
 small.child.kill('SIGTERM');
-console.log(`service ko-reranker-small: 1 client p50 ${one.p50.toFixed(0)} ms p95 ${one.p95.toFixed(0)} ms; 4 clients ${four.pairsPerSec.toFixed(1)} pairs/s`);
+console.log(
+  `service ko-reranker-small: 1 client p50 ${one.p50.toFixed(0)} ms p95 ${one.p95.toFixed(0)} ms; 4 clients ${four.pairsPerSec.toFixed(1)} pairs/s`,
+);
 const tiny = await serve({ MODEL_DIR: 'models/ko-reranker-tiny' });
 await drive(tiny.base, 1, 1);
 const tinyOne = await drive(tiny.base, 1, seconds);
@@ -101,11 +136,35 @@ console.log(`service ko-reranker-tiny: 1 client p50 ${tinyOne.p50.toFixed(0)} ms
 
 const result = {
   date: new Date().toISOString(),
-  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, onnxruntime: ort.env.versions.node, load_avg_start: loadStart, load_avg_end: os.loadavg()[0] },
+  machine: {
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    node: process.version,
+    onnxruntime: ort.env.versions.node,
+    load_avg_start: loadStart,
+    load_avg_end: os.loadavg()[0],
+  },
   workload: `rag20: 1 query x 20 passages (its positive among random MS MARCO-ko passages), ${rag20.requests.length} requests, ${tokensPerPair} tokens per pair on average`,
-  settings: { max_batch_tokens: budget, max_batch_size: config.maxBatchSize, intra_op_threads: config.intraOpThreads, workers: config.workers },
-  bare_session: Object.fromEntries(Object.entries(rounds).map(([k, xs]) => [k, { pairs_per_second: median(xs), rounds: xs, batch: `under ${budget} tokens`, tokens_per_pair: tokensPerPair }])),
-  service: { concurrency: 4, pairs_per_second: four.pairsPerSec, latency_ms_p50: one.p50, latency_ms_p95: one.p95, one_client_pairs_per_second: one.pairsPerSec, requests: one.requests + four.requests },
+  settings: {
+    max_batch_tokens: budget,
+    max_batch_size: config.maxBatchSize,
+    intra_op_threads: config.intraOpThreads,
+    workers: config.workers,
+  },
+  bare_session: Object.fromEntries(
+    Object.entries(rounds).map(([k, xs]) => [
+      k,
+      { pairs_per_second: median(xs), rounds: xs, batch: `under ${budget} tokens`, tokens_per_pair: tokensPerPair },
+    ]),
+  ),
+  service: {
+    concurrency: 4,
+    pairs_per_second: four.pairsPerSec,
+    latency_ms_p50: one.p50,
+    latency_ms_p95: one.p95,
+    one_client_pairs_per_second: one.pairsPerSec,
+    requests: one.requests + four.requests,
+  },
   tiny_latency_ms_p50: tinyOne.p50,
   tiny_speedup: Number((one.p50 / tinyOne.p50).toFixed(1)),
 };

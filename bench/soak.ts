@@ -56,7 +56,9 @@ const FILLER = [
 /** Passages with the right answer at a random place; returns the place. */
 function passages(r: ReturnType<typeof prng>, n: number, long = false): { list: string[]; right: number } {
   const right = r.int(n);
-  const list = Array.from({ length: n }, (_, i) => (i === right ? RIGHT : `${i}: ${r.pick(FILLER)}${long ? ' ' + r.pick(FILLER).repeat(20) : ''}`));
+  const list = Array.from({ length: n }, (_, i) =>
+    i === right ? RIGHT : `${i}: ${r.pick(FILLER)}${long ? ' ' + r.pick(FILLER).repeat(20) : ''}`,
+  );
   return { list, right };
 }
 
@@ -83,7 +85,12 @@ const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 async function one(base: string, r: ReturnType<typeof prng>, o: Outcome): Promise<void> {
   const kind = r.int(100);
   const post = (path: string, body: unknown, signal?: AbortSignal, raw?: string) =>
-    fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body), signal });
+    fetch(base + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: raw ?? JSON.stringify(body),
+      signal,
+    });
   o.requests++;
   try {
     if (kind < 35) {
@@ -91,8 +98,10 @@ async function one(base: string, r: ReturnType<typeof prng>, o: Outcome): Promis
       const res = await post('/rerank', { query: QUERY, passages: list, top_n: 3 });
       const body = (await res.json()) as any;
       record(o, `rerank ${res.status}`);
-      if (res.status === 200 && body.results[0].index !== right) o.errors.push(`/rerank ranked ${body.results[0].index} first, expected ${right}`);
-      else if (res.status !== 200 && res.status !== 429) o.errors.push(`/rerank ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+      if (res.status === 200 && body.results[0].index !== right)
+        o.errors.push(`/rerank ranked ${body.results[0].index} first, expected ${right}`);
+      else if (res.status !== 200 && res.status !== 429)
+        o.errors.push(`/rerank ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
     } else if (kind < 45) {
       const { list } = passages(r, 1 + r.int(20));
       const res = await post('/score', { pairs: list.map((p) => [QUERY, p]), normalize: 'sigmoid' });
@@ -105,7 +114,8 @@ async function one(base: string, r: ReturnType<typeof prng>, o: Outcome): Promis
       const res = await post(path, { model: 'ko-rerank', query: QUERY, documents: list, top_n: 1 });
       const body = (await res.json()) as any;
       record(o, `cohere ${res.status}`);
-      if (res.status === 200 && body.results[0].index !== right) o.errors.push(`${path} ranked ${body.results[0].index} first`);
+      if (res.status === 200 && body.results[0].index !== right)
+        o.errors.push(`${path} ranked ${body.results[0].index} first`);
       else if (res.status !== 200 && res.status !== 429) o.errors.push(`${path} ${res.status}`);
     } else if (kind < 62) {
       const { list } = passages(r, 1 + r.int(10));
@@ -119,11 +129,19 @@ async function one(base: string, r: ReturnType<typeof prng>, o: Outcome): Promis
       const res = await post('/rerank', { query: QUERY, passages: list, chunking: { max_chunks_per_doc: 4 } });
       const body = (await res.json()) as any;
       record(o, `chunked ${res.status}`);
-      if (res.status === 200 && body.results[0].index !== right) o.errors.push(`chunked /rerank ranked ${body.results[0].index} first`);
+      if (res.status === 200 && body.results[0].index !== right)
+        o.errors.push(`chunked /rerank ranked ${body.results[0].index} first`);
       else if (res.status !== 200 && res.status !== 429) o.errors.push(`chunked ${res.status}`);
     } else if (kind < 80) {
       // malformed: must be a 4xx
-      const raw = r.pick(['{"query":', '[[[[[[[[[[', '{"query":"q","passages":[1,2]}', '{"query":"\\ud800","passages":["a"]}', '"x"', '{}']);
+      const raw = r.pick([
+        '{"query":',
+        '[[[[[[[[[[',
+        '{"query":"q","passages":[1,2]}',
+        '{"query":"\\ud800","passages":["a"]}',
+        '"x"',
+        '{}',
+      ]);
       const res = await post(r.pick(['/rerank', '/score', '/v2/rerank', '/invocations']), undefined, undefined, raw);
       record(o, `malformed ${res.status}`);
       await res.arrayBuffer();
@@ -143,7 +161,8 @@ async function one(base: string, r: ReturnType<typeof prng>, o: Outcome): Promis
       const res = await post('/rerank', { query: QUERY, passages: list, timeout_ms: 1 + r.int(200) });
       const body = (await res.json()) as any;
       record(o, `deadline ${res.status}`);
-      if (!(res.status === 200 || res.status === 429 || (res.status === 503 && body.error.type === 'timeout'))) o.errors.push(`deadline ${res.status}`);
+      if (!(res.status === 200 || res.status === 429 || (res.status === 503 && body.error.type === 'timeout')))
+        o.errors.push(`deadline ${res.status}`);
     } else {
       // a burst past MAX_QUEUE_PAIRS: 200 or 429 with Retry-After
       const burst = await Promise.all(
@@ -179,13 +198,21 @@ async function main(): Promise<void> {
   const exited = new Promise<number | null>((r) => server.once('exit', (c) => r(c)));
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    if ((await fetch(base + '/ready').then((r) => r.status, () => 0)) === 200) break;
+    if (
+      (await fetch(base + '/ready').then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    )
+      break;
     if (i > 480) throw new Error('server did not get ready in 2 minutes');
     await sleep(250);
   }
   const t0 = performance.now();
   const rssReady = await rssOf(base);
-  console.log(`soak: server pid ${server.pid} ready, RSS ${mb(rssReady)}; ${opts.seconds} s of mixed load, ${opts.concurrency} clients (warm-up ${opts.warmupSeconds} s)`);
+  console.log(
+    `soak: server pid ${server.pid} ready, RSS ${mb(rssReady)}; ${opts.seconds} s of mixed load, ${opts.concurrency} clients (warm-up ${opts.warmupSeconds} s)`,
+  );
   const o: Outcome = { statuses: new Map(), errors: [], requests: 0 };
   const end = t0 + (opts.warmupSeconds + opts.seconds) * 1000;
   let rssStart = 0;
@@ -199,7 +226,9 @@ async function main(): Promise<void> {
       const rss = await rssOf(base);
       rssMax = Math.max(rssMax, rss);
       const s = Math.round((performance.now() - t0) / 1000);
-      console.log(`soak: t=${s}s requests=${o.requests} errors=${o.errors.length} RSS ${mb(rss)} (${(((rss - rssStart) / rssStart) * 100).toFixed(1)}%)`);
+      console.log(
+        `soak: t=${s}s requests=${o.requests} errors=${o.errors.length} RSS ${mb(rss)} (${(((rss - rssStart) / rssStart) * 100).toFixed(1)}%)`,
+      );
     }
   })();
   await Promise.all(
@@ -212,13 +241,21 @@ async function main(): Promise<void> {
   // Let the last disconnected / timed-out work leave the queue before the last reading.
   await sleep(2000);
   const rssEnd = await rssOf(base);
-  const alive = (await fetch(base + '/health').then((r) => r.status, () => 0)) === 200;
+  const alive =
+    (await fetch(base + '/health').then(
+      (r) => r.status,
+      () => 0,
+    )) === 200;
   server.kill('SIGTERM');
   const code = await exited;
   const growth = (rssEnd - rssStart) / rssStart;
   const statuses = [...o.statuses.entries()].sort().map(([k, v]) => `${k}: ${v}`);
-  console.log(`soak: ${o.requests} requests in ${opts.seconds} s (+${opts.warmupSeconds} s warm-up): ${statuses.join(', ')}`);
-  console.log(`soak: RSS ready ${mb(rssReady)}, start ${mb(rssStart)}, end ${mb(rssEnd)}, max ${mb(rssMax)}: growth ${(growth * 100).toFixed(1)}% (limit ${opts.maxGrowth * 100}%)`);
+  console.log(
+    `soak: ${o.requests} requests in ${opts.seconds} s (+${opts.warmupSeconds} s warm-up): ${statuses.join(', ')}`,
+  );
+  console.log(
+    `soak: RSS ready ${mb(rssReady)}, start ${mb(rssStart)}, end ${mb(rssEnd)}, max ${mb(rssMax)}: growth ${(growth * 100).toFixed(1)}% (limit ${opts.maxGrowth * 100}%)`,
+  );
   console.log(`soak: server alive at the end: ${alive}; exit code after SIGTERM: ${code}`);
   const unique = [...new Set(o.errors)];
   console.log(`soak: ${o.errors.length} errors${unique.length ? `:\n  ${unique.slice(0, 20).join('\n  ')}` : ''}`);

@@ -39,8 +39,28 @@ const skip = new Set((flag('--skip') ?? '').split(',').filter(Boolean));
 const INT8_FILE = 'model_quantized.onnx';
 
 const plan = quick
-  ? { counts: { rag20: 96, rag50: 48, long: 24 }, warmupMs: 500, sweepMs: 2000, rounds: 2, roundMs: 2500, rawSeconds: 1.5, naiveSeconds: 2, halfMs: 5000, evalLimit: 200 as number | undefined }
-  : { counts: { rag20: 256, rag50: 128, long: 64 }, warmupMs: 1000, sweepMs: 4000, rounds: 3, roundMs: 4000, rawSeconds: 3, naiveSeconds: 4, halfMs: 10000, evalLimit: undefined };
+  ? {
+      counts: { rag20: 96, rag50: 48, long: 24 },
+      warmupMs: 500,
+      sweepMs: 2000,
+      rounds: 2,
+      roundMs: 2500,
+      rawSeconds: 1.5,
+      naiveSeconds: 2,
+      halfMs: 5000,
+      evalLimit: 200 as number | undefined,
+    }
+  : {
+      counts: { rag20: 256, rag50: 128, long: 64 },
+      warmupMs: 1000,
+      sweepMs: 4000,
+      rounds: 3,
+      roundMs: 4000,
+      rawSeconds: 3,
+      naiveSeconds: 4,
+      halfMs: 10000,
+      evalLimit: undefined,
+    };
 const CONCURRENCY = [1, 4, 16, 64];
 const SATURATION = 64;
 
@@ -49,7 +69,12 @@ const median = (xs: readonly number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const spread = (xs: readonly number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), values: xs });
+const spread = (xs: readonly number[]) => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+  values: xs,
+});
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
@@ -64,7 +89,10 @@ const loadAvgStart = os.loadavg();
 const startedAt = new Date();
 
 log(`building workloads (${quick ? 'quick' : 'full'} run)`);
-const workloads = await buildWorkloads({ tokenizer, maxLen: model.maxLen, queryMaxShare: config.queryMaxShare }, plan.counts);
+const workloads = await buildWorkloads(
+  { tokenizer, maxLen: model.maxLen, queryMaxShare: config.queryMaxShare },
+  plan.counts,
+);
 const bodiesFile = (w: Workload) => {
   const f = path.join(tmp, `${w.name}.json`);
   writeFileSync(f, JSON.stringify(w.bodies));
@@ -74,21 +102,44 @@ const files = Object.fromEntries(WORKLOADS.map((n) => [n, bodiesFile(workloads[n
 
 // 1. Padding waste, simulated on the same streams.
 log('padding waste: batcher vs FIFO');
-const padding: Record<string, { batcher: number; fifo: number; batcherBatches: number; fifoBatches: number; ideal: number }> = {};
-const batchOpts = { maxBatchTokens: batchTokens, maxBatchSize: config.maxBatchSize, maxWaitMs: config.maxWaitMs, padId: model.padId };
-const mixed = WORKLOADS.flatMap((n) => workloads[n].seqs.map((s, i) => ({ s, k: i * 7 + n.length }))).sort((a, b) => a.k - b.k).map((x) => x.s);
+const padding: Record<
+  string,
+  { batcher: number; fifo: number; batcherBatches: number; fifoBatches: number; ideal: number }
+> = {};
+const batchOpts = {
+  maxBatchTokens: batchTokens,
+  maxBatchSize: config.maxBatchSize,
+  maxWaitMs: config.maxWaitMs,
+  padId: model.padId,
+};
+const mixed = WORKLOADS.flatMap((n) => workloads[n].seqs.map((s, i) => ({ s, k: i * 7 + n.length })))
+  .sort((a, b) => a.k - b.k)
+  .map((x) => x.s);
 for (const [name, stream] of [...WORKLOADS.map((n) => [n, workloads[n].seqs] as const), ['mixed', mixed] as const]) {
   const c = await paddingComparison(stream, 16, batchOpts);
   const { idealBatches } = await import('./lib/raw.ts');
   const flat = stream.flat();
   const ideal = idealBatches(flat, batchTokens, config.maxBatchSize);
-  const idealWaste = ideal.reduce((n, b) => n + b.length * Math.max(...b.map((s) => s.length)), 0) / flat.reduce((n, s) => n + s.length, 0) - 1;
-  padding[name] = { batcher: r3(c.batcher.waste), fifo: r3(c.fifo.waste), batcherBatches: c.batcher.batches, fifoBatches: c.fifo.batches, ideal: r3(idealWaste) };
-  log(`  ${name}: batcher ${(c.batcher.waste * 100).toFixed(1)}%, FIFO ${(c.fifo.waste * 100).toFixed(1)}%, ideal ${(idealWaste * 100).toFixed(1)}%`);
+  const idealWaste =
+    ideal.reduce((n, b) => n + b.length * Math.max(...b.map((s) => s.length)), 0) /
+      flat.reduce((n, s) => n + s.length, 0) -
+    1;
+  padding[name] = {
+    batcher: r3(c.batcher.waste),
+    fifo: r3(c.fifo.waste),
+    batcherBatches: c.batcher.batches,
+    fifoBatches: c.fifo.batches,
+    ideal: r3(idealWaste),
+  };
+  log(
+    `  ${name}: batcher ${(c.batcher.waste * 100).toFixed(1)}%, FIFO ${(c.fifo.waste * 100).toFixed(1)}%, ideal ${(idealWaste * 100).toFixed(1)}%`,
+  );
 }
 
 // Child processes.
-async function startServer(extraEnv: Record<string, string>): Promise<{ port: number; child: ChildProcess; info: Record<string, unknown> }> {
+async function startServer(
+  extraEnv: Record<string, string>,
+): Promise<{ port: number; child: ChildProcess; info: Record<string, unknown> }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
     env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn', ...extraEnv, HOST: '127.0.0.1', PORT: String(port) },
@@ -107,8 +158,11 @@ async function startServer(extraEnv: Record<string, string>): Promise<{ port: nu
     if (Date.now() > deadline) throw new Error('server not ready after 60 s');
     await new Promise((r) => setTimeout(r, 200));
   }
-  const info = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as Record<string, unknown> & { batching: { max_batch_tokens: number } };
-  if (info.batching.max_batch_tokens !== batchTokens) throw new Error(`the server batches ${info.batching.max_batch_tokens} tokens, the raw limit ${batchTokens}`);
+  const info = (await (await fetch(`http://127.0.0.1:${port}/info`)).json()) as Record<string, unknown> & {
+    batching: { max_batch_tokens: number };
+  };
+  if (info.batching.max_batch_tokens !== batchTokens)
+    throw new Error(`the server batches ${info.batching.max_batch_tokens} tokens, the raw limit ${batchTokens}`);
   return { port, child, info };
 }
 
@@ -126,7 +180,10 @@ async function stopServer(child: ChildProcess): Promise<void> {
 class LoadGen {
   private constructor(private readonly child: ChildProcess) {}
   static async start(port: number): Promise<LoadGen> {
-    const child = fork(path.resolve('bench/lib/load.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_PORT: String(port) } });
+    const child = fork(path.resolve('bench/lib/load.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, BENCH_PORT: String(port) },
+    });
     children.add(child);
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());
@@ -136,7 +193,9 @@ class LoadGen {
   }
   run(phase: Phase): Promise<PhaseResult> {
     return new Promise((resolve, reject) => {
-      this.child.once('message', (m: { result?: PhaseResult; error?: string }) => (m.result ? resolve(m.result) : reject(new Error(m.error))));
+      this.child.once('message', (m: { result?: PhaseResult; error?: string }) =>
+        m.result ? resolve(m.result) : reject(new Error(m.error)),
+      );
       this.child.send({ phase });
     });
   }
@@ -162,7 +221,14 @@ const show = (r: PhaseResult) =>
   `loop p99 ${r.server.eventLoopP99Ms.toFixed(1)} ms, server CPU ${r.server.cpuCores.toFixed(2)} cores (HTTP thread ${(r.server.eventLoopUtilisation * 100).toFixed(0)}% busy; load generator ${r.clientCpuCores.toFixed(2)}), worker busy ${(r.server.inferenceBusy * 100).toFixed(0)}%, ` +
   `rows ${r.server.meanBatchRows.toFixed(1)}, waste ${(r.server.paddingWaste * 100).toFixed(1)}%${r.errors ? `, ${r.errors} errors` : ''}`;
 
-const rawOpts = (onnxPath: string) => ({ onnxPath, intraOpThreads: config.intraOpThreads, spinning: config.intraOpSpinning, maxBatchTokens: batchTokens, maxBatchSize: config.maxBatchSize, padId: model.padId });
+const rawOpts = (onnxPath: string) => ({
+  onnxPath,
+  intraOpThreads: config.intraOpThreads,
+  spinning: config.intraOpSpinning,
+  maxBatchTokens: batchTokens,
+  maxBatchSize: config.maxBatchSize,
+  padId: model.padId,
+});
 const rawFp32 = await RawSession.create(rawOpts(model.onnxPath));
 
 // 2. + 3. + 4. with the fp32 (or configured) model.
@@ -190,10 +256,16 @@ for (let i = 0; i < plan.rounds; i++) {
   for (const w of WORKLOADS) {
     raw[w] = await rawFp32.run(workloads[w].seqs.flat(), plan.rawSeconds);
     service[w] = await load.run(closed(w, SATURATION, plan.roundMs, `round ${i + 1} ${w} c=${SATURATION}`));
-    log(`  round ${i + 1} ${w}: raw ${raw[w].pairsPerSec.toFixed(0)} pairs/s; service ${show(service[w])} -> ratio ${(service[w].pairsPerSec / raw[w].pairsPerSec).toFixed(3)}`);
+    log(
+      `  round ${i + 1} ${w}: raw ${raw[w].pairsPerSec.toFixed(0)} pairs/s; service ${show(service[w])} -> ratio ${(service[w].pairsPerSec / raw[w].pairsPerSec).toFixed(3)}`,
+    );
   }
-  const naive = skip.has('naive') ? ({ pairsPerSec: NaN, latencyP50Ms: NaN, paddingWaste: NaN } as NaiveResult) : await naiveBaseline(model.dir, config.modelFile, workloads.rag20.requests, plan.naiveSeconds);
-  log(`  round ${i + 1} naive transformers.js rag20: ${naive.pairsPerSec.toFixed(0)} pairs/s (p50 ${naive.latencyP50Ms.toFixed(0)} ms/request, padding waste ${(naive.paddingWaste * 100).toFixed(0)}%)`);
+  const naive = skip.has('naive')
+    ? ({ pairsPerSec: NaN, latencyP50Ms: NaN, paddingWaste: NaN } as NaiveResult)
+    : await naiveBaseline(model.dir, config.modelFile, workloads.rag20.requests, plan.naiveSeconds);
+  log(
+    `  round ${i + 1} naive transformers.js rag20: ${naive.pairsPerSec.toFixed(0)} pairs/s (p50 ${naive.latencyP50Ms.toFixed(0)} ms/request, padding waste ${(naive.paddingWaste * 100).toFixed(0)}%)`,
+  );
   rounds.push({ raw, service, naive });
 }
 
@@ -202,7 +274,15 @@ for (let i = 0; i < plan.rounds; i++) {
 const satRps = median(rounds.map((r) => r.service.rag20.pairsPerSec)) / workloads.rag20.pairsPerRequest;
 const unloaded = await load.run(closed('rag20', 1, plan.halfMs, 'rag20 unloaded c=1'));
 log(`  ${show(unloaded)}`);
-const half = await load.run({ name: `rag20 open ${(satRps / 2).toFixed(1)} req/s`, bodiesFile: files.rag20, pairsPerRequest: 20, mode: 'open', rate: satRps / 2, warmupMs: plan.warmupMs, durationMs: plan.halfMs });
+const half = await load.run({
+  name: `rag20 open ${(satRps / 2).toFixed(1)} req/s`,
+  bodiesFile: files.rag20,
+  pairsPerRequest: 20,
+  mode: 'open',
+  rate: satRps / 2,
+  warmupMs: plan.warmupMs,
+  durationMs: plan.halfMs,
+});
 log(`  ${show(half)}`);
 
 // 5. Thread settings: each variant is a second server, measured alternately with the default one (unloaded c=1 and
@@ -214,7 +294,10 @@ const VARIANTS: { name: string; env: Record<string, string> }[] = [
 interface VariantRun {
   name: string;
   env: Record<string, string>;
-  rounds: { base: { unloaded: PhaseResult; saturated: PhaseResult }; variant: { unloaded: PhaseResult; saturated: PhaseResult } }[];
+  rounds: {
+    base: { unloaded: PhaseResult; saturated: PhaseResult };
+    variant: { unloaded: PhaseResult; saturated: PhaseResult };
+  }[];
 }
 const variants: VariantRun[] = [];
 for (const v of skip.has('variants') ? [] : VARIANTS) {
@@ -254,8 +337,15 @@ for (let i = 0; i < plan.rounds; i++) {
   const b = await rawInt8.run(workloads.rag20.seqs.flat(), plan.rawSeconds);
   const f = await load.run(closed('rag20', SATURATION, plan.roundMs, `fp32 round ${i + 1} rag20 c=${SATURATION}`));
   const s = await load8.run(closed('rag20', SATURATION, plan.roundMs, `int8 round ${i + 1} rag20 c=${SATURATION}`));
-  int8Rounds.push({ rawFp32: a.pairsPerSec, rawInt8: b.pairsPerSec, serviceFp32: f.pairsPerSec, serviceInt8: s.pairsPerSec });
-  log(`  int8 round ${i + 1}: raw fp32 ${a.pairsPerSec.toFixed(0)}, raw int8 ${b.pairsPerSec.toFixed(0)} pairs/s; service fp32 ${f.pairsPerSec.toFixed(0)}; ${show(s)}`);
+  int8Rounds.push({
+    rawFp32: a.pairsPerSec,
+    rawInt8: b.pairsPerSec,
+    serviceFp32: f.pairsPerSec,
+    serviceInt8: s.pairsPerSec,
+  });
+  log(
+    `  int8 round ${i + 1}: raw fp32 ${a.pairsPerSec.toFixed(0)}, raw int8 ${b.pairsPerSec.toFixed(0)} pairs/s; service fp32 ${f.pairsPerSec.toFixed(0)}; ${show(s)}`,
+  );
 }
 await load8.stop();
 await stopServer(server8.child);
@@ -322,9 +412,13 @@ const summary = {
     variants.map((v) => [
       v.name,
       {
-        saturatedThroughput: spread(v.rounds.map((r) => r3(r.variant.saturated.pairsPerSec / r.base.saturated.pairsPerSec))),
+        saturatedThroughput: spread(
+          v.rounds.map((r) => r3(r.variant.saturated.pairsPerSec / r.base.saturated.pairsPerSec)),
+        ),
         unloadedP50: spread(v.rounds.map((r) => r3(r.variant.unloaded.latencyMs.p50 / r.base.unloaded.latencyMs.p50))),
-        unloadedCpuCores: spread(v.rounds.map((r) => r3(r.variant.unloaded.server.cpuCores / r.base.unloaded.server.cpuCores))),
+        unloadedCpuCores: spread(
+          v.rounds.map((r) => r3(r.variant.unloaded.server.cpuCores / r.base.unloaded.server.cpuCores)),
+        ),
       },
     ]),
   ),
@@ -335,14 +429,17 @@ const summary = {
   },
 };
 const targets = {
-  'saturated throughput >= 0.90 x raw limit (rag20, rag50, long)': WORKLOADS.map((w) => summary.serviceOverRaw[w]!.median >= 0.9),
+  'saturated throughput >= 0.90 x raw limit (rag20, rag50, long)': WORKLOADS.map(
+    (w) => summary.serviceOverRaw[w]!.median >= 0.9,
+  ),
   'padding waste <= 10% (service under load)': summary.paddingWaste.serviceUnderLoad.median <= 0.1,
   '>= 3 x naive transformers.js': summary.serviceOverNaive.median >= 3,
   'event-loop delay p99 <= 20 ms': summary.eventLoopP99Ms.max <= 20,
   'p99 at half load <= 2 x unloaded (p50)': summary.halfLoad.p99OverUnloadedP50 <= 2,
 };
 
-const pkgVersion = (name: string) => (JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
+const pkgVersion = (name: string) =>
+  (JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
 const result = {
   date: startedAt.toISOString(),
   mode: quick ? 'quick' : 'full',
@@ -370,7 +467,16 @@ const result = {
     serverLogLevel: env.LOG_LEVEL ?? 'warn',
     serverInfo: server.info,
   },
-  workloads: Object.fromEntries(WORKLOADS.map((w) => [w, { requests: workloads[w].requests.length, pairsPerRequest: workloads[w].pairsPerRequest, ...lengthStats(workloads[w]) }])),
+  workloads: Object.fromEntries(
+    WORKLOADS.map((w) => [
+      w,
+      {
+        requests: workloads[w].requests.length,
+        pairsPerRequest: workloads[w].pairsPerRequest,
+        ...lengthStats(workloads[w]),
+      },
+    ]),
+  ),
   plan,
   summary,
   targets,
@@ -387,22 +493,49 @@ writeFileSync(out.replace(/\.json$/, '.svg'), renderChart(result));
 log(`wrote ${out} and ${out.replace(/\.json$/, '.svg')}`);
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-console.log(`\nko-rerank bench (${result.mode}) on ${result.machine.cores} x ${result.machine.cpu}, node ${process.version}, onnxruntime ${result.machine.onnxruntime}, load avg ${loadAvgStart.map((x) => x.toFixed(1)).join('/')}`);
+console.log(
+  `\nko-rerank bench (${result.mode}) on ${result.machine.cores} x ${result.machine.cpu}, node ${process.version}, onnxruntime ${result.machine.onnxruntime}, load avg ${loadAvgStart.map((x) => x.toFixed(1)).join('/')}`,
+);
 console.log('medians of rounds (min-max):');
 for (const w of WORKLOADS) {
   const s = summary.serviceOverRaw[w]!;
-  console.log(`  service / raw limit, ${w.padEnd(5)}: ${s.median.toFixed(3)} (${s.min.toFixed(3)}-${s.max.toFixed(3)})   raw ${median(rounds.map((r) => r.raw[w].pairsPerSec)).toFixed(0)} pairs/s, service ${median(rounds.map((r) => r.service[w].pairsPerSec)).toFixed(0)} pairs/s`);
+  console.log(
+    `  service / raw limit, ${w.padEnd(5)}: ${s.median.toFixed(3)} (${s.min.toFixed(3)}-${s.max.toFixed(3)})   raw ${median(rounds.map((r) => r.raw[w].pairsPerSec)).toFixed(0)} pairs/s, service ${median(rounds.map((r) => r.service[w].pairsPerSec)).toFixed(0)} pairs/s`,
+  );
 }
-console.log(`  service / naive transformers.js (rag20): ${summary.serviceOverNaive.median.toFixed(2)} (${summary.serviceOverNaive.min.toFixed(2)}-${summary.serviceOverNaive.max.toFixed(2)}); raw limit / naive ${summary.rawOverNaive.median.toFixed(2)}`);
-console.log(`  padding waste under load: ${pct(summary.paddingWaste.serviceUnderLoad.median)}; simulated batcher vs FIFO: ${Object.entries(padding).map(([k, v]) => `${k} ${pct(v.batcher)} vs ${pct(v.fifo)}`).join(', ')}`);
-console.log(`  CPU at saturation: server ${summary.cpuCoresAtSaturation.server.median.toFixed(2)} cores (HTTP thread ${summary.cpuCoresAtSaturation.httpThread.median.toFixed(2)}), load generator ${summary.cpuCoresAtSaturation.loadGenerator.median.toFixed(2)} cores (of ${os.cpus().length})`);
-console.log(`  event-loop delay p99: median ${summary.eventLoopP99Ms.median.toFixed(1)} ms, max ${summary.eventLoopP99Ms.max.toFixed(1)} ms`);
+console.log(
+  `  service / naive transformers.js (rag20): ${summary.serviceOverNaive.median.toFixed(2)} (${summary.serviceOverNaive.min.toFixed(2)}-${summary.serviceOverNaive.max.toFixed(2)}); raw limit / naive ${summary.rawOverNaive.median.toFixed(2)}`,
+);
+console.log(
+  `  padding waste under load: ${pct(summary.paddingWaste.serviceUnderLoad.median)}; simulated batcher vs FIFO: ${Object.entries(
+    padding,
+  )
+    .map(([k, v]) => `${k} ${pct(v.batcher)} vs ${pct(v.fifo)}`)
+    .join(', ')}`,
+);
+console.log(
+  `  CPU at saturation: server ${summary.cpuCoresAtSaturation.server.median.toFixed(2)} cores (HTTP thread ${summary.cpuCoresAtSaturation.httpThread.median.toFixed(2)}), load generator ${summary.cpuCoresAtSaturation.loadGenerator.median.toFixed(2)} cores (of ${os.cpus().length})`,
+);
+console.log(
+  `  event-loop delay p99: median ${summary.eventLoopP99Ms.median.toFixed(1)} ms, max ${summary.eventLoopP99Ms.max.toFixed(1)} ms`,
+);
 console.log(`  rag20 at half load (${(satRps / 2).toFixed(1)} req/s): p99 ${half.latencyMs.p99.toFixed(0)} ms vs unloaded p50 ${unloaded.latencyMs.p50.toFixed(0)} / p99 ${unloaded.latencyMs.p99.toFixed(0)} ms -> ${summary.halfLoad.p99OverUnloadedP50.toFixed(2)} x (p99/p99 ${summary.halfLoad.p99OverUnloadedP99.toFixed(2)} x; offered = ${summary.halfLoad.offeredOverUnloadedThroughput.toFixed(2)} x the one-client throughput,
    where an ideal FIFO server (M/D/1, service time = unloaded p50) has p99 ${mdOne.p99.toFixed(1)} x = ${summary.halfLoad.mdOne.p99Ms.toFixed(0)} ms)`);
 for (const [name, v] of Object.entries(summary.variants)) {
-  console.log(`  ${name} vs default: saturated throughput ${v.saturatedThroughput.median.toFixed(2)} x, unloaded p50 ${v.unloadedP50.median.toFixed(2)} x, unloaded server CPU ${v.unloadedCpuCores.median.toFixed(2)} x`);
+  console.log(
+    `  ${name} vs default: saturated throughput ${v.saturatedThroughput.median.toFixed(2)} x, unloaded p50 ${v.unloadedP50.median.toFixed(2)} x, unloaded server CPU ${v.unloadedCpuCores.median.toFixed(2)} x`,
+  );
 }
-console.log(`  int8: raw ${summary.int8.rawSpeedup.median.toFixed(2)} x, service ${summary.int8.serviceSpeedup.median.toFixed(2)} x; MRR@20 ${Object.entries(quality).map(([k, v]) => `${k} ${v.mrr}`).join(' vs ')}`);
-for (const [k, v] of Object.entries(targets)) console.log(`  [${(Array.isArray(v) ? v.every(Boolean) : v) ? 'met ' : 'MISS'}] ${k}${Array.isArray(v) ? ` (${v.map((b) => (b ? 'y' : 'n')).join('/')})` : ''}`);
+console.log(
+  `  int8: raw ${summary.int8.rawSpeedup.median.toFixed(2)} x, service ${summary.int8.serviceSpeedup.median.toFixed(2)} x; MRR@20 ${Object.entries(
+    quality,
+  )
+    .map(([k, v]) => `${k} ${v.mrr}`)
+    .join(' vs ')}`,
+);
+for (const [k, v] of Object.entries(targets))
+  console.log(
+    `  [${(Array.isArray(v) ? v.every(Boolean) : v) ? 'met ' : 'MISS'}] ${k}${Array.isArray(v) ? ` (${v.map((b) => (b ? 'y' : 'n')).join('/')})` : ''}`,
+  );
 // The eval engines' and sessions' native threads may keep the loop alive; everything is written.
 process.exit(0);

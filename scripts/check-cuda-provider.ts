@@ -32,9 +32,13 @@ function main(argv: string[]): number {
     const providerMajor = cudaMajorOf(needed);
     const base = baseImageCuda(readFileSync('Dockerfile', 'utf8'));
     console.log(`provider NEEDED: ${needed.join(' ')}`);
-    console.log(`provider CUDA major: ${providerMajor ?? 'none'}; gpu base ${base.image}: CUDA ${base.major}${base.cudnn ? ' + cuDNN' : ''}`);
+    console.log(
+      `provider CUDA major: ${providerMajor ?? 'none'}; gpu base ${base.image}: CUDA ${base.major}${base.cudnn ? ' + cuDNN' : ''}`,
+    );
     if (providerMajor !== base.major) {
-      console.error(`check-cuda-provider: the provider needs CUDA ${providerMajor} but the gpu image is on CUDA ${base.major}`);
+      console.error(
+        `check-cuda-provider: the provider needs CUDA ${providerMajor} but the gpu image is on CUDA ${base.major}`,
+      );
       return 1;
     }
     if (!base.cudnn) {

@@ -13,8 +13,10 @@ if (logs.length === 0) {
 }
 const rows = [];
 for (const file of logs) {
-  // eslint-disable-next-line no-control-regex
-  const lines = readFileSync(file, 'utf8').replace(/\x1b\[[0-9;]*m/g, '').split(/\r?\n/);
+  const lines = readFileSync(file, 'utf8')
+    // eslint-disable-next-line no-control-regex -- ESC starts the colour codes it strips
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     const tap = /^# \{ total: (\d+)(.*)\}\s*$/.exec(line);
@@ -27,7 +29,8 @@ for (const file of logs) {
     if (ran) {
       const status = lines.slice(i + 1).find((l) => /^(OK|FAILED)\b/.test(l)) ?? 'FAILED (no status line)';
       const n = (k) => Number(new RegExp(`\\b${k}=(\\d+)`).exec(status)?.[1] ?? 0);
-      const failed = n('failures') + n('errors') + n('unexpected successes') + (status.startsWith('FAILED (no') ? 1 : 0);
+      const failed =
+        n('failures') + n('errors') + n('unexpected successes') + (status.startsWith('FAILED (no') ? 1 : 0);
       const skipped = n('skipped') + n('expected failures');
       rows.push({ runner: 'unittest', passed: Number(ran[1]) - failed - skipped, failed, skipped });
       continue;
@@ -35,7 +38,12 @@ for (const file of logs) {
     const st = /^\s*(\d+) generated(, .*)$/.exec(line);
     if (st) {
       const n = (k) => Number(new RegExp(`(\\d+) ${k}\\b`).exec(st[2])?.[1] ?? 0);
-      rows.push({ runner: 'schemathesis', passed: n('passed'), failed: n('failed') + n('errored'), skipped: n('skipped') });
+      rows.push({
+        runner: 'schemathesis',
+        passed: n('passed'),
+        failed: n('failed') + n('errored'),
+        skipped: n('skipped'),
+      });
     }
   }
 }

@@ -39,7 +39,9 @@ export { REDACT } from './http/log-redact.ts';
 
 export async function buildApp(config: Config, engine: Engine, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: loggerOptions(config.logLevel) }),
+    ...(opts.logger
+      ? { loggerInstance: opts.logger as FastifyBaseLogger }
+      : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimit,
     ...connectionOptions(config),
     genReqId: (req) => {
@@ -109,7 +111,8 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
           bearerAuth: {
             type: 'http',
             scheme: 'bearer',
-            description: 'Only when API_KEYS is set: `Authorization: Bearer <key>` on every route outside PUBLIC_ROUTES (401 otherwise).',
+            description:
+              'Only when API_KEYS is set: `Authorization: Bearer <key>` on every route outside PUBLIC_ROUTES (401 otherwise).',
           },
         },
       },

@@ -36,7 +36,10 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
   const { log } = opts;
   const model = readModelDir(config.modelDir, config.modelFile);
   if (config.maxBatchTokens !== 0 && config.maxBatchTokens < model.maxLen) {
-    throw new ServiceError('validation', `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${model.maxLen}`);
+    throw new ServiceError(
+      'validation',
+      `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${model.maxLen}`,
+    );
   }
   const metrics = opts.metrics ?? new Metrics();
   const reliability = new ReliabilityMetrics(metrics.registry);
@@ -57,7 +60,10 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
     const backend = opts.backend ?? (await startPool(config, model, opts, poolHooks(reliability, log)));
     const info = backend.info;
     if (info?.fallbackReason) {
-      log?.warn({ reason: info.fallbackReason }, `DEVICE=auto: serving on CPU, CUDA is not available: ${info.fallbackReason}`);
+      log?.warn(
+        { reason: info.fallbackReason },
+        `DEVICE=auto: serving on CPU, CUDA is not available: ${info.fallbackReason}`,
+      );
     }
     const split = new SplitRetryBackend(backend, {
       onSplit: (rows, err) => {
@@ -90,7 +96,11 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
         },
         onQueueSize: (n) => metrics.queueSize.set(n),
         onWithdrawn: () => metrics.batchesWithdrawn.inc(),
-        onDropped: (n, reason) => reliability.droppedPairs.inc({ reason: (reason as Error | undefined)?.name === 'TimeoutError' ? 'timeout' : 'disconnect' }, n),
+        onDropped: (n, reason) =>
+          reliability.droppedPairs.inc(
+            { reason: (reason as Error | undefined)?.name === 'TimeoutError' ? 'timeout' : 'disconnect' },
+            n,
+          ),
       },
     );
     return { tokenizer, backend: split, batcher, maxBatchTokens, maxBatchMs };
@@ -107,12 +117,19 @@ async function checkedTokenizer(model: ModelDir): Promise<TextTokenizer> {
     return tokenizer;
   } catch (err) {
     const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
-    throw new ModelDirError(`${model.tokenizerPath} is not a tokenizer the tokenizers library can load (${why}): copy the tokenizer.json saved with this model`);
+    throw new ModelDirError(
+      `${model.tokenizerPath} is not a tokenizer the tokenizers library can load (${why}): copy the tokenizer.json saved with this model`,
+    );
   }
 }
 
 /** The ONNX worker pool (worker threads + warm-up). */
-async function startPool(config: Config, model: ModelDir, opts: ComposeOptions, hooks: PoolHooks): Promise<OnnxBackend> {
+async function startPool(
+  config: Config,
+  model: ModelDir,
+  opts: ComposeOptions,
+  hooks: PoolHooks,
+): Promise<OnnxBackend> {
   const pool = await OnnxBackend.start(
     {
       onnxPath: model.onnxPath,
@@ -136,13 +153,25 @@ function poolHooks(r: ReliabilityMetrics, log: Logger | undefined): PoolHooks {
   return {
     onWorkerLost: (e) => {
       r.workerRestarts.inc({ reason: e.reason });
-      log?.error({ worker: e.worker, reason: e.reason, failedRuns: e.runs }, `${e.message}: its ${e.runs} micro-batch(es) failed; starting a new worker`);
+      log?.error(
+        { worker: e.worker, reason: e.reason, failedRuns: e.runs },
+        `${e.message}: its ${e.runs} micro-batch(es) failed; starting a new worker`,
+      );
     },
-    onWorkerRestarted: (e) => log?.warn({ worker: e.worker, attempt: e.attempt, ms: e.ms }, `inference worker ${e.worker} restarted`),
+    onWorkerRestarted: (e) =>
+      log?.warn({ worker: e.worker, attempt: e.attempt, ms: e.ms }, `inference worker ${e.worker} restarted`),
     onRestartFailed: (e) => {
       r.restartFailures.inc();
-      if (e.down) log?.fatal({ worker: e.worker, attempt: e.attempt, err: e.message }, `inference worker restart failed, giving up (WORKER_MAX_RESTARTS): ${e.message}`);
-      else log?.error({ worker: e.worker, attempt: e.attempt, err: e.message, retryInMs: e.retryInMs }, `inference worker restart failed: ${e.message}`);
+      if (e.down)
+        log?.fatal(
+          { worker: e.worker, attempt: e.attempt, err: e.message },
+          `inference worker restart failed, giving up (WORKER_MAX_RESTARTS): ${e.message}`,
+        );
+      else
+        log?.error(
+          { worker: e.worker, attempt: e.attempt, err: e.message, retryInMs: e.retryInMs },
+          `inference worker restart failed: ${e.message}`,
+        );
     },
   };
 }

@@ -104,7 +104,8 @@ function num(min: number, max: number, exclusiveMin = false): Parser<number> {
 
 function oneOf<T extends string>(...values: T[]): Parser<T> {
   return (raw) => {
-    if (!(values as string[]).includes(raw)) throw new Error(`expected one of ${values.join('|')}, got ${JSON.stringify(raw)}`);
+    if (!(values as string[]).includes(raw))
+      throw new Error(`expected one of ${values.join('|')}, got ${JSON.stringify(raw)}`);
     return raw as T;
   };
 }
@@ -133,7 +134,8 @@ function apiKeys(raw: string): string[] {
       .filter((l) => l !== '' && !l.startsWith('#'));
     if (keys.length === 0) throw new Error(`the key file ${value} has no keys`);
   } else {
-    if (value.startsWith('/') || value.startsWith('./')) throw new Error(`${value} looks like a path but is not a readable file`);
+    if (value.startsWith('/') || value.startsWith('./'))
+      throw new Error(`${value} looks like a path but is not a readable file`);
     keys = value.split(',').map((k) => k.trim());
     if (keys.some((k) => k === '')) throw new Error('empty key in the comma-separated list');
   }
@@ -158,8 +160,26 @@ function setting<K extends keyof Config>(s: SettingSpec<K>): SettingSpec<K> {
 }
 
 export const SETTINGS = [
-  setting({ key: 'host', tier: 'basic', group: 'Connections', env: 'HOST', flag: '--host', default: '0.0.0.0', doc: 'Address to listen on.', parse: nonEmpty }),
-  setting({ key: 'port', tier: 'basic', group: 'Connections', env: 'PORT', flag: '--port', default: 8080, doc: 'TCP port to listen on (0 = any free port).', parse: int(0, 65535) }),
+  setting({
+    key: 'host',
+    tier: 'basic',
+    group: 'Connections',
+    env: 'HOST',
+    flag: '--host',
+    default: '0.0.0.0',
+    doc: 'Address to listen on.',
+    parse: nonEmpty,
+  }),
+  setting({
+    key: 'port',
+    tier: 'basic',
+    group: 'Connections',
+    env: 'PORT',
+    flag: '--port',
+    default: 8080,
+    doc: 'TCP port to listen on (0 = any free port).',
+    parse: int(0, 65535),
+  }),
   setting({
     key: 'modelDir',
     tier: 'basic',
@@ -280,7 +300,16 @@ export const SETTINGS = [
     doc: 'CPU only: a micro-batch holds at most the tokens that run in about this long (ms per padded token measured on the running batches), so a request arriving while one runs waits for at most that; 0 = MAX_BATCH_TOKENS alone. Not applied on CUDA.',
     parse: int(0, 60000),
   }),
-  setting({ key: 'maxBatchSize', tier: 'advanced', group: 'Batching', env: 'MAX_BATCH_SIZE', flag: '--max-batch-size', default: 64, doc: 'Most pairs in one micro-batch.', parse: int(1, 100000) }),
+  setting({
+    key: 'maxBatchSize',
+    tier: 'advanced',
+    group: 'Batching',
+    env: 'MAX_BATCH_SIZE',
+    flag: '--max-batch-size',
+    default: 64,
+    doc: 'Most pairs in one micro-batch.',
+    parse: int(1, 100000),
+  }),
   setting({
     key: 'maxWaitMs',
     tier: 'basic',
@@ -378,7 +407,7 @@ export const SETTINGS = [
     env: 'SHUTDOWN_GRACE_MS',
     flag: '--shutdown-grace-ms',
     default: 25000,
-    doc: 'On SIGTERM/SIGINT: /ready turns 503, new requests get 503, accepted work has this long to finish before exit (0 if it all finished, 1 if not). Keep it under the orchestrator\'s kill timeout (compose stop_grace_period, k8s terminationGracePeriodSeconds minus preStop).',
+    doc: "On SIGTERM/SIGINT: /ready turns 503, new requests get 503, accepted work has this long to finish before exit (0 if it all finished, 1 if not). Keep it under the orchestrator's kill timeout (compose stop_grace_period, k8s terminationGracePeriodSeconds minus preStop).",
     parse: int(0),
   }),
   setting({
@@ -418,7 +447,7 @@ export const SETTINGS = [
     env: 'KEEP_ALIVE_TIMEOUT_MS',
     flag: '--keep-alive-timeout-ms',
     default: 5000,
-    doc: 'An idle keep-alive connection is closed after this long. Behind a load balancer that reuses connections, set it above the balancer\'s idle timeout (AWS ALB: 60 s).',
+    doc: "An idle keep-alive connection is closed after this long. Behind a load balancer that reuses connections, set it above the balancer's idle timeout (AWS ALB: 60 s).",
     parse: int(100),
   }),
   setting({
@@ -471,7 +500,7 @@ export const SETTINGS = [
     doc: 'Routes open without a key when API_KEYS is set (comma-separated; a trailing * matches a prefix).',
     parse: routeList,
   }),
-] as const satisfies readonly SettingSpec<any>[];
+] as const satisfies readonly SettingSpec[];
 
 export function defaultConfig(): Config {
   const out: Record<string, unknown> = {};
@@ -523,11 +552,13 @@ export function listenPort(config: Config): number {
   return config.sagemakerBindToPort > 0 ? config.sagemakerBindToPort : config.port;
 }
 
-const defaultCell = (s: SettingSpec<any>) => (String(s.default) === '' ? '(empty)' : `\`${String(s.default)}\``);
+const defaultCell = (s: SettingSpec) => (String(s.default) === '' ? '(empty)' : `\`${String(s.default)}\``);
 
-function table(specs: readonly SettingSpec<any>[]): string {
+function table(specs: readonly SettingSpec[]): string {
   // A | inside a cell would end it: escaped.
-  const rows = specs.map((s) => `| \`${s.env}\` | \`${s.flag}\` | ${defaultCell(s)} | ${s.doc.replaceAll('|', '\\|')} |`);
+  const rows = specs.map(
+    (s) => `| \`${s.env}\` | \`${s.flag}\` | ${defaultCell(s)} | ${s.doc.replaceAll('|', '\\|')} |`,
+  );
   return ['| Env var | Flag | Default | Description |', '|---|---|---|---|', ...rows].join('\n');
 }
 
@@ -551,7 +582,11 @@ export function settingsTable(): string {
  * behind (about 16,000 tokens saturate an H100 with XLM-R-large); a CPU runs small ones faster (raw session on 2 cores,
  * embedded model: 3,018 pairs/s at 2048 tokens vs 2,117 at 16384; bench/results/2026-11-29-cpu-budget.json).
  */
-export function maxBatchTokensFor(config: Pick<Config, 'maxBatchTokens'>, provider: 'cuda' | 'cpu', maxLen: number): number {
+export function maxBatchTokensFor(
+  config: Pick<Config, 'maxBatchTokens'>,
+  provider: 'cuda' | 'cpu',
+  maxLen: number,
+): number {
   // One max_len pair must always fit (a set MAX_BATCH_TOKENS below it is refused at start-up).
   if (config.maxBatchTokens > 0) return Math.max(maxLen, config.maxBatchTokens);
   return Math.max(maxLen, provider === 'cuda' ? 16384 : 2048);

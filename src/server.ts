@@ -55,11 +55,17 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<vo
     }
     stopping = true;
     const t0 = performance.now();
-    log.info({ signal, graceMs: config.shutdownGraceMs, active: engine.admission.active }, 'shutting down: draining accepted work');
+    log.info(
+      { signal, graceMs: config.shutdownGraceMs, active: engine.admission.active },
+      'shutting down: draining accepted work',
+    );
     const drained = await engine.drain(config.shutdownGraceMs);
     if (forcing) return;
     if (!drained) {
-      log.error({ active: engine.admission.active }, `work still running after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}; exiting`);
+      log.error(
+        { active: engine.admission.active },
+        `work still running after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}; exiting`,
+      );
       return forceExit(1);
     }
     // New connections (answered 503 shutting_down) stop once the endpoint is removed: the listener closes after
@@ -67,7 +73,10 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<vo
     // (also answered 503) or close.
     const left = () => Math.max(0, config.shutdownGraceMs - (performance.now() - t0));
     const wasQuiet = await quiet(app.server, QUIET_MS, Math.max(0, left() - 1000));
-    if (!wasQuiet) log.warn(`clients still connecting when SHUTDOWN_GRACE_MS=${config.shutdownGraceMs} ran out; closing the listener`);
+    if (!wasQuiet)
+      log.warn(
+        `clients still connecting when SHUTDOWN_GRACE_MS=${config.shutdownGraceMs} ran out; closing the listener`,
+      );
     await closeListener(app.server, Math.min(1000, Math.max(100, left())));
     await app.close().catch(() => {});
     await engine.close();
@@ -83,7 +92,9 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<vo
     await engine.start();
   } catch (err) {
     log.fatal({ err }, `model failed to load: ${(err as Error).message}`);
-    console.error(`ko-rerank: model failed to load from ${engine.model.onnxPath}: ${(err as Error).message.split('\n')[0]}`);
+    console.error(
+      `ko-rerank: model failed to load from ${engine.model.onnxPath}: ${(err as Error).message.split('\n')[0]}`,
+    );
     await app.close();
     process.exit(1);
   }

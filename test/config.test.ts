@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { between } from '../src/docs/markers.ts';
 import t from 'tap';
-import { ConfigError, GROUPS, SETTINGS, basicSettingsTable, defaultConfig, loadConfig, maxBatchTokensFor, settingsTable } from '../src/config.ts';
+import {
+  ConfigError,
+  GROUPS,
+  SETTINGS,
+  basicSettingsTable,
+  defaultConfig,
+  loadConfig,
+  maxBatchTokensFor,
+  settingsTable,
+} from '../src/config.ts';
 import { computeMaxLen } from '../src/backend/model-dir.ts';
 
 t.test('defaults', async (t) => {
@@ -15,7 +24,10 @@ t.test('defaults', async (t) => {
 });
 
 t.test('env vars and flags; flags win', async (t) => {
-  const c = loadConfig(['--port', '9000', '--device=cpu', '--max-wait-ms', '0.5'], { PORT: '7000', MAX_BATCH_SIZE: '16' });
+  const c = loadConfig(['--port', '9000', '--device=cpu', '--max-wait-ms', '0.5'], {
+    PORT: '7000',
+    MAX_BATCH_SIZE: '16',
+  });
   t.equal(c.port, 9000);
   t.equal(c.device, 'cpu');
   t.equal(c.maxWaitMs, 0.5);
@@ -34,8 +46,10 @@ t.test('MAX_BATCH_TOKENS=0 (the default) picks the budget by device; a value win
 t.test('booleans and the CUDA device', async (t) => {
   t.equal(loadConfig([], {}).intraOpSpinning, false);
   t.equal(loadConfig([], {}).cudaDeviceId, 0);
-  for (const on of ['1', 'true', 'YES', 'on']) t.equal(loadConfig([], { INTRA_OP_SPINNING: on }).intraOpSpinning, true, on);
-  for (const off of ['0', 'false', 'no', 'Off']) t.equal(loadConfig([], { INTRA_OP_SPINNING: off }).intraOpSpinning, false, off);
+  for (const on of ['1', 'true', 'YES', 'on'])
+    t.equal(loadConfig([], { INTRA_OP_SPINNING: on }).intraOpSpinning, true, on);
+  for (const off of ['0', 'false', 'no', 'Off'])
+    t.equal(loadConfig([], { INTRA_OP_SPINNING: off }).intraOpSpinning, false, off);
   t.equal(loadConfig(['--intra-op-spinning', 'true', '--cuda-device-id', '3'], {}).cudaDeviceId, 3);
 });
 
@@ -93,17 +107,28 @@ t.test("the README's table of basic settings is in sync with src/config.ts", asy
   t.equal(between(readme, 'settings'), basicSettingsTable(), 'regenerate it with `npm run settings-table`');
 });
 
-t.test('two tiers: a dozen or so basic settings, the rest grouped by concern; every setting in docs/configuration.md', async (t) => {
-  const basic = SETTINGS.filter((s) => s.tier === 'basic');
-  t.ok(basic.length >= 8 && basic.length <= 15, `${basic.length} basic settings`);
-  for (const env of ['MODEL_DIR', 'DEVICE', 'PORT', 'API_KEYS']) t.ok(basic.some((s) => s.env === env), `${env} is basic`);
-  for (const s of SETTINGS) t.ok((GROUPS as readonly string[]).includes(s.group), `${s.env} has a group`);
-  const table = settingsTable();
-  for (const s of SETTINGS) t.match(table, `| \`${s.env}\` |`, `${s.env} is in the table`);
-});
+t.test(
+  'two tiers: a dozen or so basic settings, the rest grouped by concern; every setting in docs/configuration.md',
+  async (t) => {
+    const basic = SETTINGS.filter((s) => s.tier === 'basic');
+    t.ok(basic.length >= 8 && basic.length <= 15, `${basic.length} basic settings`);
+    for (const env of ['MODEL_DIR', 'DEVICE', 'PORT', 'API_KEYS'])
+      t.ok(
+        basic.some((s) => s.env === env),
+        `${env} is basic`,
+      );
+    for (const s of SETTINGS) t.ok((GROUPS as readonly string[]).includes(s.group), `${s.env} has a group`);
+    const table = settingsTable();
+    for (const s of SETTINGS) t.match(table, `| \`${s.env}\` |`, `${s.env} is in the table`);
+  },
+);
 
 t.test('test-only and comparison switches are not settings', async (t) => {
-  for (const env of ['FAULT_INJECTION', 'FAIR_BATCHING']) t.notOk(SETTINGS.some((s) => s.env === env), env);
+  for (const env of ['FAULT_INJECTION', 'FAIR_BATCHING'])
+    t.notOk(
+      SETTINGS.some((s) => s.env === env),
+      env,
+    );
 });
 
 t.test('max_len = min(512, model_max_length, max_position_embeddings - pad_token_id - 1)', async (t) => {

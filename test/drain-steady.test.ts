@@ -10,49 +10,70 @@ import { spawnServer } from './helpers/process.ts';
 
 const ENDPOINT_DELAY_MS = 2500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const small = JSON.stringify({ query: '대한민국의 수도는?', passages: ['서울은 대한민국의 수도이다.', '김치는 발효 음식이다.'] });
+const small = JSON.stringify({
+  query: '대한민국의 수도는?',
+  passages: ['서울은 대한민국의 수도이다.', '김치는 발효 음식이다.'],
+});
 const big = JSON.stringify({
   query: '대한민국의 수도는?',
-  passages: Array.from({ length: 300 }, (_, i) => `${i}: ${'한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. '.repeat(8)}`),
+  passages: Array.from(
+    { length: 300 },
+    (_, i) => `${i}: ${'한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. '.repeat(8)}`,
+  ),
 });
 
-type Outcome =
-  | { kind: 'ok' }
-  | { kind: 'shutting_down' }
-  | { kind: 'refused' }
-  | { kind: 'lost'; detail: string };
+type Outcome = { kind: 'ok' } | { kind: 'shutting_down' } | { kind: 'refused' } | { kind: 'lost'; detail: string };
 
 /** One request; `agent` false = a fresh socket. Lost: the connection was made but no complete, well-formed answer came. */
 function request(port: number, body: string, agent: http.Agent | false): Promise<Outcome> {
   return new Promise((resolve) => {
     let connected = false;
     let reused = false;
-    const req = http.request({ host: '127.0.0.1', port, path: '/rerank', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('error', (e) => resolve({ kind: 'lost', detail: `response error ${e.message}` }));
-      res.on('end', () => {
-        let parsed: any;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          return resolve({ kind: 'lost', detail: `${res.statusCode} not JSON: ${text.slice(0, 100)}` });
-        }
-        if (res.statusCode === 200 && Array.isArray(parsed.results)) return resolve({ kind: 'ok' });
-        if (res.statusCode === 503 && parsed.error?.type === 'shutting_down' && res.headers['retry-after'] && res.headers.connection === 'close') {
-          return resolve({ kind: 'shutting_down' });
-        }
-        resolve({ kind: 'lost', detail: `${res.statusCode} ${JSON.stringify(res.headers)} ${text.slice(0, 200)}` });
-      });
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/rerank',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('error', (e) => resolve({ kind: 'lost', detail: `response error ${e.message}` }));
+        res.on('end', () => {
+          let parsed: any;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            return resolve({ kind: 'lost', detail: `${res.statusCode} not JSON: ${text.slice(0, 100)}` });
+          }
+          if (res.statusCode === 200 && Array.isArray(parsed.results)) return resolve({ kind: 'ok' });
+          if (
+            res.statusCode === 503 &&
+            parsed.error?.type === 'shutting_down' &&
+            res.headers['retry-after'] &&
+            res.headers.connection === 'close'
+          ) {
+            return resolve({ kind: 'shutting_down' });
+          }
+          resolve({ kind: 'lost', detail: `${res.statusCode} ${JSON.stringify(res.headers)} ${text.slice(0, 200)}` });
+        });
+      },
+    );
     req.on('socket', (s) => {
       if (!s.connecting) connected = reused = true;
       else s.once('connect', () => (connected = true));
     });
     req.on('error', (e: Error & { code?: string }) => {
       if (!connected && e.code === 'ECONNREFUSED') resolve({ kind: 'refused' });
-      else resolve({ kind: 'lost', detail: `${e.code ?? e.message} after connecting (${agent ? 'keep-alive' : 'fresh'} socket${reused ? ', reused' : ''})` });
+      else
+        resolve({
+          kind: 'lost',
+          detail: `${e.code ?? e.message} after connecting (${agent ? 'keep-alive' : 'fresh'} socket${reused ? ', reused' : ''})`,
+        });
     });
     req.end(body);
   });
@@ -107,9 +128,19 @@ t.test('SIGTERM with clients connecting at a steady rate: zero lost', async (t) 
   t.same(await request(p.port, small, false), { kind: 'refused' }, 'the port is closed after the exit');
   const count = (k: Outcome['kind']) => outcomes.filter((o) => o.kind === k).length;
   const lost = outcomes.filter((o): o is Extract<Outcome, { kind: 'lost' }> => o.kind === 'lost');
-  t.comment(`${outcomes.length} requests: ${count('ok')} ok, ${count('shutting_down')} 503 shutting_down, ${count('refused')} refused, ${lost.length} lost`);
-  t.same(lost.map((l) => l.detail), [], 'no request on an accepted connection went unanswered or got a foreign 503');
-  t.same(bigOutcomes.map((o) => o.kind), ['ok', 'ok'], 'work accepted before the signal finished');
+  t.comment(
+    `${outcomes.length} requests: ${count('ok')} ok, ${count('shutting_down')} 503 shutting_down, ${count('refused')} refused, ${lost.length} lost`,
+  );
+  t.same(
+    lost.map((l) => l.detail),
+    [],
+    'no request on an accepted connection went unanswered or got a foreign 503',
+  );
+  t.same(
+    bigOutcomes.map((o) => o.kind),
+    ['ok', 'ok'],
+    'work accepted before the signal finished',
+  );
   t.ok(count('shutting_down') > 0, 'requests during the drain were told 503 shutting_down');
   t.ok(exitAt - firstShuttingDown > ENDPOINT_DELAY_MS, 'the listener stayed open until new connections stopped');
   t.equal(exit?.code, 0, `exit 0\n${p.log().slice(-1500)}`);

@@ -19,7 +19,15 @@ interface Proc {
 async function spawnServer(env: Record<string, string> = {}): Promise<Proc> {
   const port = await freePort();
   const child = spawn(process.execPath, ['bin/ko-rerank.mjs', 'serve'], {
-    env: { MODEL_DIR: TINY_MODEL_DIR, ...process.env, HOST: '127.0.0.1', PORT: String(port), DEVICE: 'cpu', LOG_LEVEL: 'info', ...env },
+    env: {
+      MODEL_DIR: TINY_MODEL_DIR,
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DEVICE: 'cpu',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -33,7 +41,10 @@ async function spawnServer(env: Record<string, string> = {}): Promise<Proc> {
   let ready = 0;
   for (let i = 0; i < 240 && ready !== 200; i++) {
     await sleep(250);
-    ready = await fetch(base + '/ready').then((r) => r.status, () => 0);
+    ready = await fetch(base + '/ready').then(
+      (r) => r.status,
+      () => 0,
+    );
   }
   if (ready !== 200) {
     child.kill('SIGKILL');
@@ -70,12 +81,19 @@ const post = (base: string, body: unknown, id?: string) =>
   });
 
 const query = '대한민국의 수도는 어디인가?';
-const small = { query, passages: Array.from({ length: 16 }, (_, i) => (i === 3 ? '서울은 대한민국의 수도이다.' : `${i}번째 문단: 김치는 한국의 전통 발효 음식이다.`)) };
+const small = {
+  query,
+  passages: Array.from({ length: 16 }, (_, i) =>
+    i === 3 ? '서울은 대한민국의 수도이다.' : `${i}번째 문단: 김치는 한국의 전통 발효 음식이다.`,
+  ),
+};
 /** A request that keeps the model busy for a while (400 passages of about 120 tokens). */
 const big = {
   query,
   passages: Array.from({ length: 400 }, (_, i) =>
-    i === 123 ? '서울은 대한민국의 수도이며 가장 큰 도시이다.' : `${i}: ${'한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. '.repeat(8)}`,
+    i === 123
+      ? '서울은 대한민국의 수도이며 가장 큰 도시이다.'
+      : `${i}: ${'한국의 여러 도시와 음식, 역사에 관한 긴 문단이다. '.repeat(8)}`,
   ),
 };
 
@@ -113,7 +131,9 @@ t.test('SIGTERM under load: accepted requests all succeed, new ones get 503, exi
   const clients = Array.from({ length: 6 }, client);
   while (outcomes.ok < 30) await sleep(20);
   // Big requests running and queued when the signal comes.
-  const bigs = Array.from({ length: 3 }, () => post(p.base, big).then(async (r) => ({ status: r.status, body: (await r.json()) as any })));
+  const bigs = Array.from({ length: 3 }, () =>
+    post(p.base, big).then(async (r) => ({ status: r.status, body: (await r.json()) as any })),
+  );
   await admitted(p.base, 3 * big.passages.length);
   p.signal('SIGTERM');
   signalled = true;
@@ -144,7 +164,9 @@ t.test('SIGTERM under load: accepted requests all succeed, new ones get 503, exi
   await Promise.all(clients);
   stop = true;
   const { code, ms } = await p.exit;
-  t.comment(`drain: ${outcomes.ok} ok (${afterSignal.ok} answered after SIGTERM), ${outcomes.shuttingDown} told 503 shutting_down, ${outcomes.refused} refused after close, ${outcomes.unanswered.length} cut at connect, 3 big requests finished; exit ${code} ${Math.round(ms)} ms after SIGTERM`);
+  t.comment(
+    `drain: ${outcomes.ok} ok (${afterSignal.ok} answered after SIGTERM), ${outcomes.shuttingDown} told 503 shutting_down, ${outcomes.refused} refused after close, ${outcomes.unanswered.length} cut at connect, 3 big requests finished; exit ${code} ${Math.round(ms)} ms after SIGTERM`,
+  );
   t.same(outcomes.failed, [], 'no accepted request failed');
   const log = p.log();
   const taken = outcomes.unanswered.filter((id) => log.includes(`"reqId":"${id}"`));
@@ -157,20 +179,33 @@ t.test('SIGTERM under load: accepted requests all succeed, new ones get 503, exi
 t.test('SHUTDOWN_GRACE_MS cuts off a drain that takes too long: exit 1', async (t) => {
   const p = await spawnServer({ SHUTDOWN_GRACE_MS: '200' });
   t.teardown(() => p.child.kill('SIGKILL'));
-  const pending = Array.from({ length: 4 }, () => post(p.base, big).then((r) => r.status, () => 0));
+  const pending = Array.from({ length: 4 }, () =>
+    post(p.base, big).then(
+      (r) => r.status,
+      () => 0,
+    ),
+  );
   await admitted(p.base, 4 * big.passages.length);
   p.signal('SIGTERM');
   const { code } = await p.exit;
   t.equal(code, 1, `exit 1 when accepted work had to be abandoned\n${p.log().slice(-1500)}`);
   t.match(p.log(), /work still running after SHUTDOWN_GRACE_MS=200/);
   const statuses = await Promise.all(pending);
-  t.ok(statuses.some((s) => s !== 200), `some of the work was cut off: ${statuses}`);
+  t.ok(
+    statuses.some((s) => s !== 200),
+    `some of the work was cut off: ${statuses}`,
+  );
 });
 
 t.test('a second signal exits at once', async (t) => {
   const p = await spawnServer({ SHUTDOWN_GRACE_MS: '60000' });
   t.teardown(() => p.child.kill('SIGKILL'));
-  const pending = Array.from({ length: 4 }, () => post(p.base, big).then((r) => r.status, () => 0));
+  const pending = Array.from({ length: 4 }, () =>
+    post(p.base, big).then(
+      (r) => r.status,
+      () => 0,
+    ),
+  );
   await admitted(p.base, 4 * big.passages.length);
   p.signal('SIGTERM');
   await sleep(100);

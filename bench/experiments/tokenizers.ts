@@ -22,7 +22,10 @@ async function loadTransformers(dir: string): Promise<TextTokenizer> {
     encode(text: string, o: { add_special_tokens: boolean }): number[];
   };
   const special = readSpecialIds(JSON.parse(readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')));
-  return { special, encodeMany: async (texts) => texts.map((t) => tok.encode(t.normalize('NFC'), { add_special_tokens: false })) };
+  return {
+    special,
+    encodeMany: async (texts) => texts.map((t) => tok.encode(t.normalize('NFC'), { add_special_tokens: false })),
+  };
 }
 
 const rows = loadMsmarcoKo();
@@ -67,7 +70,11 @@ for (const [impl, load] of [
     const ids = assemblePair(q!, d!, ref.max_len, ref.query_max_share, tok.special).ids;
     if (JSON.stringify(ids) !== JSON.stringify(p.input_ids)) mismatches.push(p.name);
   }
-  console.log(`${impl.padEnd(12)} ${n} pairs: one call ${whole}; 21-text calls sequential ${sequential}; concurrent ${concurrent}`);
-  console.log(`${''.padEnd(12)} fixture parity: ${ref.pairs.length - mismatches.length}/${ref.pairs.length}${mismatches.length ? ` (differs on: ${mismatches.join('; ')})` : ''}`);
+  console.log(
+    `${impl.padEnd(12)} ${n} pairs: one call ${whole}; 21-text calls sequential ${sequential}; concurrent ${concurrent}`,
+  );
+  console.log(
+    `${''.padEnd(12)} fixture parity: ${ref.pairs.length - mismatches.length}/${ref.pairs.length}${mismatches.length ? ` (differs on: ${mismatches.join('; ')})` : ''}`,
+  );
 }
 console.log(`node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, model ${modelDir}`);

@@ -75,7 +75,16 @@ async function requestsOf(length: number, count: number): Promise<Request[]> {
 // ---- the server -------------------------------------------------------------------------------------------------
 async function startServer(file: string, port: number): Promise<{ child: ChildProcess; log: () => string }> {
   const child = spawn(process.execPath, [join(ROOT, 'bin/ko-rerank.mjs'), 'serve'], {
-    env: { ...process.env, MODEL_DIR: modelDir, MODEL_FILE: file, DEVICE: device, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', MAX_QUEUE_PAIRS: '100000' },
+    env: {
+      ...process.env,
+      MODEL_DIR: modelDir,
+      MODEL_FILE: file,
+      DEVICE: device,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      MAX_QUEUE_PAIRS: '100000',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -97,7 +106,14 @@ async function startServer(file: string, port: number): Promise<{ child: ChildPr
 function post(agent: http.Agent, port: number, path: string, body: Buffer): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -134,7 +150,14 @@ async function closedLoop(port: number, reqs: Request[], concurrency: number, ms
   );
   const secs = (performance.now() - t0) / 1000;
   agent.destroy();
-  return { concurrency, pairsPerSec: pairs / secs, requests: latencies.length, errors, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    concurrency,
+    pairsPerSec: pairs / secs,
+    requests: latencies.length,
+    errors,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
 }
 
 /** Poisson arrivals at `rate` requests/s; latency from the scheduled arrival (no coordinated omission). */
@@ -161,11 +184,19 @@ async function openLoop(port: number, reqs: Request[], rate: number, ms: number)
   }
   await Promise.all(inflight);
   agent.destroy();
-  return { rate, requests: latencies.length, errors, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    rate,
+    requests: latencies.length,
+    errors,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
 }
 
 function gpuMemoryMiB(pid: number | undefined): number | null {
-  const r = spawnSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8' });
+  const r = spawnSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) return null;
   let total = 0;
   for (const line of r.stdout.trim().split('\n')) {
@@ -177,7 +208,14 @@ function gpuMemoryMiB(pid: number | undefined): number | null {
 
 // ---- run --------------------------------------------------------------------------------------------------------
 const parityRequests = await requestsOf(128, 4);
-const report: Record<string, unknown> = { device, lengths, concurrencies, seconds, passagesPerRequest, models: {} as Record<string, unknown> };
+const report: Record<string, unknown> = {
+  device,
+  lengths,
+  concurrencies,
+  seconds,
+  passagesPerRequest,
+  models: {} as Record<string, unknown>,
+};
 let port = 18600;
 for (const file of files) {
   const entry: Record<string, any> = { file, lengths: {} };
@@ -229,7 +267,10 @@ for (const file of files) {
       maxBatchSize: 64,
       padId,
     });
-    const b = await raw.run(reqs.flatMap((r) => r.ids), seconds);
+    const b = await raw.run(
+      reqs.flatMap((r) => r.ids),
+      seconds,
+    );
     await raw.close();
     const row = entry.lengths[length];
     row.bare = { pairsPerSec: b.pairsPerSec, batches: b.batches, budget };

@@ -33,7 +33,9 @@ export function renderChart(r: ChartInput): string {
   const raw = Object.fromEntries(workloads.map((w) => [w, median(r.rounds.map((x) => x.raw[w]!.pairsPerSec))]));
   const series = (w: string) => concs.map((c) => r.sweep.find((p) => p.name === `${w} c=${c}`)!);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(`ko-rerank ${r.settings.model} (${r.settings.modelFile}), ${r.mode} bench ${r.date.slice(0, 10)}`)}</text>`,
@@ -47,7 +49,9 @@ export function renderChart(r: ChartInput): string {
     const left = lefts[0]!;
     const ymax = niceMax(Math.max(...Object.values(raw), ...r.sweep.map((p) => p.pairsPerSec)) * 1.05);
     const y = (v: number) => panel.top + panel.h - (v / ymax) * panel.h;
-    out.push(`<text x="${left + panel.w / 2}" y="${panel.top - 10}" text-anchor="middle" font-weight="bold">Throughput (pairs/s) vs concurrency</text>`);
+    out.push(
+      `<text x="${left + panel.w / 2}" y="${panel.top - 10}" text-anchor="middle" font-weight="bold">Throughput (pairs/s) vs concurrency</text>`,
+    );
     for (let i = 0; i <= 5; i++) {
       const v = (ymax * i) / 5;
       out.push(`<line x1="${left}" x2="${left + panel.w}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`);
@@ -56,8 +60,13 @@ export function renderChart(r: ChartInput): string {
     for (const w of workloads) {
       const pts = series(w).map((p) => `${xOf(left, p.concurrency!)},${y(p.pairsPerSec)}`);
       out.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[w] ?? '#000'}" stroke-width="2"/>`);
-      for (const p of series(w)) out.push(`<circle cx="${xOf(left, p.concurrency!)}" cy="${y(p.pairsPerSec)}" r="3" fill="${COLORS[w] ?? '#000'}"/>`);
-      out.push(`<line x1="${left}" x2="${left + panel.w}" y1="${y(raw[w]!)}" y2="${y(raw[w]!)}" stroke="${COLORS[w] ?? '#000'}" stroke-dasharray="5,4"/>`);
+      for (const p of series(w))
+        out.push(
+          `<circle cx="${xOf(left, p.concurrency!)}" cy="${y(p.pairsPerSec)}" r="3" fill="${COLORS[w] ?? '#000'}"/>`,
+        );
+      out.push(
+        `<line x1="${left}" x2="${left + panel.w}" y1="${y(raw[w]!)}" y2="${y(raw[w]!)}" stroke="${COLORS[w] ?? '#000'}" stroke-dasharray="5,4"/>`,
+      );
     }
     axisX(left, y(0));
   }
@@ -67,16 +76,24 @@ export function renderChart(r: ChartInput): string {
     const all = r.sweep.flatMap((p) => [p.latencyMs.p50, p.latencyMs.p99]).filter((v) => v > 0);
     const lo = 10 ** Math.floor(Math.log10(Math.min(...all)));
     const hi = 10 ** Math.ceil(Math.log10(Math.max(...all)));
-    const y = (v: number) => panel.top + panel.h - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * panel.h;
-    out.push(`<text x="${left + panel.w / 2}" y="${panel.top - 10}" text-anchor="middle" font-weight="bold">Request latency (ms, log) vs concurrency</text>`);
+    const y = (v: number) =>
+      panel.top + panel.h - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * panel.h;
+    out.push(
+      `<text x="${left + panel.w / 2}" y="${panel.top - 10}" text-anchor="middle" font-weight="bold">Request latency (ms, log) vs concurrency</text>`,
+    );
     for (let v = lo; v <= hi; v *= 10) {
       out.push(`<line x1="${left}" x2="${left + panel.w}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`);
       out.push(`<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
     }
     for (const w of workloads) {
-      for (const [k, dash] of [['p50', ''], ['p99', ' stroke-dasharray="5,4"']] as const) {
+      for (const [k, dash] of [
+        ['p50', ''],
+        ['p99', ' stroke-dasharray="5,4"'],
+      ] as const) {
         const pts = series(w).map((p) => `${xOf(left, p.concurrency!)},${y(Math.max(lo, p.latencyMs[k]))}`);
-        out.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[w] ?? '#000'}" stroke-width="2"${dash}/>`);
+        out.push(
+          `<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[w] ?? '#000'}" stroke-width="2"${dash}/>`,
+        );
       }
     }
     axisX(left, panel.top + panel.h);
@@ -85,7 +102,9 @@ export function renderChart(r: ChartInput): string {
   let lx = 80;
   const ly = H - 22;
   for (const w of workloads) {
-    out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${COLORS[w] ?? '#000'}" stroke-width="2"/>`);
+    out.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${COLORS[w] ?? '#000'}" stroke-width="2"/>`,
+    );
     out.push(`<text x="${lx + 30}" y="${ly + 4}">${w}</text>`);
     lx += 90;
   }
@@ -97,7 +116,10 @@ export function renderChart(r: ChartInput): string {
   function axisX(left: number, yAxis: number): void {
     out.push(`<line x1="${left}" x2="${left + panel.w}" y1="${yAxis}" y2="${yAxis}" stroke="#333"/>`);
     out.push(`<line x1="${left}" x2="${left}" y1="${panel.top}" y2="${panel.top + panel.h}" stroke="#333"/>`);
-    for (const c of concs) out.push(`<text x="${xOf(left, c)}" y="${panel.top + panel.h + 16}" text-anchor="middle">${c}</text>`);
-    out.push(`<text x="${left + panel.w / 2}" y="${panel.top + panel.h + 32}" text-anchor="middle" fill="#555">concurrent clients</text>`);
+    for (const c of concs)
+      out.push(`<text x="${xOf(left, c)}" y="${panel.top + panel.h + 16}" text-anchor="middle">${c}</text>`);
+    out.push(
+      `<text x="${left + panel.w / 2}" y="${panel.top + panel.h + 32}" text-anchor="middle" fill="#555">concurrent clients</text>`,
+    );
   }
 }

@@ -66,7 +66,14 @@ const agentFor = (n: number) => new http.Agent({ keepAlive: true, maxSockets: n,
 function post(agent: http.Agent, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path: '/rerank', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/rerank',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
       (res) => {
         res.on('data', () => {});
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -116,14 +123,23 @@ function window(a: Map<string, number>, b: Map<string, number>, seconds: number)
     paddingWaste: real > 0 ? d('batch_tokens_sum') / real - 1 : 0,
     inferenceBusy: d('inference_duration_ms_sum') / 1000 / seconds,
     eventLoopUtilisation: d('event_loop_active_seconds_total') / seconds,
-    meanTokenizationMs: d('tokenization_duration_ms_count') > 0 ? d('tokenization_duration_ms_sum') / d('tokenization_duration_ms_count') : 0,
+    meanTokenizationMs:
+      d('tokenization_duration_ms_count') > 0
+        ? d('tokenization_duration_ms_sum') / d('tokenization_duration_ms_count')
+        : 0,
   };
 }
 
 function percentiles(xs: number[]): PhaseResult['latencyMs'] {
   const s = [...xs].sort((a, b) => a - b);
   const at = (p: number) => (s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(p * s.length))]!);
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] ?? NaN, mean: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length) };
+  return {
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: s[s.length - 1] ?? NaN,
+    mean: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length),
+  };
 }
 
 const bodyCache = new Map<string, Buffer[]>();

@@ -16,7 +16,12 @@ export interface NaiveResult {
 
 type Callable = (...args: any[]) => any;
 
-export async function naiveBaseline(modelDir: string, modelFile: string, requests: readonly RerankRequest[], minSeconds: number): Promise<NaiveResult> {
+export async function naiveBaseline(
+  modelDir: string,
+  modelFile: string,
+  requests: readonly RerankRequest[],
+  minSeconds: number,
+): Promise<NaiveResult> {
   const { AutoTokenizer, AutoModelForSequenceClassification, env } = await import('@huggingface/transformers');
   env.allowRemoteModels = false;
   env.allowLocalModels = true;

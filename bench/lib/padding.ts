@@ -58,11 +58,18 @@ class FifoBatcher implements Submitter {
       }
       const batch = this.queue.splice(0, n);
       this.inFlight++;
-      void this.backend.run(Batcher.buildTensors(batch.map((b) => b.seq), this.opts.padId)).then(() => {
-        this.inFlight--;
-        for (const b of batch) b.done();
-        this.pump();
-      });
+      void this.backend
+        .run(
+          Batcher.buildTensors(
+            batch.map((b) => b.seq),
+            this.opts.padId,
+          ),
+        )
+        .then(() => {
+          this.inFlight--;
+          for (const b of batch) b.done();
+          this.pump();
+        });
     }
   }
 }
@@ -72,7 +79,11 @@ export interface PaddingResult {
   waste: number;
 }
 
-async function drive(make: (backend: Backend) => Submitter, stream: readonly (readonly (readonly number[])[])[], concurrency: number): Promise<PaddingResult> {
+async function drive(
+  make: (backend: Backend) => Submitter,
+  stream: readonly (readonly (readonly number[])[])[],
+  concurrency: number,
+): Promise<PaddingResult> {
   const backend = new RecordingBackend();
   const sub = make(backend);
   // The stream is cycled long enough for a steady state (at least 20 requests per client).

@@ -24,7 +24,11 @@ export interface RawResult {
 }
 
 /** Length-sorted micro-batches under the budget: the least padding any batcher can reach on these pairs. */
-export function idealBatches(seqs: readonly (readonly number[])[], maxBatchTokens: number, maxBatchSize: number): (readonly number[])[][] {
+export function idealBatches(
+  seqs: readonly (readonly number[])[],
+  maxBatchTokens: number,
+  maxBatchSize: number,
+): (readonly number[])[][] {
   const sorted = [...seqs].sort((a, b) => a.length - b.length);
   const batches: (readonly number[])[][] = [];
   let cur: (readonly number[])[] = [];

@@ -51,7 +51,10 @@ export async function encodeRequests(reqs: readonly RerankRequest[], ctx: Encode
   return out;
 }
 
-export async function buildWorkloads(ctx: EncodeContext, counts: Record<WorkloadName, number>): Promise<Record<WorkloadName, Workload>> {
+export async function buildWorkloads(
+  ctx: EncodeContext,
+  counts: Record<WorkloadName, number>,
+): Promise<Record<WorkloadName, Workload>> {
   const rows = loadMsmarcoKo();
   const corpus = [...new Set(rows.flatMap((r) => r.pos))];
   const rand = rng(20261127);
@@ -106,8 +109,18 @@ export async function buildWorkloads(ctx: EncodeContext, counts: Record<Workload
 }
 
 /** Length statistics of a workload's encoded pairs. */
-export function lengthStats(w: Workload): { pairs: number; meanTokens: number; p50: number; p90: number; max: number; atMaxLen: number } {
-  const lens = w.seqs.flat().map((s) => s.length).sort((a, b) => a - b);
+export function lengthStats(w: Workload): {
+  pairs: number;
+  meanTokens: number;
+  p50: number;
+  p90: number;
+  max: number;
+  atMaxLen: number;
+} {
+  const lens = w.seqs
+    .flat()
+    .map((s) => s.length)
+    .sort((a, b) => a - b);
   const at = (p: number) => lens[Math.min(lens.length - 1, Math.floor(p * lens.length))]!;
   const max = lens[lens.length - 1]!;
   return {

@@ -98,7 +98,9 @@ def main() -> None:
         help="training steps (default %(default)s; a resumed run may change it: the decay then ends there)",
     )
     parser.add_argument(
-        "--card-only", action="store_true", help="only rewrite README.md from metrics.json (e.g. after npm run bench -- model-speed)"
+        "--card-only",
+        action="store_true",
+        help="only rewrite README.md from metrics.json (e.g. after npm run bench -- model-speed)",
     )
     parser.add_argument("--train-only", action="store_true", help="stop after training (OUT/model.safetensors)")
     parser.add_argument(

@@ -68,7 +68,8 @@ export function ldSoConfDirs(file: string, seen = new Set<string>()): string[] {
       } catch {
         continue;
       }
-      for (const name of names) if (name.startsWith(prefix) && name.endsWith(suffix)) dirs.push(...ldSoConfDirs(join(dir, name), seen));
+      for (const name of names)
+        if (name.startsWith(prefix) && name.endsWith(suffix)) dirs.push(...ldSoConfDirs(join(dir, name), seen));
     }
   }
   return dirs;
@@ -137,12 +138,18 @@ export function probeCuda(opts: CudaProbeOptions = {}): CudaProbe {
   const providerDir = opts.providerDir ?? onnxruntimeNodeBinDir(platform, arch);
   const fail = (missing: string, reason: string): CudaProbe => ({ ok: false, providerDir, missing, reason });
   if (platform !== 'linux' || arch !== 'x64') {
-    return fail('platform', `onnxruntime-node has a CUDA execution provider for linux/x64 only (this is ${platform}/${arch})`);
+    return fail(
+      'platform',
+      `onnxruntime-node has a CUDA execution provider for linux/x64 only (this is ${platform}/${arch})`,
+    );
   }
   for (const file of [SHARED_PROVIDER, CUDA_PROVIDER]) {
     const path = join(providerDir, file);
     if (!existsSync(path)) {
-      return fail(file, `CUDA provider not installed: ${path} is missing (install it with scripts/install-cuda-provider.sh, or use the gpu image)`);
+      return fail(
+        file,
+        `CUDA provider not installed: ${path} is missing (install it with scripts/install-cuda-provider.sh, or use the gpu image)`,
+      );
     }
   }
   const providerPath = join(providerDir, CUDA_PROVIDER);

@@ -119,14 +119,16 @@ export function readOnnxSummary(file: string): OnnxSummary {
     for (const g of fields(f, graph.start, graph.end)) {
       if (g.wire !== 2) continue;
       if (g.num === 11) {
-        for (const v of fields(f, g.start, g.end)) if (v.num === 1 && v.wire === 2) pending.push({ name: f.bytes(v.start, v.end - v.start).toString('utf8'), type: 'input' });
+        for (const v of fields(f, g.start, g.end))
+          if (v.num === 1 && v.wire === 2)
+            pending.push({ name: f.bytes(v.start, v.end - v.start).toString('utf8'), type: 'input' });
       } else if (g.num === 5) {
         let name = '';
         const dims: number[] = [];
         for (const t of fields(f, g.start, g.end)) {
           if (t.num === 8 && t.wire === 2) name = f.bytes(t.start, t.end - t.start).toString('utf8');
           else if (t.num === 1 && t.wire === 0) dims.push(t.value);
-          else if (t.num === 1 && t.wire === 2) for (let p = t.start; p < t.end; ) [dims[dims.length], p] = varint(f, p);
+          else if (t.num === 1 && t.wire === 2) for (let p = t.start; p < t.end;) [dims[dims.length], p] = varint(f, p);
         }
         initializers.add(name);
         if (/word_embeddings/.test(name) && dims.length === 2 && embeddingRows === undefined) embeddingRows = dims[0];
@@ -184,13 +186,18 @@ export function checkModel(model: ModelDir): OnnxSummary {
   try {
     tokenizer = JSON.parse(readFileSync(model.tokenizerPath, 'utf8'));
   } catch (err) {
-    throw new ModelDirError(`${model.tokenizerPath} is not valid JSON (${(err as Error).message.split('\n')[0]}): copy the tokenizer.json saved with this model`);
+    throw new ModelDirError(
+      `${model.tokenizerPath} is not valid JSON (${(err as Error).message.split('\n')[0]}): copy the tokenizer.json saved with this model`,
+    );
   }
   if (tokenizer === null || typeof tokenizer !== 'object' || Array.isArray(tokenizer)) {
-    throw new ModelDirError(`${model.tokenizerPath} holds ${describeJson(tokenizer)}, not a tokenizer object: copy the tokenizer.json saved with this model`);
+    throw new ModelDirError(
+      `${model.tokenizerPath} holds ${describeJson(tokenizer)}, not a tokenizer object: copy the tokenizer.json saved with this model`,
+    );
   }
   const maxId = tokenizerMaxId(tokenizer);
-  if (maxId === undefined) throw new ModelDirError(`${model.tokenizerPath} has no model.vocab: copy the tokenizer.json saved with this model`);
+  if (maxId === undefined)
+    throw new ModelDirError(`${model.tokenizerPath} has no model.vocab: copy the tokenizer.json saved with this model`);
   if (summary.embeddingRows !== undefined && maxId >= summary.embeddingRows) {
     throw new ModelDirError(
       `${model.tokenizerPath} does not match ${onnx}: the tokenizer has ids up to ${maxId} but the model's word embedding has ${summary.embeddingRows} rows; use the tokenizer.json saved with this model`,

@@ -24,7 +24,9 @@ function readJson(file: string, required: boolean): Record<string, unknown> {
   try {
     value = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ModelDirError(`${file} is not valid JSON (${(err as Error).message.split('\n')[0]}): copy the file saved with this model`);
+    throw new ModelDirError(
+      `${file} is not valid JSON (${(err as Error).message.split('\n')[0]}): copy the file saved with this model`,
+    );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
@@ -61,15 +63,22 @@ export const AUTO_MODEL_FILES = ['model.onnx', 'model_quantized.onnx'];
 
 export function readModelDir(dir: string, modelFile = 'auto'): ModelDir {
   const abs = path.resolve(dir);
-  if (!existsSync(abs)) throw new ModelDirError(`model directory ${abs} does not exist: set MODEL_DIR to a directory with config.json, tokenizer.json and onnx/model.onnx`);
+  if (!existsSync(abs))
+    throw new ModelDirError(
+      `model directory ${abs} does not exist: set MODEL_DIR to a directory with config.json, tokenizer.json and onnx/model.onnx`,
+    );
   const config = readJson(path.join(abs, 'config.json'), true);
   const tokenizerConfig = readJson(path.join(abs, 'tokenizer_config.json'), false);
   const tokenizerPath = path.join(abs, 'tokenizer.json');
-  if (!existsSync(tokenizerPath)) throw new ModelDirError(`missing ${tokenizerPath}: copy the tokenizer.json saved with this model into MODEL_DIR`);
+  if (!existsSync(tokenizerPath))
+    throw new ModelDirError(`missing ${tokenizerPath}: copy the tokenizer.json saved with this model into MODEL_DIR`);
   const files = modelFile === 'auto' ? AUTO_MODEL_FILES : [modelFile];
   const candidates = files.flatMap((f) => [path.join(abs, 'onnx', f), path.join(abs, f)]);
   const onnxPath = candidates.find((p) => existsSync(p));
-  if (!onnxPath) throw new ModelDirError(`no ONNX model: looked for ${candidates.join(', ')}; export one there (scripts/export_onnx.py) or set MODEL_FILE to the file's name`);
+  if (!onnxPath)
+    throw new ModelDirError(
+      `no ONNX model: looked for ${candidates.join(', ')}; export one there (scripts/export_onnx.py) or set MODEL_FILE to the file's name`,
+    );
   return {
     dir: abs,
     name: path.basename(abs),

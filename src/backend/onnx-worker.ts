@@ -14,11 +14,19 @@ function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-async function createSession(): Promise<{ session: ort.InferenceSession; provider: 'cuda' | 'cpu'; fallbackReason?: string }> {
-  if (init.device === 'cpu') return { session: await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu', init)), provider: 'cpu' };
+async function createSession(): Promise<{
+  session: ort.InferenceSession;
+  provider: 'cuda' | 'cpu';
+  fallbackReason?: string;
+}> {
+  if (init.device === 'cpu')
+    return { session: await ort.InferenceSession.create(init.onnxPath, sessionOptions('cpu', init)), provider: 'cpu' };
   try {
     // Quiet: a missing CUDA library is reported once, by our own fallback warning.
-    const session = await ort.InferenceSession.create(init.onnxPath, { ...sessionOptions('cuda', init), logSeverityLevel: 4 });
+    const session = await ort.InferenceSession.create(init.onnxPath, {
+      ...sessionOptions('cuda', init),
+      logSeverityLevel: 4,
+    });
     return { session, provider: 'cuda' };
   } catch (err) {
     const reason = (err as Error).message.split('\n')[0] ?? String(err);
@@ -28,18 +36,29 @@ async function createSession(): Promise<{ session: ort.InferenceSession; provide
   }
 }
 
-function buildFeeds(session: ort.InferenceSession, rows: number, seqLen: number, ids: BigInt64Array, mask: BigInt64Array) {
+function buildFeeds(
+  session: ort.InferenceSession,
+  rows: number,
+  seqLen: number,
+  ids: BigInt64Array,
+  mask: BigInt64Array,
+) {
   const feeds: Record<string, ort.Tensor> = {};
   for (const name of session.inputNames) {
     if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', ids, [rows, seqLen]);
     else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', mask, [rows, seqLen]);
-    else if (name === 'token_type_ids') feeds[name] = new ort.Tensor('int64', new BigInt64Array(rows * seqLen), [rows, seqLen]);
+    else if (name === 'token_type_ids')
+      feeds[name] = new ort.Tensor('int64', new BigInt64Array(rows * seqLen), [rows, seqLen]);
     else throw new Error(`model declares an unsupported input ${JSON.stringify(name)}`);
   }
   return feeds;
 }
 
-function pickLogits(session: ort.InferenceSession, out: ort.InferenceSession.OnnxValueMapType, rows: number): Float32Array {
+function pickLogits(
+  session: ort.InferenceSession,
+  out: ort.InferenceSession.OnnxValueMapType,
+  rows: number,
+): Float32Array {
   const name = session.outputNames.includes('logits') ? 'logits' : session.outputNames[0]!;
   const tensor = out[name] as ort.Tensor;
   // fp16 exports return float16 logits: read the type from the output, not from an assumption.
@@ -120,9 +139,10 @@ async function main(): Promise<void> {
       // Tensor cores want sequence lengths in multiples of 8 (fp16 GEMMs); on CPU the extra padding is only cost.
       if (provider === 'cuda') ({ seqLen, ids, mask } = padToMultiple(msg.rows, seqLen, ids, mask, 8, msg.padId ?? 1));
       const logits = await run(msg.rows, seqLen, ids, mask);
-      post({ type: 'result', id: msg.id, logits: logits.buffer as ArrayBuffer, inferenceMs: performance.now() - start }, [
-        logits.buffer as ArrayBuffer,
-      ]);
+      post(
+        { type: 'result', id: msg.id, logits: logits.buffer as ArrayBuffer, inferenceMs: performance.now() - start },
+        [logits.buffer as ArrayBuffer],
+      );
     } catch (err) {
       post({ type: 'run-error', id: msg.id, message: (err as Error).message });
     }

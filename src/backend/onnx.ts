@@ -107,7 +107,10 @@ class InferenceWorker {
     if (head.done || head.value.boundMs === 0) return;
     const { boundMs, tokens } = head.value;
     this.watchdog = setTimeout(() => {
-      this.lose('hang', `inference worker hung: a session.run of ${tokens} padded tokens took longer than ${boundMs} ms (WATCHDOG_MS)`);
+      this.lose(
+        'hang',
+        `inference worker hung: a session.run of ${tokens} padded tokens took longer than ${boundMs} ms (WATCHDOG_MS)`,
+      );
       // A thread stuck in native code only ends when the call returns; the replacement does not wait for it.
       void this.worker.terminate().catch(() => {});
     }, boundMs);
@@ -137,7 +140,15 @@ class InferenceWorker {
       if (this.pending.size === 1) this.arm();
       const ids = batch.ids.buffer as ArrayBuffer;
       const mask = batch.mask.buffer as ArrayBuffer;
-      const msg: RunMessage = { type: 'run', id, rows: batch.rows, seqLen: batch.seqLen, ids, mask, padId: batch.padId };
+      const msg: RunMessage = {
+        type: 'run',
+        id,
+        rows: batch.rows,
+        seqLen: batch.seqLen,
+        ids,
+        mask,
+        padId: batch.padId,
+      };
       this.worker.postMessage(msg, [ids, mask]);
     });
   }
@@ -162,7 +173,10 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
-function startWorker(init: WorkerInit, url: URL): Promise<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }> {
+function startWorker(
+  init: WorkerInit,
+  url: URL,
+): Promise<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }> {
   const start: WorkerStart = { ...init, withdraw: new SharedArrayBuffer(4) };
   const worker = new Worker(url, { workerData: start });
   const withdraw = new Int32Array(start.withdraw);
@@ -232,7 +246,8 @@ export class OnnxBackend implements Backend {
     if (device !== 'cpu') {
       const probe = probeCuda();
       if (!probe.ok) {
-        if (device === 'cuda') throw new BackendError(`DEVICE=cuda but the CUDA execution provider cannot load: ${probe.reason}`);
+        if (device === 'cuda')
+          throw new BackendError(`DEVICE=cuda but the CUDA execution provider cannot load: ${probe.reason}`);
         device = 'cpu';
         unavailable = probe.reason;
       }
@@ -251,7 +266,9 @@ export class OnnxBackend implements Backend {
       await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.worker.terminate() : undefined)));
       throw failed.reason as Error;
     }
-    const ok = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }>).value);
+    const ok = started.map(
+      (s) => (s as PromiseFulfilledResult<{ worker: Worker; withdraw: Int32Array; ready: ReadyMessage }>).value,
+    );
     const { type: _type, ...info } = ok[0]!.ready;
     if (unavailable) info.fallbackReason = unavailable;
     return new OnnxBackend(
@@ -290,32 +307,46 @@ export class OnnxBackend implements Backend {
   private restart(index: number): void {
     if (this.closed || this.down) return;
     if (this.strikes > this.opts.maxRestarts) {
-      this.giveUp(index, `${this.strikes} worker starts in a row failed or died before finishing a run (WORKER_MAX_RESTARTS=${this.opts.maxRestarts})`);
+      this.giveUp(
+        index,
+        `${this.strikes} worker starts in a row failed or died before finishing a run (WORKER_MAX_RESTARTS=${this.opts.maxRestarts})`,
+      );
       return;
     }
     const attempt = this.strikes + 1;
-    const timer = setTimeout(async () => {
-      this.timers.delete(timer);
-      const t0 = performance.now();
-      try {
-        const { worker, withdraw } = await startWorker(this.init, this.opts.workerUrl);
-        if (this.closed) {
-          await worker.terminate();
-          return;
-        }
-        this.workers[index] = this.wrap(worker, withdraw);
-        this.hooks.onWorkerRestarted?.({ worker: index, attempt, ms: Math.round(performance.now() - t0) });
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const w of waiters) w.resolve();
-      } catch (err) {
-        if (this.closed) return;
-        this.strikes++;
-        const down = this.strikes > this.opts.maxRestarts;
-        this.hooks.onRestartFailed?.({ worker: index, attempt, message: (err as Error).message, retryInMs: down ? 0 : restartDelayMs(this.strikes), down });
-        this.restart(index);
-      }
-    }, restartDelayMs(this.strikes));
+    // The timer cannot await: the restart's errors are handled inside it.
+    const timer = setTimeout(
+      () =>
+        void (async () => {
+          this.timers.delete(timer);
+          const t0 = performance.now();
+          try {
+            const { worker, withdraw } = await startWorker(this.init, this.opts.workerUrl);
+            if (this.closed) {
+              await worker.terminate();
+              return;
+            }
+            this.workers[index] = this.wrap(worker, withdraw);
+            this.hooks.onWorkerRestarted?.({ worker: index, attempt, ms: Math.round(performance.now() - t0) });
+            const waiters = this.waiters;
+            this.waiters = [];
+            for (const w of waiters) w.resolve();
+          } catch (err) {
+            if (this.closed) return;
+            this.strikes++;
+            const down = this.strikes > this.opts.maxRestarts;
+            this.hooks.onRestartFailed?.({
+              worker: index,
+              attempt,
+              message: (err as Error).message,
+              retryInMs: down ? 0 : restartDelayMs(this.strikes),
+              down,
+            });
+            this.restart(index);
+          }
+        })(),
+      restartDelayMs(this.strikes),
+    );
     this.timers.add(timer);
   }
 

@@ -2,7 +2,16 @@
 // halves and retry each, recursively, so only the rows that fail even alone are lost. Those come back in
 // `failed`; the batcher fails the requests that own them (error type backend) and the others get their logits.
 // A run lost with its worker (WorkerLostError) is not split: the requests that owned it fail, the pool restarts.
-import { WorkerLostError, BackendDownError, RunWithdrawnError, type Backend, type BackendInfo, type BackendResult, type PoolHealth, type TensorBatch } from './contract.ts';
+import {
+  WorkerLostError,
+  BackendDownError,
+  RunWithdrawnError,
+  type Backend,
+  type BackendInfo,
+  type BackendResult,
+  type PoolHealth,
+  type TensorBatch,
+} from './contract.ts';
 
 export interface SplitRetryHooks {
   /** A run failed and was split in two. */
@@ -57,7 +66,8 @@ export class SplitRetryBackend implements Backend {
     if (!(first instanceof Error)) return first;
     // A worker that died or hung, or no worker at all: not the rows' fault, and retrying could kill the next worker.
     // A withdrawn run did not fail: its caller queues the rows again.
-    if (first instanceof WorkerLostError || first instanceof BackendDownError || first instanceof RunWithdrawnError) throw first;
+    if (first instanceof WorkerLostError || first instanceof BackendDownError || first instanceof RunWithdrawnError)
+      throw first;
     if (batch.rows === 1) {
       this.hooks.onRowFailed?.(first);
       return { logits: new Float32Array([NaN]), inferenceMs: 0, failed: { rows: [0], message: first.message } };
@@ -80,7 +90,9 @@ export class SplitRetryBackend implements Backend {
         message = part.failed.message;
       }
     }
-    return failedRows.length > 0 ? { logits, inferenceMs, failed: { rows: failedRows, message } } : { logits, inferenceMs };
+    return failedRows.length > 0
+      ? { logits, inferenceMs, failed: { rows: failedRows, message } }
+      : { logits, inferenceMs };
   }
 
   private async tryRun(batch: TensorBatch, signal?: AbortSignal): Promise<BackendResult | Error> {

@@ -147,7 +147,8 @@ export class Batcher {
   private measure(paddedTokens: number, budget: number, inferenceMs: number): void {
     if (!this.opts.maxBatchMs || paddedTokens < budget / 2 || !(inferenceMs > 0)) return;
     const cost = inferenceMs / paddedTokens;
-    this.msPerToken = this.msPerToken === undefined ? cost : this.msPerToken + COST_EWMA_WEIGHT * (cost - this.msPerToken);
+    this.msPerToken =
+      this.msPerToken === undefined ? cost : this.msPerToken + COST_EWMA_WEIGHT * (cost - this.msPerToken);
   }
 
   /** Queues the sequences of one request; resolves with their logits in input order. */
@@ -283,7 +284,10 @@ export class Batcher {
     const sorted = [...this.queue].sort((a, b) => a.seq.length - b.seq.length || a.order - b.order);
     const { entry: anchor, starved: pinned } = this.anchor();
     const lengths = sorted.map((e) => e.seq.length);
-    const window = Batcher.bestWindow(lengths, anchor ? sorted.indexOf(anchor) : undefined, { maxBatchTokens: budget, maxBatchSize: this.opts.maxBatchSize });
+    const window = Batcher.bestWindow(lengths, anchor ? sorted.indexOf(anchor) : undefined, {
+      maxBatchTokens: budget,
+      maxBatchSize: this.opts.maxBatchSize,
+    });
     const batch = sorted.slice(...window);
     const taken = new Set(batch);
     this.queue = this.queue.filter((e) => !taken.has(e));
@@ -332,7 +336,11 @@ export class Batcher {
    * MAX_BATCH_TOKENS / 16 (the per-run cost: without it, single-pair batches with no padding would win). Only windows
    * holding index `anchor` when it is given. O(candidate starts x log n).
    */
-  static bestWindow(lengths: readonly number[], anchor: number | undefined, opts: { maxBatchTokens: number; maxBatchSize: number }): [number, number] {
+  static bestWindow(
+    lengths: readonly number[],
+    anchor: number | undefined,
+    opts: { maxBatchTokens: number; maxBatchSize: number },
+  ): [number, number] {
     const n = lengths.length;
     const overhead = opts.maxBatchTokens / BATCH_OVERHEAD_SHARE;
     const prefix = new Float64Array(n + 1);
@@ -385,7 +393,12 @@ export class Batcher {
 
   private async dispatch(batch: Entry[], pinned: boolean, budget: number): Promise<void> {
     this.inFlight++;
-    const sent: Dispatched = { jobs: new Set(batch.map((e) => e.job)), withdraw: new AbortController(), askedBack: false, pinned };
+    const sent: Dispatched = {
+      jobs: new Set(batch.map((e) => e.job)),
+      withdraw: new AbortController(),
+      askedBack: false,
+      pinned,
+    };
     this.dispatched.push(sent);
     const now = performance.now();
     let queueMs = 0;
@@ -399,7 +412,14 @@ export class Batcher {
     try {
       const { logits, inferenceMs, failed } = await this.backend.run(tensors, sent.withdraw.signal);
       if (!failed) this.measure(tensors.rows * tensors.seqLen, budget, inferenceMs);
-      this.hooks.onBatch?.({ rows: tensors.rows, seqLen: tensors.seqLen, paddedTokens: tensors.rows * tensors.seqLen, realTokens, queueMs, inferenceMs });
+      this.hooks.onBatch?.({
+        rows: tensors.rows,
+        seqLen: tensors.seqLen,
+        paddedTokens: tensors.rows * tensors.seqLen,
+        realTokens,
+        queueMs,
+        inferenceMs,
+      });
       // Rows that failed even alone (SplitRetryBackend) fail only the requests that own them.
       if (failed) {
         for (const r of failed.rows) if (batch[r]) this.fail(batch[r]!.job, new Error(failed.message));

@@ -2,7 +2,14 @@
 // The parts (tokenizer, backend, batcher, admission, metrics) are built by the composition root, src/compose.ts.
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { BackendDownError, WorkerLostError, type Backend, type BackendInfo, type ModelInfo, type PoolHealth } from '../backend/contract.ts';
+import {
+  BackendDownError,
+  WorkerLostError,
+  type Backend,
+  type BackendInfo,
+  type ModelInfo,
+  type PoolHealth,
+} from '../backend/contract.ts';
 import type { Admission, ReliabilityMetrics } from './admission.ts';
 import { CancelledError, type Batcher, type SubmitResult } from './batcher.ts';
 import { ServiceError } from './errors.ts';
@@ -72,7 +79,10 @@ export interface EngineInfo {
 }
 
 /** Token ids (no special tokens) of each pair's query and passage; identical texts are tokenized once. */
-async function encodeTexts(tokenizer: TextTokenizer, pairs: readonly (readonly [string, string])[]): Promise<(readonly [number[], number[]])[]> {
+async function encodeTexts(
+  tokenizer: TextTokenizer,
+  pairs: readonly (readonly [string, string])[],
+): Promise<(readonly [number[], number[]])[]> {
   const unique = new Map<string, number>();
   const slot = (t: string) => {
     let i = unique.get(t);
@@ -205,7 +215,12 @@ export class Engine {
   }
 
   /** Reranks passages against one query. `field` names the passages in error messages (the caller's wording). */
-  async rank(query: string, passages: readonly string[], opts: RankOptions = {}, field = 'passages'): Promise<EngineResult> {
+  async rank(
+    query: string,
+    passages: readonly string[],
+    opts: RankOptions = {},
+    field = 'passages',
+  ): Promise<EngineResult> {
     if (query.trim() === '') throw new ServiceError('validation', 'query must not be empty');
     return this.admitted(
       passages.map((p) => [query, p] as const),
@@ -240,7 +255,11 @@ export class Engine {
               true,
             );
           }
-          throw new ServiceError('timeout', `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS); the server is too busy: retry after the Retry-After seconds`, 1);
+          throw new ServiceError(
+            'timeout',
+            `the request did not finish within its ${deadline.ms} ms deadline (REQUEST_TIMEOUT_MS); the server is too busy: retry after the Retry-After seconds`,
+            1,
+          );
         }
         throw err;
       } finally {
@@ -280,7 +299,10 @@ export class Engine {
     const field = items.label;
     if (pairs.length === 0) throw new ServiceError('validation', `${field} must not be empty`);
     if (pairs.length > this.config.maxPassages) {
-      throw new ServiceError('too_large', `${field} has ${pairs.length} items, more than MAX_PASSAGES=${this.config.maxPassages}`);
+      throw new ServiceError(
+        'too_large',
+        `${field} has ${pairs.length} items, more than MAX_PASSAGES=${this.config.maxPassages}`,
+      );
     }
     if (opts.maxTokensPerDoc !== undefined && !(Number.isInteger(opts.maxTokensPerDoc) && opts.maxTokensPerDoc >= 1)) {
       throw new ServiceError('validation', 'max_tokens_per_doc must be an integer >= 1');
@@ -311,7 +333,10 @@ export class Engine {
     if (longQuery >= 0) {
       const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
       const where = items.oneQuery ? 'the query' : `the query of ${field}/${longQuery}`;
-      throw new ServiceError('validation', `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`);
+      throw new ServiceError(
+        'validation',
+        `truncate is false and ${where} has more than ${cap} tokens (QUERY_MAX_SHARE of max_len)`,
+      );
     }
     const cut = plans.flatMap((pl, i) => (pl.truncated ? [i] : []));
     if (cut.length > 0) {
@@ -340,13 +365,21 @@ export class Engine {
   }
 
   /** Queues the inputs on the batcher; backend failures become typed service errors. */
-  private async submit(batcher: Batcher, seqs: PairPlan['seqs'], signal: AbortSignal | undefined): Promise<SubmitResult> {
+  private async submit(
+    batcher: Batcher,
+    seqs: PairPlan['seqs'],
+    signal: AbortSignal | undefined,
+  ): Promise<SubmitResult> {
     try {
       return await batcher.submit(seqs, signal);
     } catch (err) {
       if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
       if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);
-      if (err instanceof WorkerLostError) throw new ServiceError('backend', `inference failed: ${err.message}; a new worker was started, retry the request`);
+      if (err instanceof WorkerLostError)
+        throw new ServiceError(
+          'backend',
+          `inference failed: ${err.message}; a new worker was started, retry the request`,
+        );
       if (this.admission.shuttingDown && (err as Error).message === 'batcher is closed') {
         throw new ServiceError('shutting_down', 'the server shut down before this request was scored', 1);
       }
@@ -355,7 +388,12 @@ export class Engine {
   }
 
   /** Normalized scores, sorted by logit and cut to topN. */
-  private results(logits: Float32Array, best: readonly number[], plans: readonly PairPlan[], opts: RankOptions): ScoredItem[] {
+  private results(
+    logits: Float32Array,
+    best: readonly number[],
+    plans: readonly PairPlan[],
+    opts: RankOptions,
+  ): ScoredItem[] {
     const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
     const order = rankOrder(logits);
     const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
@@ -374,7 +412,11 @@ export class Engine {
     const max = this.config.maxPassageChars;
     const field = items.label;
     const check = (text: string, what: string) => {
-      if (text.length > max) throw new ServiceError('too_large', `${what} has ${text.length} characters, more than MAX_PASSAGE_CHARS=${max}`);
+      if (text.length > max)
+        throw new ServiceError(
+          'too_large',
+          `${what} has ${text.length} characters, more than MAX_PASSAGE_CHARS=${max}`,
+        );
       if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) {
         let at = 0;
         for (; at < text.length; at++) {
@@ -382,7 +424,10 @@ export class Engine {
           if (c >= 0xd800 && c <= 0xdbff && at + 1 < text.length && (text.charCodeAt(at + 1) & 0xfc00) === 0xdc00) at++;
           else if (c >= 0xd800 && c <= 0xdfff) break;
         }
-        throw new ServiceError('validation', `${what} holds a lone UTF-16 surrogate at character ${at}: send well-formed Unicode text`);
+        throw new ServiceError(
+          'validation',
+          `${what} holds a lone UTF-16 surrogate at character ${at}: send well-formed Unicode text`,
+        );
       }
     };
     let lastQuery: string | undefined;
@@ -416,7 +461,11 @@ export class Engine {
  * A passage's logit is its best window's. A non-finite logit (any window) fails the request: no order built on it can
  * be trusted, and a score of null would be a silently wrong answer.
  */
-function combineWindows(plans: readonly PairPlan[], windowLogits: Float32Array, field: string): { logits: Float32Array; best: number[] } {
+function combineWindows(
+  plans: readonly PairPlan[],
+  windowLogits: Float32Array,
+  field: string,
+): { logits: Float32Array; best: number[] } {
   const logits = new Float32Array(plans.length);
   const best = new Array<number>(plans.length).fill(0);
   const broken: number[] = [];
@@ -436,7 +485,10 @@ function combineWindows(plans: readonly PairPlan[], windowLogits: Float32Array, 
   });
   if (broken.length > 0) {
     const at = [...new Set(broken)];
-    throw new ServiceError('backend', `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`);
+    throw new ServiceError(
+      'backend',
+      `the model returned a non-finite logit for ${field} at index ${at.slice(0, 20).join(', ')}${at.length > 20 ? ', ...' : ''}`,
+    );
   }
   return { logits, best };
 }

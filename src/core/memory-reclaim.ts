@@ -63,15 +63,20 @@ export class MemoryReclaimer {
   constructor(private readonly opts: ReclaimOptions) {
     // One registry may serve two apps (a test builds a second one on the same engine): the counters are shared.
     const counter = (name: string, help: string) =>
-      (opts.registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help, registers: [opts.registry] });
+      (opts.registry.getSingleMetric(name) as Counter | undefined) ??
+      new Counter({ name, help, registers: [opts.registry] });
     this.reclaims = counter(
       'ko_rerank_memory_reclaims_total',
       'Times the process gave memory back after MEMORY_RECLAIM_IDLE_MS without POST requests (full V8 GC + malloc_trim)',
     );
-    this.released = counter('ko_rerank_memory_reclaimed_bytes_total', 'Resident memory (RSS) given back by those reclaims');
+    this.released = counter(
+      'ko_rerank_memory_reclaimed_bytes_total',
+      'Resident memory (RSS) given back by those reclaims',
+    );
     const loaded = opts.idleMs > 0 ? loadMallocTrim() : { reason: 'off' };
     this.trim = 'trim' in loaded ? loaded.trim : null;
-    if ('reason' in loaded && opts.idleMs > 0) opts.log.warn(`malloc_trim not available (${loaded.reason}): after a burst only V8's heap is given back`);
+    if ('reason' in loaded && opts.idleMs > 0)
+      opts.log.warn(`malloc_trim not available (${loaded.reason}): after a burst only V8's heap is given back`);
   }
 
   /** A request came or went: the quiet period starts again. */
@@ -122,7 +127,15 @@ export class MemoryReclaimer {
     this.reclaims.inc();
     if (before > after) this.released.inc(before - after);
     const ms = performance.now() - t0;
-    this.opts.log.info({ rssBeforeMiB: Math.round(before / 2 ** 20), rssAfterMiB: Math.round(after / 2 ** 20), ms: Math.round(ms), gcMs: Math.round(gcMs) }, 'memory reclaimed after idle');
+    this.opts.log.info(
+      {
+        rssBeforeMiB: Math.round(before / 2 ** 20),
+        rssAfterMiB: Math.round(after / 2 ** 20),
+        ms: Math.round(ms),
+        gcMs: Math.round(gcMs),
+      },
+      'memory reclaimed after idle',
+    );
     return { before, after, ms, gcMs };
   }
 }

@@ -16,19 +16,32 @@ export interface TextTokenizer {
   encodeMany(texts: readonly string[]): Promise<number[][]>;
 }
 
+/** The parts of tokenizer.json read here; any of them may be missing or of another shape in a file users bring. */
+export interface TokenizerJson {
+  post_processor?: {
+    type?: string;
+    cls?: [string, number];
+    sep?: [string, number];
+    single?: { SpecialToken?: { id: string } }[];
+    special_tokens?: Record<string, { ids?: number[] } | undefined>;
+  } | null;
+  added_tokens?: { id: number; content: string }[];
+}
+
 /** Reads the pair's special token ids from tokenizer.json's post-processor (TemplateProcessing or RobertaProcessing). */
-export function readSpecialIds(tokenizerJson: Record<string, any>): SpecialIds {
+export function readSpecialIds(tokenizerJson: TokenizerJson): SpecialIds {
   const pp = tokenizerJson.post_processor;
   const vocabId = (token: string): number | undefined => {
-    const added = (tokenizerJson.added_tokens ?? []) as { id: number; content: string }[];
+    const added = tokenizerJson.added_tokens ?? [];
     return added.find((t) => t.content === token)?.id;
   };
   if (pp?.type === 'RobertaProcessing' && Array.isArray(pp.cls) && Array.isArray(pp.sep)) {
     return { cls: pp.cls[1], sep: pp.sep[1] };
   }
-  if (pp?.type === 'TemplateProcessing' && Array.isArray(pp.single) && pp.special_tokens) {
-    const specials = pp.single.filter((p: any) => p.SpecialToken).map((p: any) => p.SpecialToken.id as string);
-    const idOf = (tok: string | undefined): number | undefined => (tok ? pp.special_tokens[tok]?.ids?.[0] : undefined);
+  const table = pp?.special_tokens;
+  if (pp?.type === 'TemplateProcessing' && Array.isArray(pp.single) && table) {
+    const specials = pp.single.flatMap((p) => (p.SpecialToken ? [p.SpecialToken.id] : []));
+    const idOf = (tok: string | undefined): number | undefined => (tok ? table[tok]?.ids?.[0] : undefined);
     const cls = idOf(specials[0]);
     const sep = idOf(specials[specials.length - 1]);
     if (cls !== undefined && sep !== undefined) return { cls, sep };
@@ -49,7 +62,13 @@ export interface EncodedPair {
  * The reference pair rule (FlagEmbedding's reranker): the query is kept whole up to floor(maxLen * queryMaxShare)
  * tokens, only the passage is cut. ids = <s> q </s></s> p </s>.
  */
-export function assemblePair(q: readonly number[], p: readonly number[], maxLen: number, queryMaxShare: number, special: SpecialIds): EncodedPair {
+export function assemblePair(
+  q: readonly number[],
+  p: readonly number[],
+  maxLen: number,
+  queryMaxShare: number,
+  special: SpecialIds,
+): EncodedPair {
   const plan = planPair(q, p, { maxLen, queryMaxShare, special });
   return { ids: plan.seqs[0]!, truncated: plan.truncated };
 }
@@ -101,7 +120,7 @@ class NativeTokenizer implements TextTokenizer {
 /** Loads tokenizer.json from the local model directory with the native Hugging Face `tokenizers` package. */
 export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
   const file = path.join(modelDir, 'tokenizer.json');
-  const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  const json = JSON.parse(readFileSync(file, 'utf8')) as TokenizerJson;
   const { Tokenizer } = await import('tokenizers');
   const tok = Tokenizer.fromFile(file);
   // tokenizer.json may carry truncation/padding settings; we truncate and pad ourselves.

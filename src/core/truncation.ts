@@ -37,7 +37,14 @@ export function passageRoom(qTokens: number, maxLen: number, queryMaxShare: numb
   return { qLen, room: Math.max(0, maxLen - 4 - qLen) };
 }
 
-function build(q: readonly number[], qLen: number, p: readonly number[], from: number, to: number, special: SpecialIds): number[] {
+function build(
+  q: readonly number[],
+  qLen: number,
+  p: readonly number[],
+  from: number,
+  to: number,
+  special: SpecialIds,
+): number[] {
   const ids = new Array<number>(qLen + (to - from) + 4);
   let k = 0;
   ids[k++] = special.cls;
@@ -74,7 +81,12 @@ export function planPair(q: readonly number[], p: readonly number[], o: PairPlan
   const window = o.maxTokensPerDoc === undefined ? room : Math.min(room, o.maxTokensPerDoc);
   if (p.length <= window || !o.chunking || window === 0) {
     const to = Math.min(p.length, window);
-    return { seqs: [build(q, qLen, p, 0, to, o.special)], truncated: p.length > window, window, queryTruncated: qLen < q.length };
+    return {
+      seqs: [build(q, qLen, p, 0, to, o.special)],
+      truncated: p.length > window,
+      window,
+      queryTruncated: qLen < q.length,
+    };
   }
   // At most half a window of overlap, so the windows always advance.
   const overlap = Math.min(o.chunking.overlapTokens, Math.floor(window / 2));

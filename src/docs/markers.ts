@@ -9,7 +9,10 @@ export function between(doc: string, name: string): string {
   const b = doc.indexOf(begin(name));
   const e = doc.indexOf(end(name));
   if (b < 0 || e < b) throw new Error(`no "${begin(name)}" ... "${end(name)}" markers`);
-  return doc.slice(b + begin(name).length, e).replace(/^\n/, '').replace(/\n$/, '');
+  return doc
+    .slice(b + begin(name).length, e)
+    .replace(/^\n/, '')
+    .replace(/\n$/, '');
 }
 
 /** `doc` with the text between the markers named `name` replaced by `content`. */

@@ -1,8 +1,19 @@
 // docs/api.md's route table, rendered from the served OpenAPI spec (app.swagger(), the same TypeBox schemas that
 // validate requests and that openapi.yaml is written from).
 
-type Schema = { $ref?: string; anyOf?: Schema[]; oneOf?: Schema[]; properties?: Record<string, unknown>; required?: string[]; type?: string };
-type Operation = { summary?: string; requestBody?: { content?: Record<string, { schema?: Schema }> }; responses?: Record<string, unknown> };
+type Schema = {
+  $ref?: string;
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  properties?: Record<string, unknown>;
+  required?: string[];
+  type?: string;
+};
+type Operation = {
+  summary?: string;
+  requestBody?: { content?: Record<string, { schema?: Schema }> };
+  responses?: Record<string, unknown>;
+};
 type Spec = { paths: Record<string, Record<string, Operation>>; components?: { schemas?: Record<string, Schema> } };
 
 function describe(schema: Schema | undefined): string {
@@ -10,7 +21,9 @@ function describe(schema: Schema | undefined): string {
   // An object's anyOf / oneOf beside its properties constrains them (exactly one of two fields): it is one shape.
   if (schema.properties) {
     const required = new Set(schema.required ?? []);
-    return `{${Object.keys(schema.properties).map((k) => (required.has(k) ? k : `${k}?`)).join(', ')}}`;
+    return `{${Object.keys(schema.properties)
+      .map((k) => (required.has(k) ? k : `${k}?`))
+      .join(', ')}}`;
   }
   const alts = schema.anyOf ?? schema.oneOf;
   if (alts) return alts.map(describe).join(' or ');
@@ -26,7 +39,9 @@ export function routesTable(spec: Spec): string {
   for (const [path, ops] of Object.entries(spec.paths)) {
     for (const [method, op] of Object.entries(ops)) {
       const body = op.requestBody?.content?.['application/json']?.schema;
-      rows.push(`| \`${method.toUpperCase()} ${path}\` | ${cell(op.summary ?? '')} | ${cell(describe(body)) || '-'} | ${Object.keys(op.responses ?? {}).join(', ')} |`);
+      rows.push(
+        `| \`${method.toUpperCase()} ${path}\` | ${cell(op.summary ?? '')} | ${cell(describe(body)) || '-'} | ${Object.keys(op.responses ?? {}).join(', ')} |`,
+      );
     }
   }
   return rows.join('\n');
@@ -34,7 +49,8 @@ export function routesTable(spec: Spec): string {
 
 /** The error `type` values the spec's ErrorResponse lists, one bullet each. */
 export function errorTypes(spec: Spec): string {
-  const err = spec.components?.schemas?.ErrorResponse as { properties?: { error?: { properties?: { type?: { description?: string } } } } } | undefined;
+  const err = spec.components?.schemas?.ErrorResponse as
+    { properties?: { error?: { properties?: { type?: { description?: string } } } } } | undefined;
   const types = err?.properties?.error?.properties?.type?.description?.split('|').map((s) => s.trim()) ?? [];
   if (!types.length) throw new Error('the spec has no ErrorResponse with a type list');
   return `Error types (\`ErrorResponse.error.type\`): ${types.map((t) => `\`${t}\``).join(', ')}.`;

@@ -5,6 +5,7 @@
 export type TermMode = 'bigrams' | 'words';
 
 // Python's str.split() separators (str.isspace): JS's \s lacks U+001C-001F and U+0085 and adds U+FEFF.
+// eslint-disable-next-line no-control-regex -- U+001C-001F are whitespace to Python, on purpose
 const WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
 
 function splitWords(text: string): string[] {

@@ -70,13 +70,24 @@ const VALUE_FLAGS = new Set([
 ]);
 
 function positiveInt(flag: string, raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new UsageError(`${flag} expects a positive integer, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw new UsageError(`${flag} expects a positive integer, got ${JSON.stringify(raw)}`);
   return Number(raw);
 }
 
 export function parseEvalArgs(argv: readonly string[]): EvalOptions {
   const values = new Map<string, string>();
-  const opts: EvalOptions = { data: '', topK: 20, contexts: 3, terms: 'bigrams', concurrency: 8, rerank: true, json: false, help: false, configArgs: [] };
+  const opts: EvalOptions = {
+    data: '',
+    topK: 20,
+    contexts: 3,
+    terms: 'bigrams',
+    concurrency: 8,
+    rerank: true,
+    json: false,
+    help: false,
+    configArgs: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') opts.help = true;
@@ -102,7 +113,8 @@ export function parseEvalArgs(argv: readonly string[]): EvalOptions {
   opts.data = data;
   const format = values.get('--format');
   if (format !== undefined) {
-    if (format !== 'jsonl' && format !== 'csv' && format !== 'tsv') throw new UsageError(`--format expects jsonl, csv or tsv, got ${JSON.stringify(format)}`);
+    if (format !== 'jsonl' && format !== 'csv' && format !== 'tsv')
+      throw new UsageError(`--format expects jsonl, csv or tsv, got ${JSON.stringify(format)}`);
     opts.format = format;
   }
   opts.queryColumn = values.get('--query-column');
@@ -116,7 +128,8 @@ export function parseEvalArgs(argv: readonly string[]): EvalOptions {
     } catch {
       throw new UsageError(`--url expects an http(s) URL, got ${JSON.stringify(url)}`);
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError(`--url expects an http(s) URL, got ${JSON.stringify(url)}`);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw new UsageError(`--url expects an http(s) URL, got ${JSON.stringify(url)}`);
     opts.url = url;
   }
   const int = (flag: string) => {
@@ -129,10 +142,12 @@ export function parseEvalArgs(argv: readonly string[]): EvalOptions {
   opts.concurrency = int('--concurrency') ?? opts.concurrency;
   const terms = values.get('--terms');
   if (terms !== undefined) {
-    if (terms !== 'bigrams' && terms !== 'words') throw new UsageError(`--terms expects bigrams or words, got ${JSON.stringify(terms)}`);
+    if (terms !== 'bigrams' && terms !== 'words')
+      throw new UsageError(`--terms expects bigrams or words, got ${JSON.stringify(terms)}`);
     opts.terms = terms;
   }
-  if (opts.contexts > opts.topK) throw new UsageError(`--contexts (${opts.contexts}) must not exceed --top-k (${opts.topK})`);
+  if (opts.contexts > opts.topK)
+    throw new UsageError(`--contexts (${opts.contexts}) must not exceed --top-k (${opts.topK})`);
   return opts;
 }
 
@@ -148,7 +163,14 @@ export interface EvalReport {
   queries: number;
   skipped: { no_positive: number; empty_query: number; over_limit: number };
   /** recall_at_top_k: share of queries with a positive among BM25's top-k, the most the reranker can reach in any metric. */
-  first_stage: { method: 'bm25'; terms: TermMode; top_k: number; recall_at_top_k: number; index_seconds: number; search_seconds: number };
+  first_stage: {
+    method: 'bm25';
+    terms: TermMode;
+    top_k: number;
+    recall_at_top_k: number;
+    index_seconds: number;
+    search_seconds: number;
+  };
   contexts: number;
   reranker: { model: string; where: string; load_seconds: number; rerank_seconds: number } | null;
   rows: Row[];
@@ -192,7 +214,9 @@ export class Progress {
     const secs = (now - this.t0) / 1000;
     const rate = secs > 0 ? this.done / secs : 0;
     const eta = rate > 0 ? (this.total - this.done) / rate : 0;
-    this.out.write(`\r${this.label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${this.done}/${this.total} ${rate.toFixed(1)} q/s eta ${eta.toFixed(0)}s`);
+    this.out.write(
+      `\r${this.label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${this.done}/${this.total} ${rate.toFixed(1)} q/s eta ${eta.toFixed(0)}s`,
+    );
   }
 
   end(): void {
@@ -201,7 +225,11 @@ export class Progress {
 }
 
 /** Runs fn over items with at most `concurrency` in flight; results in input order; the first error stops new work. */
-export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   let failed = false;
@@ -231,7 +259,11 @@ function loadAll(opts: EvalOptions): EvalData {
 }
 
 /** The whole evaluation; `reranker` undefined = BM25 only. */
-export async function evaluate(opts: EvalOptions, reranker: Reranker | undefined, progress: Output = { write: () => true }): Promise<EvalReport> {
+export async function evaluate(
+  opts: EvalOptions,
+  reranker: Reranker | undefined,
+  progress: Output = { write: () => true },
+): Promise<EvalReport> {
   const data = loadAll(opts);
   const queries = opts.limit === undefined ? data.queries : data.queries.slice(0, opts.limit);
   const relevants = queries.map((q) => q.positives);
@@ -243,10 +275,15 @@ export async function evaluate(opts: EvalOptions, reranker: Reranker | undefined
   const candidates = queries.map((q) => bm25.top(q.query, opts.topK));
   const searchSeconds = seconds(t0);
   const bm25Seconds = indexSeconds + searchSeconds;
-  const recall = queries.length === 0 ? 0 : candidates.reduce((sum, c, i) => sum + hitAt(c, relevants[i]!, opts.topK), 0) / queries.length;
+  const recall =
+    queries.length === 0
+      ? 0
+      : candidates.reduce((sum, c, i) => sum + hitAt(c, relevants[i]!, opts.topK), 0) / queries.length;
 
   const depth = { depth: opts.topK, contexts: opts.contexts };
-  const rows: Row[] = [{ name: 'without reranker', ...summarize(candidates, relevants, depth), seconds: round(bm25Seconds, 3) }];
+  const rows: Row[] = [
+    { name: 'without reranker', ...summarize(candidates, relevants, depth), seconds: round(bm25Seconds, 3) },
+  ];
   let rerankerReport: EvalReport['reranker'] = null;
   if (reranker) {
     t0 = performance.now();
@@ -258,7 +295,13 @@ export async function evaluate(opts: EvalOptions, reranker: Reranker | undefined
     try {
       reranked = await mapConcurrent(queries, opts.concurrency, async (q, i) => {
         const docs = candidates[i]!;
-        const order = docs.length === 0 ? [] : await reranker.rank(q.query, docs.map((d) => data.passages[d]!));
+        const order =
+          docs.length === 0
+            ? []
+            : await reranker.rank(
+                q.query,
+                docs.map((d) => data.passages[d]!),
+              );
         bar.tick();
         return order.map((j) => docs[j]!);
       });
@@ -266,16 +309,36 @@ export async function evaluate(opts: EvalOptions, reranker: Reranker | undefined
       bar.end();
     }
     const rerankSeconds = seconds(t0);
-    rows.push({ name: `with reranker (${reranker.model})`, ...summarize(reranked, relevants, depth), seconds: round(bm25Seconds + rerankSeconds, 3) });
-    rerankerReport = { model: reranker.model, where: reranker.where, load_seconds: round(loadSeconds, 3), rerank_seconds: round(rerankSeconds, 3) };
+    rows.push({
+      name: `with reranker (${reranker.model})`,
+      ...summarize(reranked, relevants, depth),
+      seconds: round(bm25Seconds + rerankSeconds, 3),
+    });
+    rerankerReport = {
+      model: reranker.model,
+      where: reranker.where,
+      load_seconds: round(loadSeconds, 3),
+      rerank_seconds: round(rerankSeconds, 3),
+    };
   }
   return {
     data: opts.data,
     format: opts.format ?? formatOf(opts.data),
     corpus: { passages: data.passages.length, ...(opts.corpus ? { file: opts.corpus } : {}) },
     queries: queries.length,
-    skipped: { no_positive: data.skipped.noPositive, empty_query: data.skipped.emptyQuery, over_limit: data.queries.length - queries.length },
-    first_stage: { method: 'bm25', terms: opts.terms, top_k: opts.topK, recall_at_top_k: recall, index_seconds: round(indexSeconds, 3), search_seconds: round(searchSeconds, 3) },
+    skipped: {
+      no_positive: data.skipped.noPositive,
+      empty_query: data.skipped.emptyQuery,
+      over_limit: data.queries.length - queries.length,
+    },
+    first_stage: {
+      method: 'bm25',
+      terms: opts.terms,
+      top_k: opts.topK,
+      recall_at_top_k: recall,
+      index_seconds: round(indexSeconds, 3),
+      search_seconds: round(searchSeconds, 3),
+    },
     contexts: opts.contexts,
     reranker: rerankerReport,
     rows,
@@ -311,7 +374,9 @@ export function reportTable(r: EvalReport): string {
     `first stage: BM25 top-${fs.top_k} over ${fs.terms === 'words' ? 'whitespace words' : 'character bigrams'}, recall@${fs.top_k} ${fs.recall_at_top_k.toFixed(3)} (index ${fs.index_seconds.toFixed(2)} s, search ${fs.search_seconds.toFixed(2)} s)`,
   ];
   if (r.reranker) {
-    lines.push(`reranker: ${r.reranker.model} at ${r.reranker.where} (load ${r.reranker.load_seconds.toFixed(2)} s, rerank ${r.reranker.rerank_seconds.toFixed(2)} s)`);
+    lines.push(
+      `reranker: ${r.reranker.model} at ${r.reranker.where} (load ${r.reranker.load_seconds.toFixed(2)} s, rerank ${r.reranker.rerank_seconds.toFixed(2)} s)`,
+    );
   }
   lines.push(
     '',
@@ -326,7 +391,11 @@ export function reportTable(r: EvalReport): string {
 }
 
 /** The command: returns the exit status (0 ok, 1 failure, 2 usage). */
-export async function runEval(argv: readonly string[], env: Record<string, string | undefined>, io: EvalIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function runEval(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  io: EvalIO = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   let opts: EvalOptions;
   let reranker: Reranker | undefined;
   try {
@@ -338,12 +407,17 @@ export async function runEval(argv: readonly string[], env: Record<string, strin
     // Validated in every mode, so a mistyped flag is never silently ignored.
     const config = loadConfig(opts.configArgs, env);
     if (opts.url && opts.configArgs.length > 0) {
-      throw new UsageError(`server settings (${opts.configArgs.filter((a) => a.startsWith('--')).join(' ')}) apply in-process only, not with --url`);
+      throw new UsageError(
+        `server settings (${opts.configArgs.filter((a) => a.startsWith('--')).join(' ')}) apply in-process only, not with --url`,
+      );
     }
     if (opts.rerank && opts.url) reranker = new HttpReranker(opts.url);
     else if (opts.rerank) {
-      const quiet = env.LOG_LEVEL === undefined && !opts.configArgs.some((a) => a === '--log-level' || a.startsWith('--log-level='));
-      if (opts.topK > config.maxPassages) throw new UsageError(`--top-k ${opts.topK} is above MAX_PASSAGES=${config.maxPassages}`);
+      const quiet =
+        env.LOG_LEVEL === undefined &&
+        !opts.configArgs.some((a) => a === '--log-level' || a.startsWith('--log-level='));
+      if (opts.topK > config.maxPassages)
+        throw new UsageError(`--top-k ${opts.topK} is above MAX_PASSAGES=${config.maxPassages}`);
       reranker = new EngineReranker(quiet ? { ...config, logLevel: 'warn' } : config);
     }
   } catch (err) {

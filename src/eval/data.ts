@@ -71,7 +71,9 @@ export function loadData(file: string, opts: LoadOptions = {}): EvalData {
     throw new DataError(`cannot read ${file}: ${(err as Error).message}`);
   }
   const format = opts.format ?? formatOf(file);
-  return format === 'jsonl' ? parseJsonl(text, opts, file) : parseCsv(text, { ...opts, delimiter: format === 'tsv' ? '\t' : ',' }, file);
+  return format === 'jsonl'
+    ? parseJsonl(text, opts, file)
+    : parseCsv(text, { ...opts, delimiter: format === 'tsv' ? '\t' : ',' }, file);
 }
 
 function stringList(value: unknown, field: string, where: string): string[] {
@@ -100,7 +102,8 @@ export function parseJsonl(text: string, opts: Pick<LoadOptions, 'corpus'> = {},
     } catch (err) {
       throw new DataError(`${where}: not JSON: ${(err as Error).message}`);
     }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new DataError(`${where}: expected a JSON object`);
+    if (typeof row !== 'object' || row === null || Array.isArray(row))
+      throw new DataError(`${where}: expected a JSON object`);
     const r = row as Record<string, unknown>;
     if (typeof r.query !== 'string') throw new DataError(`${where}: "query" must be a string`);
     const positives = new Set(stringList(r.pos, 'pos', where).map((p) => corpus.add(p)));
@@ -111,7 +114,13 @@ export function parseJsonl(text: string, opts: Pick<LoadOptions, 'corpus'> = {},
   return { passages: corpus.passages, queries, skipped };
 }
 
-function push(queries: EvalQuery[], skipped: EvalData['skipped'], id: string | number, query: string, positives: Set<number>): void {
+function push(
+  queries: EvalQuery[],
+  skipped: EvalData['skipped'],
+  id: string | number,
+  query: string,
+  positives: Set<number>,
+): void {
   const q = nfc(query);
   if (positives.size === 0) skipped.noPositive++;
   else if (q.trim() === '') skipped.emptyQuery++;
@@ -151,7 +160,10 @@ export function parseCsvRecords(text: string, delimiter = ','): string[][] {
       continue;
     }
     if (c === '"') {
-      if (field !== '') throw new DataError(`line ${line}: a quote inside an unquoted field (quote the whole field and double the quote)`);
+      if (field !== '')
+        throw new DataError(
+          `line ${line}: a quote inside an unquoted field (quote the whole field and double the quote)`,
+        );
       quoted = true;
       quoteLine = line;
       i++;
@@ -198,8 +210,12 @@ export function parseCsv(
   const qc = header.indexOf(queryName);
   const pc = header.indexOf(passageName);
   const columns = header.map((h) => JSON.stringify(h)).join(', ');
-  if (qc < 0) throw new DataError(`${name}: no column ${JSON.stringify(queryName)} (columns: ${columns}); use --query-column`);
-  if (pc < 0) throw new DataError(`${name}: no column ${JSON.stringify(passageName)} (columns: ${columns}); use --passage-column`);
+  if (qc < 0)
+    throw new DataError(`${name}: no column ${JSON.stringify(queryName)} (columns: ${columns}); use --query-column`);
+  if (pc < 0)
+    throw new DataError(
+      `${name}: no column ${JSON.stringify(passageName)} (columns: ${columns}); use --passage-column`,
+    );
   const byQuery = new Map<string, { id: number; query: string; positives: Set<number> }>();
   for (let r = 1; r < records.length; r++) {
     const rec = records[r]!;

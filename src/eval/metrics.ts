@@ -2,7 +2,11 @@
 // Mirrors scripts/modelkit/metrics.py. A ranking is a list of corpus indexes, best first.
 
 /** 1-based rank of the first relevant document within the first `depth` entries, or undefined. */
-export function firstRelevantRank(ranking: readonly number[], relevant: ReadonlySet<number>, depth = ranking.length): number | undefined {
+export function firstRelevantRank(
+  ranking: readonly number[],
+  relevant: ReadonlySet<number>,
+  depth = ranking.length,
+): number | undefined {
   const n = Math.min(depth, ranking.length);
   for (let i = 0; i < n; i++) if (relevant.has(ranking[i]!)) return i + 1;
   return undefined;
@@ -58,8 +62,13 @@ export interface SummaryOptions {
 }
 
 /** Mean metrics over queries; every ranking is cut to `depth` first (hit@5 with depth 3 is hit@3). */
-export function summarize(rankings: readonly (readonly number[])[], relevants: readonly ReadonlySet<number>[], opts: SummaryOptions): Summary {
-  if (rankings.length !== relevants.length) throw new Error(`${rankings.length} rankings but ${relevants.length} relevance sets`);
+export function summarize(
+  rankings: readonly (readonly number[])[],
+  relevants: readonly ReadonlySet<number>[],
+  opts: SummaryOptions,
+): Summary {
+  if (rankings.length !== relevants.length)
+    throw new Error(`${rankings.length} rankings but ${relevants.length} relevance sets`);
   const n = rankings.length;
   let inContexts = 0;
   let mrr = 0;
@@ -76,5 +85,12 @@ export function summarize(rankings: readonly (readonly number[])[], relevants: r
     ndcg10 += ndcgAt(ranking, rel, 10);
   }
   const mean = (x: number) => (n === 0 ? 0 : x / n);
-  return { hasRightInContexts: mean(inContexts), mrr: mean(mrr), hit1: mean(hit1), hit5: mean(hit5), ndcg10: mean(ndcg10), queries: n };
+  return {
+    hasRightInContexts: mean(inContexts),
+    mrr: mean(mrr),
+    hit1: mean(hit1),
+    hit5: mean(hit5),
+    ndcg10: mean(ndcg10),
+    queries: n,
+  };
 }

@@ -108,7 +108,8 @@ export class HttpReranker implements Reranker {
         await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
         continue;
       }
-      let body: any;
+      // The answer of a server we do not control: every field is checked before use.
+      let body: { error?: { message?: string }; results?: { index?: unknown }[]; model?: unknown } | undefined;
       try {
         body = JSON.parse(text);
       } catch {
@@ -119,11 +120,18 @@ export class HttpReranker implements Reranker {
         throw new HttpRerankError(res.status, `POST ${this.endpoint} answered ${res.status}: ${detail}`);
       }
       const results = body?.results;
-      if (!Array.isArray(results) || results.length !== passages.length || !results.every((r) => Number.isInteger(r?.index))) {
-        throw new HttpRerankError(res.status, `POST ${this.endpoint}: expected ${passages.length} results with an index each, got ${text.slice(0, 200)}`);
+      if (
+        !Array.isArray(results) ||
+        results.length !== passages.length ||
+        !results.every((r) => Number.isInteger(r?.index))
+      ) {
+        throw new HttpRerankError(
+          res.status,
+          `POST ${this.endpoint}: expected ${passages.length} results with an index each, got ${text.slice(0, 200)}`,
+        );
       }
-      if (typeof body.model === 'string') this.name = body.model;
-      return results.map((r: { index: number }) => r.index);
+      if (typeof body?.model === 'string') this.name = body.model;
+      return results.map((r) => r.index as number);
     }
   }
 

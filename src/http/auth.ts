@@ -37,7 +37,8 @@ export function installAuth(app: FastifyInstance, config: Config): void {
     const route = request.routeOptions.url;
     if (route !== undefined && isPublic(route, config.publicRoutes)) return;
     const token = bearer(request);
-    if (token === undefined) throw new ServiceError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
+    if (token === undefined)
+      throw new ServiceError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
     if (!keyMatches(token, digests)) throw new ServiceError('unauthorized', 'invalid API key');
   });
 }

@@ -23,13 +23,19 @@ export function installBodyBudget(app: FastifyInstance, config: Config, engine: 
   };
   app.addHook('onRequest', async (request) => {
     if (request.method !== 'POST') return;
-    const length = Number(request.headers['content-length'] ?? (request.headers['transfer-encoding'] ? config.bodyLimit : 0));
+    const length = Number(
+      request.headers['content-length'] ?? (request.headers['transfer-encoding'] ? config.bodyLimit : 0),
+    );
     if (!(length > 0)) return;
     // Over BODY_LIMIT: Fastify answers 413 without reading it; not counted.
     if (length > config.bodyLimit) return;
     if (held > 0 && engine.admission.admitted >= config.maxQueuePairs) {
       engine.reliability.rejected.inc({ reason: 'overloaded' });
-      throw new ServiceError('overloaded', `server busy: the queue is full (MAX_QUEUE_PAIRS=${config.maxQueuePairs}); retry after the Retry-After seconds`, engine.admission.retryAfterS());
+      throw new ServiceError(
+        'overloaded',
+        `server busy: the queue is full (MAX_QUEUE_PAIRS=${config.maxQueuePairs}); retry after the Retry-After seconds`,
+        engine.admission.retryAfterS(),
+      );
     }
     if (held > 0 && held + length > config.maxInflightBodyBytes) {
       engine.reliability.rejected.inc({ reason: 'overloaded' });

@@ -16,7 +16,8 @@ export function jsonDepth(body: Uint8Array, limit = Infinity): number {
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -39,9 +40,12 @@ export function installJsonParser(app: FastifyInstance): void {
       return;
     }
     if (jsonDepth(bytes, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-      done(new ServiceError('bad_request', `body nests arrays/objects more than ${MAX_JSON_DEPTH} levels deep`), undefined);
+      done(
+        new ServiceError('bad_request', `body nests arrays/objects more than ${MAX_JSON_DEPTH} levels deep`),
+        undefined,
+      );
       return;
     }
-    parse(request, bytes.toString('utf8'), done);
+    void parse(request, bytes.toString('utf8'), done);
   });
 }

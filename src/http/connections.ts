@@ -29,7 +29,11 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, type, message] =
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'timeout', 'the request was not received in time (HEADERS_TIMEOUT_MS / BODY_TIMEOUT_MS): connection closed']
+      ? [
+          408,
+          'timeout',
+          'the request was not received in time (HEADERS_TIMEOUT_MS / BODY_TIMEOUT_MS): connection closed',
+        ]
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'bad_request', 'request headers too large']
         : [400, 'bad_request', 'malformed HTTP request'];

@@ -66,7 +66,12 @@ const deepest = <E extends SchemaError>(errors: readonly E[]) =>
  */
 export function pickError<E extends SchemaError>(errors: readonly E[]): E | undefined {
   const shapes = errors.filter((e) => !COMBINATORS.has(e.keyword ?? ''));
-  return deepest(shapes.filter((e) => ownMessage(e))) ?? errors.find((e) => COMBINATORS.has(e.keyword ?? '') && ownMessage(e)) ?? deepest(shapes) ?? errors[0];
+  return (
+    deepest(shapes.filter((e) => ownMessage(e))) ??
+    errors.find((e) => COMBINATORS.has(e.keyword ?? '') && ownMessage(e)) ??
+    deepest(shapes) ??
+    errors[0]
+  );
 }
 
 const shown = (value: unknown) => {
@@ -86,39 +91,55 @@ function severalMatched(v: SchemaError): string {
 /** One schema (ajv) error as a message naming the field, e.g. `body/passages/1 must be string`. */
 export function validationMessage(v: SchemaError, context = 'body'): string {
   const own = ownMessage(v);
-  if (own !== undefined) return `${context}${v.instancePath ?? ''} ${own.replaceAll('{value}', () => shown(v.data))}${severalMatched(v)}`;
+  if (own !== undefined)
+    return `${context}${v.instancePath ?? ''} ${own.replaceAll('{value}', () => shown(v.data))}${severalMatched(v)}`;
   let message = `${context}${v.instancePath ?? ''} ${v.message ?? 'is invalid'}`;
   const params = v.params;
-  if (v.keyword === 'additionalProperties' && params?.additionalProperty) message += `: ${String(params.additionalProperty)}`;
+  if (v.keyword === 'additionalProperties' && params?.additionalProperty)
+    message += `: ${String(params.additionalProperty)}`;
   if (v.keyword === 'enum' && Array.isArray(params?.allowedValues)) message += `: ${params.allowedValues.join(' | ')}`;
   return message;
 }
 
 function fromFastify(err: FastifyError, request: FastifyRequest): ServiceError | undefined {
   if (err.validation && err.validation.length > 0) {
-    return new ServiceError('validation', validationMessage(pickError(err.validation as SchemaError[])!, err.validationContext ?? 'body'));
+    return new ServiceError(
+      'validation',
+      validationMessage(pickError(err.validation as SchemaError[])!, err.validationContext ?? 'body'),
+    );
   }
   switch (err.statusCode) {
     case 413:
       return new ServiceError('too_large', err.message);
     case 415: {
       const ct = request.headers['content-type'];
-      return new ServiceError('unsupported_media_type', `${err.message}: ${ct ? `Content-Type ${JSON.stringify(ct.slice(0, 100))}` : 'no Content-Type'}; send application/json`);
+      return new ServiceError(
+        'unsupported_media_type',
+        `${err.message}: ${ct ? `Content-Type ${JSON.stringify(ct.slice(0, 100))}` : 'no Content-Type'}; send application/json`,
+      );
     }
     case 404:
       return new ServiceError('not_found', err.message);
   }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ServiceError('bad_request', err.message);
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+    return new ServiceError('bad_request', err.message);
   return undefined;
 }
 
 /** A known path asked with a method it does not take (TRACE /rerank): 405 with Allow; undefined otherwise. */
-function methodNotAllowed(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+function methodNotAllowed(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply | undefined {
   const path = request.url.split('?')[0]!;
   const allowed = METHODS.filter((method) => method !== request.method && app.hasRoute({ url: path, method }));
-  if (allowed.length === 0 || app.hasRoute({ url: path, method: request.method as (typeof METHODS)[number] })) return undefined;
+  if (allowed.length === 0 || app.hasRoute({ url: path, method: request.method as (typeof METHODS)[number] }))
+    return undefined;
   reply.header('allow', allowed.join(', '));
-  return reply.status(405).send(errorBody('method_not_allowed', `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`));
+  return reply
+    .status(405)
+    .send(errorBody('method_not_allowed', `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`));
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {
@@ -132,7 +153,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (known) {
       const status = statusOf(known);
       if (known.type === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="ko-rerank"');
-      if (known.retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(known.retryAfterS))));
+      if (known.retryAfterS !== undefined)
+        reply.header('retry-after', String(Math.max(1, Math.ceil(known.retryAfterS))));
       // 503s (not ready, timeout, shutting down) are expected under load: logged like the 4xx, without a stack.
       if (status >= 500 && status !== 503) request.log.error({ err }, known.message);
       else request.log.info({ errorType: known.type, status }, `request rejected: ${known.message}`);
@@ -143,6 +165,9 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
-    return methodNotAllowed(app, request, reply) ?? reply.status(404).send(errorBody('not_found', `route ${request.method} ${path} not found`));
+    return (
+      methodNotAllowed(app, request, reply) ??
+      reply.status(404).send(errorBody('not_found', `route ${request.method} ${path} not found`))
+    );
   });
 }

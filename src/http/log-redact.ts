@@ -17,7 +17,11 @@ export function redactUrl(url: string): string {
     .split('&')
     .map((part) => {
       const eq = part.indexOf('=');
-      return eq < 0 ? (part === '' ? part : `${part.slice(0, 100)}=[redacted]`) : `${part.slice(0, Math.min(eq, 100))}=[redacted]`;
+      return eq < 0
+        ? part === ''
+          ? part
+          : `${part.slice(0, 100)}=[redacted]`
+        : `${part.slice(0, Math.min(eq, 100))}=[redacted]`;
     })
     .join('&');
   return `${url.slice(0, q)}?${query}`;

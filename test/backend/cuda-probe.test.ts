@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ElfError, readElfDynamic } from '../../src/backend/elf.ts';
-import { ldCacheEntries, ldSoConfDirs, onnxruntimeNodeBinDir, probeCuda, resolveLibrary } from '../../src/backend/cuda-probe.ts';
+import {
+  ldCacheEntries,
+  ldSoConfDirs,
+  onnxruntimeNodeBinDir,
+  probeCuda,
+  resolveLibrary,
+} from '../../src/backend/cuda-probe.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cuda-probe-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
@@ -18,7 +24,17 @@ const dir = (...p: string[]) => {
 const stubSource = join(root, 'stub.c');
 writeFileSync(stubSource, 'int ko_rerank_stub(void) { return 1; }\n');
 function sharedLib(out: string, soname: string, link: string[] = [], extra: string[] = []) {
-  execFileSync('gcc', ['-shared', '-fPIC', '-o', out, stubSource, `-Wl,-soname,${soname}`, '-Wl,--no-as-needed', ...extra, ...link]);
+  execFileSync('gcc', [
+    '-shared',
+    '-fPIC',
+    '-o',
+    out,
+    stubSource,
+    `-Wl,-soname,${soname}`,
+    '-Wl,--no-as-needed',
+    ...extra,
+    ...link,
+  ]);
 }
 
 const cuda = dir('cuda');
@@ -36,7 +52,14 @@ sharedLib(
 );
 const noConf = join(root, 'no-ld.so.conf');
 const base = { providerDir: provider, platform: 'linux', arch: 'x64', ldSoConf: noConf, ldCache: false };
-const realDriver = resolveLibrary('libcuda.so.1', ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib']);
+const realDriver = resolveLibrary('libcuda.so.1', [
+  '/lib/x86_64-linux-gnu',
+  '/usr/lib/x86_64-linux-gnu',
+  '/lib64',
+  '/usr/lib64',
+  '/lib',
+  '/usr/lib',
+]);
 
 t.test('readElfDynamic reads DT_NEEDED, RUNPATH and SONAME', async (t) => {
   const d = readElfDynamic(join(provider, 'libonnxruntime_providers_cuda.so'));
@@ -80,7 +103,11 @@ t.test('the first thing missing is named, with what to install', async (t) => {
   t.match(p, { ok: false, missing: 'platform', reason: /linux\/x64 only \(this is darwin\/arm64\)/ });
 
   p = probeCuda({ ...base, providerDir: dir('empty') });
-  t.match(p, { ok: false, missing: 'libonnxruntime_providers_shared.so', reason: /CUDA provider not installed: .*empty\/libonnxruntime_providers_shared\.so is missing/ });
+  t.match(p, {
+    ok: false,
+    missing: 'libonnxruntime_providers_shared.so',
+    reason: /CUDA provider not installed: .*empty\/libonnxruntime_providers_shared\.so is missing/,
+  });
 
   if (realDriver) t.comment(`this machine has an NVIDIA driver (${realDriver}): the no-driver case is not checked`);
   else {
@@ -92,7 +119,8 @@ t.test('the first thing missing is named, with what to install', async (t) => {
   t.match(p, {
     ok: false,
     missing: 'libcudart.so.13',
-    reason: /libcudart\.so\.13 not found \(the provider is built for CUDA 13 \+ cuDNN 9\): install the CUDA 13 runtime \(apt cuda-cudart-13-0, pip nvidia-cuda-runtime\)/,
+    reason:
+      /libcudart\.so\.13 not found \(the provider is built for CUDA 13 \+ cuDNN 9\): install the CUDA 13 runtime \(apt cuda-cudart-13-0, pip nvidia-cuda-runtime\)/,
   });
 });
 
@@ -122,5 +150,9 @@ t.test('libraries resolve through LD_LIBRARY_PATH, ld.so.conf and $ORIGIN runpat
   // cuDNN is not a DT_NEEDED entry (the provider dlopens it), and is still looked for
   rmSync(join(rp, 'libcudnn.so.9'));
   p = probeCuda({ ...base, env: {}, skipDriver: true });
-  t.match(p, { ok: false, missing: 'libcudnn.so.9', reason: /install cuDNN 9 for CUDA 13 \(apt libcudnn9-cuda-13, pip nvidia-cudnn-cu13\)/ });
+  t.match(p, {
+    ok: false,
+    missing: 'libcudnn.so.9',
+    reason: /install cuDNN 9 for CUDA 13 \(apt libcudnn9-cuda-13, pip nvidia-cudnn-cu13\)/,
+  });
 });

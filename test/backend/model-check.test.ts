@@ -16,7 +16,10 @@ t.teardown(() => rmSync(root, { recursive: true, force: true }));
 
 function copyModel(name: string): string {
   const dir = path.join(root, name);
-  cpSync(EMBEDDED, dir, { recursive: true, filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx') });
+  cpSync(EMBEDDED, dir, {
+    recursive: true,
+    filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx'),
+  });
   return dir;
 }
 
@@ -40,10 +43,26 @@ async function serve(dir: string): Promise<{ code: number | null; stderr: string
 const onnxOf = (dir: string) => path.join(dir, 'onnx', 'model.onnx');
 
 const cases: [string, (dir: string) => void, RegExp][] = [
-  ['missing model.onnx', (dir) => unlinkSync(onnxOf(dir)), /no ONNX model: looked for .*model\.onnx.*export one there .*or set MODEL_FILE/],
-  ['truncated model.onnx', (dir) => truncateSync(onnxOf(dir), 100_000), /model\.onnx is not a valid ONNX model .*corrupt or truncated; export it again/],
-  ['model.onnx that is not ONNX', (dir) => writeFileSync(onnxOf(dir), '<html>404 Not Found</html>\n'.repeat(100)), /model\.onnx is not a valid ONNX model/],
-  ['empty model.onnx', (dir) => writeFileSync(onnxOf(dir), ''), /model\.onnx is not a valid ONNX model \(the file is empty\)/],
+  [
+    'missing model.onnx',
+    (dir) => unlinkSync(onnxOf(dir)),
+    /no ONNX model: looked for .*model\.onnx.*export one there .*or set MODEL_FILE/,
+  ],
+  [
+    'truncated model.onnx',
+    (dir) => truncateSync(onnxOf(dir), 100_000),
+    /model\.onnx is not a valid ONNX model .*corrupt or truncated; export it again/,
+  ],
+  [
+    'model.onnx that is not ONNX',
+    (dir) => writeFileSync(onnxOf(dir), '<html>404 Not Found</html>\n'.repeat(100)),
+    /model\.onnx is not a valid ONNX model/,
+  ],
+  [
+    'empty model.onnx',
+    (dir) => writeFileSync(onnxOf(dir), ''),
+    /model\.onnx is not a valid ONNX model \(the file is empty\)/,
+  ],
   [
     'a tokenizer with more ids than the model has embedding rows',
     (dir) => {
@@ -54,8 +73,16 @@ const cases: [string, (dir: string) => void, RegExp][] = [
     },
     /tokenizer\.json does not match .*model\.onnx: the tokenizer has ids up to 8101 but the model's word embedding has 8002 rows; use the tokenizer\.json saved with this model/,
   ],
-  ['a tokenizer.json that is not JSON', (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"vocab": ['), /tokenizer\.json is not valid JSON .*copy the tokenizer\.json saved with this model/],
-  ['a missing tokenizer.json', (dir) => unlinkSync(path.join(dir, 'tokenizer.json')), /missing .*tokenizer\.json: copy the tokenizer\.json/],
+  [
+    'a tokenizer.json that is not JSON',
+    (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"vocab": ['),
+    /tokenizer\.json is not valid JSON .*copy the tokenizer\.json saved with this model/,
+  ],
+  [
+    'a missing tokenizer.json',
+    (dir) => unlinkSync(path.join(dir, 'tokenizer.json')),
+    /missing .*tokenizer\.json: copy the tokenizer\.json/,
+  ],
   [
     'a graph without input_ids',
     (dir) => {
@@ -65,7 +92,11 @@ const cases: [string, (dir: string) => void, RegExp][] = [
     },
     /model\.onnx has graph inputs \[token_ids, attention_mask\] but a reranker needs input_ids and attention_mask .*export a sequence-classification model/,
   ],
-  ['a missing model directory', (dir) => rmSync(dir, { recursive: true }), /model directory .* does not exist: set MODEL_DIR/],
+  [
+    'a missing model directory',
+    (dir) => rmSync(dir, { recursive: true }),
+    /model directory .* does not exist: set MODEL_DIR/,
+  ],
   // Each of these fails before the port is bound, with a message naming the file.
   [
     'a model.onnx cut right after its graph',
@@ -74,13 +105,33 @@ const cases: [string, (dir: string) => void, RegExp][] = [
   ],
   [
     'a tokenizer.json that is JSON but not a tokenizer',
-    (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { vocab: { a: 0, b: 1 } }, added_tokens: [] })),
+    (dir) =>
+      writeFileSync(
+        path.join(dir, 'tokenizer.json'),
+        JSON.stringify({ model: { vocab: { a: 0, b: 1 } }, added_tokens: [] }),
+      ),
     /tokenizer\.json is not a tokenizer the tokenizers library can load \(.+\): copy the tokenizer\.json saved with this model/,
   ],
-  ['tokenizer.json = null', (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), 'null'), /tokenizer\.json holds null, not a tokenizer object/],
-  ['config.json = null', (dir) => writeFileSync(path.join(dir, 'config.json'), 'null'), /config\.json holds null, not a JSON object: copy the file saved with this model/],
-  ['tokenizer_config.json = null', (dir) => writeFileSync(path.join(dir, 'tokenizer_config.json'), 'null'), /tokenizer_config\.json holds null, not a JSON object/],
-  ['a config.json that is not JSON', (dir) => writeFileSync(path.join(dir, 'config.json'), '{"pad_token_id": 1,'), /config\.json is not valid JSON \(.+\)/],
+  [
+    'tokenizer.json = null',
+    (dir) => writeFileSync(path.join(dir, 'tokenizer.json'), 'null'),
+    /tokenizer\.json holds null, not a tokenizer object/,
+  ],
+  [
+    'config.json = null',
+    (dir) => writeFileSync(path.join(dir, 'config.json'), 'null'),
+    /config\.json holds null, not a JSON object: copy the file saved with this model/,
+  ],
+  [
+    'tokenizer_config.json = null',
+    (dir) => writeFileSync(path.join(dir, 'tokenizer_config.json'), 'null'),
+    /tokenizer_config\.json holds null, not a JSON object/,
+  ],
+  [
+    'a config.json that is not JSON',
+    (dir) => writeFileSync(path.join(dir, 'config.json'), '{"pad_token_id": 1,'),
+    /config\.json is not valid JSON \(.+\)/,
+  ],
 ];
 
 /** Byte offset where the top-level graph field (7) of an ONNX file ends. */
@@ -101,8 +152,7 @@ function onnxGraphEnd(file: string): number {
     else if (tag % 8 === 2) {
       const len = varint();
       p += len;
-    }
-    else throw new Error('unexpected wire type');
+    } else throw new Error('unexpected wire type');
     if (Math.floor(tag / 8) === 7) return p;
   }
   throw new Error('no graph');

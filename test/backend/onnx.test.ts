@@ -8,7 +8,14 @@ import { testConfig } from '../helpers/server.ts';
 const model = readModelDir(testConfig().modelDir);
 
 t.test('DEVICE=auto falls back to CPU with the reason when CUDA is missing', async (t) => {
-  const backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'auto', intraOpThreads: 1, spinning: false, cudaDeviceId: 0, workers: 1 });
+  const backend = await OnnxBackend.start({
+    onnxPath: model.onnxPath,
+    device: 'auto',
+    intraOpThreads: 1,
+    spinning: false,
+    cudaDeviceId: 0,
+    workers: 1,
+  });
   t.teardown(() => backend.close());
   if (backend.info.provider === 'cuda') {
     t.pass('CUDA is available here: no fallback');
@@ -24,7 +31,14 @@ t.test('DEVICE=auto falls back to CPU with the reason when CUDA is missing', asy
 t.test('DEVICE=cuda refuses to start without CUDA', async (t) => {
   let backend: OnnxBackend | undefined;
   try {
-    backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'cuda', intraOpThreads: 1, spinning: false, cudaDeviceId: 0, workers: 1 });
+    backend = await OnnxBackend.start({
+      onnxPath: model.onnxPath,
+      device: 'cuda',
+      intraOpThreads: 1,
+      spinning: false,
+      cudaDeviceId: 0,
+      workers: 1,
+    });
   } catch (err) {
     t.match((err as Error).message, /DEVICE=cuda/);
     return;
@@ -34,10 +48,20 @@ t.test('DEVICE=cuda refuses to start without CUDA', async (t) => {
 });
 
 t.test('inference runs off the event loop, and padding does not change a row', async (t) => {
-  const backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'cpu', intraOpThreads: 0, spinning: false, cudaDeviceId: 0, workers: 1 });
+  const backend = await OnnxBackend.start({
+    onnxPath: model.onnxPath,
+    device: 'cpu',
+    intraOpThreads: 0,
+    spinning: false,
+    cudaDeviceId: 0,
+    workers: 1,
+  });
   t.teardown(() => backend.close());
   const row = (len: number) => [0, ...Array.from({ length: len - 2 }, (_, i) => 10 + ((i * 37) % 5000)), 2];
-  const big = Batcher.buildTensors(Array.from({ length: 64 }, () => row(model.maxLen)), model.padId);
+  const big = Batcher.buildTensors(
+    Array.from({ length: 64 }, () => row(model.maxLen)),
+    model.padId,
+  );
   const gaps: number[] = [];
   let last = performance.now();
   const timer = setInterval(() => {
@@ -60,23 +84,52 @@ t.test('inference runs off the event loop, and padding does not change a row', a
 });
 
 t.test('close() finishes the queued runs, releases the session and lets the worker exit on its own', async (t) => {
-  const backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'cpu', intraOpThreads: 1, spinning: false, cudaDeviceId: 0, workers: 1 });
-  const worker = (backend as unknown as { workers: { worker: import('node:worker_threads').Worker }[] }).workers[0]!.worker;
+  const backend = await OnnxBackend.start({
+    onnxPath: model.onnxPath,
+    device: 'cpu',
+    intraOpThreads: 1,
+    spinning: false,
+    cudaDeviceId: 0,
+    workers: 1,
+  });
+  const worker = (backend as unknown as { workers: { worker: import('node:worker_threads').Worker }[] }).workers[0]!
+    .worker;
   const exitCode = new Promise<number>((resolve) => worker.once('exit', resolve));
   const rows = Array.from({ length: 8 }, (_, i) => [0, ...Array.from({ length: 100 + i }, (_, k) => 10 + k), 2]);
-  const runs = [backend.run(Batcher.buildTensors(rows, model.padId)), backend.run(Batcher.buildTensors(rows.slice(0, 2), model.padId))];
+  const runs = [
+    backend.run(Batcher.buildTensors(rows, model.padId)),
+    backend.run(Batcher.buildTensors(rows.slice(0, 2), model.padId)),
+  ];
   await backend.close();
   const done = await Promise.all(runs);
-  t.same(done.map((d) => d.logits.length), [8, 2], 'runs sent before close() were answered');
+  t.same(
+    done.map((d) => d.logits.length),
+    [8, 2],
+    'runs sent before close() were answered',
+  );
   t.equal(await exitCode, 0, 'the worker exited by itself (terminate() would give 1)');
   await t.rejects(backend.run(Batcher.buildTensors(rows, model.padId)), /closed/);
 });
 
 t.test('a run queued behind a running one is withdrawn when its signal aborts; nothing else changes', async (t) => {
-  const backend = await OnnxBackend.start({ onnxPath: model.onnxPath, device: 'cpu', intraOpThreads: 1, spinning: false, cudaDeviceId: 0, workers: 1 });
+  const backend = await OnnxBackend.start({
+    onnxPath: model.onnxPath,
+    device: 'cpu',
+    intraOpThreads: 1,
+    spinning: false,
+    cudaDeviceId: 0,
+    workers: 1,
+  });
   t.teardown(() => backend.close());
-  const row = (len: number, seed: number) => [0, ...Array.from({ length: len - 2 }, (_, i) => 10 + ((i * 37 + seed) % 5000)), 2];
-  const long = Batcher.buildTensors(Array.from({ length: 32 }, (_, i) => row(model.maxLen, i)), model.padId);
+  const row = (len: number, seed: number) => [
+    0,
+    ...Array.from({ length: len - 2 }, (_, i) => 10 + ((i * 37 + seed) % 5000)),
+    2,
+  ];
+  const long = Batcher.buildTensors(
+    Array.from({ length: 32 }, (_, i) => row(model.maxLen, i)),
+    model.padId,
+  );
   const small = () => Batcher.buildTensors([row(40, 1), row(30, 2)], model.padId);
   const reference = (await backend.run(small())).logits;
 

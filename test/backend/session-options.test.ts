@@ -19,15 +19,26 @@ t.test('CPU: threads, spinning off as config entries, no CUDA options', async (t
 });
 
 t.test('CUDA: the device ordinal goes to the provider', async (t) => {
-  t.same(sessionOptions('cuda', { intraOpThreads: 0, spinning: false, cudaDeviceId: 3 }).executionProviders, [{ name: 'cuda', deviceId: 3 }]);
+  t.same(sessionOptions('cuda', { intraOpThreads: 0, spinning: false, cudaDeviceId: 3 }).executionProviders, [
+    { name: 'cuda', deviceId: 3 },
+  ]);
 });
 
 t.test('onnxruntime-node accepts both spinning settings and they give the same logits', async (t) => {
   const model = readModelDir(testConfig().modelDir);
-  const batch = Batcher.buildTensors([[0, 100, 200, 2, 2, 300, 2], [0, 7, 2, 2, 9, 10, 11, 12, 2]], model.padId);
+  const batch = Batcher.buildTensors(
+    [
+      [0, 100, 200, 2, 2, 300, 2],
+      [0, 7, 2, 2, 9, 10, 11, 12, 2],
+    ],
+    model.padId,
+  );
   const logits: Float32Array[] = [];
   for (const spinning of [true, false]) {
-    const s = await ort.InferenceSession.create(model.onnxPath, sessionOptions('cpu', { intraOpThreads: 1, spinning, cudaDeviceId: 0 }));
+    const s = await ort.InferenceSession.create(
+      model.onnxPath,
+      sessionOptions('cpu', { intraOpThreads: 1, spinning, cudaDeviceId: 0 }),
+    );
     const out = await s.run({
       input_ids: new ort.Tensor('int64', batch.ids, [batch.rows, batch.seqLen]),
       attention_mask: new ort.Tensor('int64', batch.mask, [batch.rows, batch.seqLen]),

@@ -10,7 +10,10 @@ import { startServer, type TestServer } from '../helpers/server.ts';
 import { metricValue } from '../helpers/scripted-backend.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const body = { query: '대한민국의 수도는 어디인가?', passages: ['김치는 발효 음식이다.', '서울은 대한민국의 수도이다.', '부산은 항구 도시이다.'] };
+const body = {
+  query: '대한민국의 수도는 어디인가?',
+  passages: ['김치는 발효 음식이다.', '서울은 대한민국의 수도이다.', '부산은 항구 도시이다.'],
+};
 
 async function until(what: string, ok: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const end = performance.now() + ms;
@@ -21,7 +24,8 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 30_000): Pro
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const restarts = async (s: TestServer, reason: string) => metricValue((await s.get('/metrics')).text, `ko_rerank_worker_restarts_total{reason="${reason}"}`);
+const restarts = async (s: TestServer, reason: string) =>
+  metricValue((await s.get('/metrics')).text, `ko_rerank_worker_restarts_total{reason="${reason}"}`);
 
 t.test('exit, crash and hang: the worker is replaced and the service answers correctly after each', async (t) => {
   const s = await startServer({ watchdogMs: 1500 }, { faults: true });
@@ -53,7 +57,10 @@ t.test('exit, crash and hang: the worker is replaced and the service answers cor
   const heldMs = performance.now() - t0;
   t.equal(held.status, 500, 'the request held by the hung worker fails');
   t.equal(held.body.error.type, 'backend');
-  t.match(held.body.error.message, /inference worker hung: a session\.run of \d+ padded tokens took longer than 1500 ms \(WATCHDOG_MS\).*retry/);
+  t.match(
+    held.body.error.message,
+    /inference worker hung: a session\.run of \d+ padded tokens took longer than 1500 ms \(WATCHDOG_MS\).*retry/,
+  );
   t.ok(heldMs < 15_000, `the hang was noticed in bounded time (${Math.round(heldMs)} ms)`);
   t.equal(await restarts(s, 'hang'), hangsBefore + 1, 'the hang is counted');
   await until('/ready after the hang', async () => (await s.get('/ready')).status === 200);
@@ -83,7 +90,10 @@ t.test('restarts that keep failing: /health and /ready turn 503 (failed), reques
   const root = mkdtempSync(path.join(tmpdir(), 'ko-rerank-restart-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const dir = path.join(root, 'model');
-  cpSync('models/ko-reranker-tiny', dir, { recursive: true, filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx') });
+  cpSync('models/ko-reranker-tiny', dir, {
+    recursive: true,
+    filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx'),
+  });
   const s = await startServer({ modelDir: dir, workerMaxRestarts: 2 }, { faults: true });
   t.teardown(() => s.close());
   t.equal((await s.post('/rerank', body)).status, 200);
@@ -98,6 +108,9 @@ t.test('restarts that keep failing: /health and /ready turn 503 (failed), reques
   const r = await s.post('/rerank', body);
   t.equal(r.status, 503);
   t.equal(r.body.error.type, 'not_ready');
-  t.match(r.body.error.message, /no inference worker is running and restarts stopped: 3 worker starts in a row failed .*WORKER_MAX_RESTARTS=2/);
+  t.match(
+    r.body.error.message,
+    /no inference worker is running and restarts stopped: 3 worker starts in a row failed .*WORKER_MAX_RESTARTS=2/,
+  );
   t.equal(metricValue((await s.get('/metrics')).text, 'ko_rerank_worker_restart_failures_total'), 3);
 });

@@ -21,7 +21,11 @@ const refusal = (fn: () => void): ServiceError | undefined => {
 
 t.test('MAX_QUEUE_PAIRS: accepted up to the bound, overloaded past it, one request alone always', async (t) => {
   const { a, registry } = make(100);
-  t.equal(refusal(() => a.acquire(500)), undefined, 'a request larger than the bound is accepted when nothing is queued');
+  t.equal(
+    refusal(() => a.acquire(500)),
+    undefined,
+    'a request larger than the bound is accepted when nothing is queued',
+  );
   a.release(500, 500);
   a.acquire(60);
   a.acquire(40);
@@ -31,7 +35,11 @@ t.test('MAX_QUEUE_PAIRS: accepted up to the bound, overloaded past it, one reque
   t.match(err?.message, /100 pairs queued, 1 more would pass MAX_QUEUE_PAIRS=100/);
   t.ok(err!.retryAfterS! >= 1 && err!.retryAfterS! <= 60);
   a.release(40, 0);
-  t.equal(refusal(() => a.acquire(40)), undefined, 'room again once pairs are released');
+  t.equal(
+    refusal(() => a.acquire(40)),
+    undefined,
+    'room again once pairs are released',
+  );
   t.match(await registry.getSingleMetricAsString('ko_rerank_rejected_requests_total'), /reason="overloaded"} 1/);
 });
 
@@ -73,30 +81,36 @@ t.test('the throughput behind the wait prediction counts busy time only, not idl
   a.release(1, 0);
   // predictedMs(200) = (200 + min(1, 200)) pairs at the estimate.
   const estimate = (perS * 201) / 200;
-  t.ok(estimate > 140 && estimate < 200, `about 167 pairs/s (both completions over 1.2 s of busy time), got ${estimate.toFixed(0)}`);
+  t.ok(
+    estimate > 140 && estimate < 200,
+    `about 167 pairs/s (both completions over 1.2 s of busy time), got ${estimate.toFixed(0)}`,
+  );
 });
 
-t.test('deadline: the shorter of REQUEST_TIMEOUT_MS and timeout_ms; client aborts pass through; dispose clears it', async (t) => {
-  const { a } = make(100, 80);
-  const d1 = a.deadline(undefined, 10_000);
-  t.equal(d1.ms, 80, 'capped by REQUEST_TIMEOUT_MS');
-  const d2 = a.deadline(undefined, 20);
-  t.equal(d2.ms, 20);
-  await new Promise((r) => setTimeout(r, 150));
-  t.ok(d1.signal.aborted && d1.timedOut());
-  t.equal((d1.signal.reason as Error).name, 'TimeoutError');
-  t.ok(d2.timedOut());
-  const client = new AbortController();
-  const d3 = a.deadline(client.signal);
-  client.abort();
-  t.ok(d3.signal.aborted);
-  t.notOk(d3.timedOut(), 'a disconnect is not a timeout');
-  const d4 = a.deadline(undefined, 30);
-  d4.dispose();
-  await new Promise((r) => setTimeout(r, 80));
-  t.notOk(d4.signal.aborted, 'disposed: the timer never fires');
-  for (const d of [d1, d2, d3]) d.dispose();
-});
+t.test(
+  'deadline: the shorter of REQUEST_TIMEOUT_MS and timeout_ms; client aborts pass through; dispose clears it',
+  async (t) => {
+    const { a } = make(100, 80);
+    const d1 = a.deadline(undefined, 10_000);
+    t.equal(d1.ms, 80, 'capped by REQUEST_TIMEOUT_MS');
+    const d2 = a.deadline(undefined, 20);
+    t.equal(d2.ms, 20);
+    await new Promise((r) => setTimeout(r, 150));
+    t.ok(d1.signal.aborted && d1.timedOut());
+    t.equal((d1.signal.reason as Error).name, 'TimeoutError');
+    t.ok(d2.timedOut());
+    const client = new AbortController();
+    const d3 = a.deadline(client.signal);
+    client.abort();
+    t.ok(d3.signal.aborted);
+    t.notOk(d3.timedOut(), 'a disconnect is not a timeout');
+    const d4 = a.deadline(undefined, 30);
+    d4.dispose();
+    await new Promise((r) => setTimeout(r, 80));
+    t.notOk(d4.signal.aborted, 'disposed: the timer never fires');
+    for (const d of [d1, d2, d3]) d.dispose();
+  },
+);
 
 t.test('drain: refuses new requests, resolves true once idle, false when the grace runs out', async (t) => {
   const { a } = make();

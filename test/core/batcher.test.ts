@@ -40,7 +40,8 @@ class FakeBackend implements Backend {
   async close() {}
 }
 
-const seq = (len: number, tag: number): number[] => [0, tag, ...Array.from({ length: Math.max(0, len - 3) }, () => 7), 2].slice(0, len);
+const seq = (len: number, tag: number): number[] =>
+  [0, tag, ...Array.from({ length: Math.max(0, len - 3) }, () => 7), 2].slice(0, len);
 const expected = (s: number[]) => s.reduce((a, b) => a + b, 0);
 const opts = { maxBatchTokens: 64, maxBatchSize: 8, maxWaitMs: 5, padId: 1 };
 
@@ -66,7 +67,10 @@ t.test('every micro-batch respects the token budget and the row cap', async (t) 
     t.equal(batch.seqLen, Math.max(...batch.lengths), 'padded to its own longest pair');
   }
   t.equal(stats.length, backend.batches.length);
-  t.equal(stats.reduce((n, s) => n + s.rows, 0), 30);
+  t.equal(
+    stats.reduce((n, s) => n + s.rows, 0),
+    30,
+  );
 });
 
 t.test('a pair longer than the budget still runs, alone', async (t) => {
@@ -92,7 +96,9 @@ t.test('pairs are grouped by length', async (t) => {
 t.test('several requests share a micro-batch and each gets its own results', async (t) => {
   const backend = new FakeBackend(1, 20);
   const b = new Batcher(backend, { maxBatchTokens: 1024, maxBatchSize: 64, maxWaitMs: 10, padId: 1 });
-  const reqs = Array.from({ length: 6 }, (_, r) => Array.from({ length: 3 + r }, (_, i) => seq(5 + ((i * 3 + r) % 9), r * 10 + i + 10)));
+  const reqs = Array.from({ length: 6 }, (_, r) =>
+    Array.from({ length: 3 + r }, (_, i) => seq(5 + ((i * 3 + r) % 9), r * 10 + i + 10)),
+  );
   const outs = await Promise.all(reqs.map((s) => b.submit(s)));
   outs.forEach((o, r) => t.same(Array.from(o.logits), reqs[r]!.map(expected), `request ${r}`));
   // The idle backend takes request 0 at once; the five that queued behind it share the next micro-batch.
@@ -102,20 +108,31 @@ t.test('several requests share a micro-batch and each gets its own results', asy
   t.ok(backend.batches.length < reqs.length, 'fewer micro-batches than requests');
 });
 
-t.test('an idle backend gets a short queue at once; while one runs, a short queue waits at most maxWaitMs', async (t) => {
-  const backend = new FakeBackend(2, 150);
-  const b = new Batcher(backend, { maxBatchTokens: 1024, maxBatchSize: 64, maxWaitMs: 30, padId: 1 });
-  const first = b.submit([seq(5, 10)]);
-  const second = b.submit([seq(5, 11)]);
-  const [a, c] = await Promise.all([first, second]);
-  t.ok(a.queueMs < 15, `idle backend: dispatched after ${a.queueMs.toFixed(1)} ms`);
-  t.ok(c.queueMs >= 25 && c.queueMs < 140, `busy backend: the short queue waited ${c.queueMs.toFixed(1)} ms (MAX_WAIT_MS 30)`);
-  t.equal(backend.batches.length, 2);
-  const full = new Batcher(new FakeBackend(2, 150), { maxBatchTokens: 10, maxBatchSize: 64, maxWaitMs: 10_000, padId: 1 });
-  const t1 = performance.now();
-  await Promise.all([full.submit([seq(5, 10)]), full.submit([seq(5, 10), seq(5, 11)])]);
-  t.ok(performance.now() - t1 < 1000, 'a full queue does not wait');
-});
+t.test(
+  'an idle backend gets a short queue at once; while one runs, a short queue waits at most maxWaitMs',
+  async (t) => {
+    const backend = new FakeBackend(2, 150);
+    const b = new Batcher(backend, { maxBatchTokens: 1024, maxBatchSize: 64, maxWaitMs: 30, padId: 1 });
+    const first = b.submit([seq(5, 10)]);
+    const second = b.submit([seq(5, 11)]);
+    const [a, c] = await Promise.all([first, second]);
+    t.ok(a.queueMs < 15, `idle backend: dispatched after ${a.queueMs.toFixed(1)} ms`);
+    t.ok(
+      c.queueMs >= 25 && c.queueMs < 140,
+      `busy backend: the short queue waited ${c.queueMs.toFixed(1)} ms (MAX_WAIT_MS 30)`,
+    );
+    t.equal(backend.batches.length, 2);
+    const full = new Batcher(new FakeBackend(2, 150), {
+      maxBatchTokens: 10,
+      maxBatchSize: 64,
+      maxWaitMs: 10_000,
+      padId: 1,
+    });
+    const t1 = performance.now();
+    await Promise.all([full.submit([seq(5, 10)]), full.submit([seq(5, 10), seq(5, 11)])]);
+    t.ok(performance.now() - t1 < 1000, 'a full queue does not wait');
+  },
+);
 
 t.test('in-flight micro-batches never exceed the backend slots', async (t) => {
   const backend = new FakeBackend(2, 10);
@@ -138,7 +155,10 @@ t.test('an aborted request is dropped from the queue', async (t) => {
   const b = new Batcher(backend, { maxBatchTokens: 16, maxBatchSize: 1, maxWaitMs: 0, padId: 1 });
   const ac = new AbortController();
   const busy = b.submit([seq(5, 10)]);
-  const dropped = b.submit(Array.from({ length: 10 }, (_, i) => seq(5, 20 + i)), ac.signal);
+  const dropped = b.submit(
+    Array.from({ length: 10 }, (_, i) => seq(5, 20 + i)),
+    ac.signal,
+  );
   ac.abort();
   await t.rejects(dropped, /cancelled/);
   await busy;
@@ -147,7 +167,13 @@ t.test('an aborted request is dropped from the queue', async (t) => {
 });
 
 t.test('buildTensors pads with the pad id and masks padding', async (t) => {
-  const tb = Batcher.buildTensors([[0, 5, 2], [0, 2]], 1);
+  const tb = Batcher.buildTensors(
+    [
+      [0, 5, 2],
+      [0, 2],
+    ],
+    1,
+  );
   t.equal(tb.rows, 2);
   t.equal(tb.seqLen, 3);
   t.same(Array.from(tb.ids), [0n, 5n, 2n, 0n, 2n, 1n]);
@@ -179,7 +205,8 @@ t.test('a deep queue is cut into uniform micro-batches, not anchored on the olde
   const seqs = [seq(32, 10), ...Array.from({ length: 8 }, (_, i) => seq(4, i + 11))];
   const out = await b.submit(seqs);
   t.same(Array.from(out.logits), seqs.map(expected));
-  for (const batch of backend.batches) t.equal(Math.min(...batch.lengths), Math.max(...batch.lengths), `batch of lengths ${batch.lengths} is uniform`);
+  for (const batch of backend.batches)
+    t.equal(Math.min(...batch.lengths), Math.max(...batch.lengths), `batch of lengths ${batch.lengths} is uniform`);
 });
 
 t.test('a pair that waited past the starvation bound is in the next micro-batch', async (t) => {
@@ -192,26 +219,46 @@ t.test('a pair that waited past the starvation bound is in the next micro-batch'
 });
 
 t.test('buildTensors writes ids of a large vocabulary (XLM-R: 250,002) exactly', async (t) => {
-  const tb = Batcher.buildTensors([[0, 250001, 131072, 2], [0, 65536, 2]], 1);
+  const tb = Batcher.buildTensors(
+    [
+      [0, 250001, 131072, 2],
+      [0, 65536, 2],
+    ],
+    1,
+  );
   t.same(Array.from(tb.ids), [0n, 250001n, 131072n, 2n, 0n, 65536n, 2n, 1n]);
   t.same(Array.from(tb.mask), [1n, 1n, 1n, 1n, 1n, 1n, 1n, 0n]);
 });
 
-t.test('fair: a light request beside a heavy one is served within two micro-batches; length-only makes it wait', async (t) => {
-  for (const fair of [true, false]) {
-    const backend = new FakeBackend(1, 5);
-    const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 10, fair });
-    const heavy = b.submit(Array.from({ length: 160 }, (_, i) => seq(32, 100 + (i % 50))));
-    await new Promise((r) => setTimeout(r, 12));
-    const before = backend.batches.length;
-    const light = await b.submit([seq(6, 11), seq(20, 12), seq(9, 13)]);
-    const waited = backend.batches.length - before;
-    t.same(Array.from(light.logits), [seq(6, 11), seq(20, 12), seq(9, 13)].map(expected));
-    await heavy;
-    if (fair) t.ok(waited <= 3, `fair: the light request was done after ${waited} micro-batches (of ${backend.batches.length})`);
-    else t.ok(waited > 10, `length-only: the light request waited ${waited} micro-batches`);
-  }
-});
+t.test(
+  'fair: a light request beside a heavy one is served within two micro-batches; length-only makes it wait',
+  async (t) => {
+    for (const fair of [true, false]) {
+      const backend = new FakeBackend(1, 5);
+      const b = new Batcher(backend, {
+        maxBatchTokens: 8 * 32,
+        maxBatchSize: 8,
+        maxWaitMs: 0,
+        padId: 1,
+        starveMs: 10,
+        fair,
+      });
+      const heavy = b.submit(Array.from({ length: 160 }, (_, i) => seq(32, 100 + (i % 50))));
+      await new Promise((r) => setTimeout(r, 12));
+      const before = backend.batches.length;
+      const light = await b.submit([seq(6, 11), seq(20, 12), seq(9, 13)]);
+      const waited = backend.batches.length - before;
+      t.same(Array.from(light.logits), [seq(6, 11), seq(20, 12), seq(9, 13)].map(expected));
+      await heavy;
+      if (fair)
+        t.ok(
+          waited <= 3,
+          `fair: the light request was done after ${waited} micro-batches (of ${backend.batches.length})`,
+        );
+      else t.ok(waited > 10, `length-only: the light request waited ${waited} micro-batches`);
+    }
+  },
+);
 
 /**
  * A backend that behaves like one inference worker: runs one micro-batch at a time, keeps the others queued, and gives
@@ -251,50 +298,60 @@ class WorkerLikeBackend implements Backend {
   async close() {}
 }
 
-t.test('fair: a micro-batch queued behind the running one is withdrawn for a light request, and its rows run once later', async (t) => {
-  const backend = new WorkerLikeBackend(4);
-  let withdrawnHook = 0;
-  const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 1000 }, { onWithdrawn: () => withdrawnHook++ });
-  const heavySeqs = Array.from({ length: 160 }, (_, i) => seq(32, 100 + (i % 50)));
-  const heavy = b.submit(heavySeqs);
-  while (backend.started.length < 3) await new Promise((r) => setTimeout(r, 1));
-  const startedBefore = backend.started.length;
-  const lightSeqs = [seq(6, 11), seq(20, 12), seq(9, 13)];
-  const light = await b.submit(lightSeqs);
-  t.same(Array.from(light.logits), lightSeqs.map(expected));
-  const lightAt = backend.started.findIndex((firsts) => firsts.includes(11));
-  t.ok(lightAt >= 0, 'the light request ran');
-  // Only the batch already running when the light request came runs before it: the queued one was withdrawn.
-  t.equal(lightAt - startedBefore, 0, 'no heavy micro-batch started between the light request and its own');
-  t.ok(backend.withdrawn >= 1, `withdrawn: ${backend.withdrawn}`);
-  t.equal(withdrawnHook, backend.withdrawn, 'onWithdrawn reports each withdrawal');
-  const heavyOut = await heavy;
-  t.same(Array.from(heavyOut.logits), heavySeqs.map(expected), 'the heavy request gets every logit');
-  const rowsRun = backend.started.reduce((n, firsts) => n + firsts.length, 0);
-  t.equal(rowsRun, 160 + 3, 'each row ran exactly once');
-});
+t.test(
+  'fair: a micro-batch queued behind the running one is withdrawn for a light request, and its rows run once later',
+  async (t) => {
+    const backend = new WorkerLikeBackend(4);
+    let withdrawnHook = 0;
+    const b = new Batcher(
+      backend,
+      { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 1000 },
+      { onWithdrawn: () => withdrawnHook++ },
+    );
+    const heavySeqs = Array.from({ length: 160 }, (_, i) => seq(32, 100 + (i % 50)));
+    const heavy = b.submit(heavySeqs);
+    while (backend.started.length < 3) await new Promise((r) => setTimeout(r, 1));
+    const startedBefore = backend.started.length;
+    const lightSeqs = [seq(6, 11), seq(20, 12), seq(9, 13)];
+    const light = await b.submit(lightSeqs);
+    t.same(Array.from(light.logits), lightSeqs.map(expected));
+    const lightAt = backend.started.findIndex((firsts) => firsts.includes(11));
+    t.ok(lightAt >= 0, 'the light request ran');
+    // Only the batch already running when the light request came runs before it: the queued one was withdrawn.
+    t.equal(lightAt - startedBefore, 0, 'no heavy micro-batch started between the light request and its own');
+    t.ok(backend.withdrawn >= 1, `withdrawn: ${backend.withdrawn}`);
+    t.equal(withdrawnHook, backend.withdrawn, 'onWithdrawn reports each withdrawal');
+    const heavyOut = await heavy;
+    t.same(Array.from(heavyOut.logits), heavySeqs.map(expected), 'the heavy request gets every logit');
+    const rowsRun = backend.started.reduce((n, firsts) => n + firsts.length, 0);
+    t.equal(rowsRun, 160 + 3, 'each row ran exactly once');
+  },
+);
 
-t.test('fair: a stream of light requests does not starve a heavy one (starved batches are never withdrawn)', async (t) => {
-  const backend = new WorkerLikeBackend(2);
-  const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 1000 });
-  let heavyDone = false;
-  const heavySeqs = Array.from({ length: 48 }, (_, i) => seq(32, 100 + i));
-  const heavy = b.submit(heavySeqs).then((r) => {
-    heavyDone = true;
-    return r;
-  });
-  let lights = 0;
-  const stream = async () => {
-    while (!heavyDone && lights < 400) {
-      lights++;
-      await b.submit([seq(6, 11), seq(7, 12)]);
-    }
-  };
-  await Promise.all([stream(), stream(), stream()]);
-  t.ok(heavyDone, `the heavy request finished while ${lights} light requests streamed`);
-  t.ok(lights < 400, 'before the stream ran out');
-  t.same(Array.from((await heavy).logits), heavySeqs.map(expected));
-});
+t.test(
+  'fair: a stream of light requests does not starve a heavy one (starved batches are never withdrawn)',
+  async (t) => {
+    const backend = new WorkerLikeBackend(2);
+    const b = new Batcher(backend, { maxBatchTokens: 8 * 32, maxBatchSize: 8, maxWaitMs: 0, padId: 1, starveMs: 1000 });
+    let heavyDone = false;
+    const heavySeqs = Array.from({ length: 48 }, (_, i) => seq(32, 100 + i));
+    const heavy = b.submit(heavySeqs).then((r) => {
+      heavyDone = true;
+      return r;
+    });
+    let lights = 0;
+    const stream = async () => {
+      while (!heavyDone && lights < 400) {
+        lights++;
+        await b.submit([seq(6, 11), seq(7, 12)]);
+      }
+    };
+    await Promise.all([stream(), stream(), stream()]);
+    t.ok(heavyDone, `the heavy request finished while ${lights} light requests streamed`);
+    t.ok(lights < 400, 'before the stream ran out');
+    t.same(Array.from((await heavy).logits), heavySeqs.map(expected));
+  },
+);
 
 t.test('length-only mode never withdraws a micro-batch', async (t) => {
   const backend = new WorkerLikeBackend(4);
@@ -319,22 +376,48 @@ class CostBackend implements Backend {
   async close() {}
 }
 
-t.test('MAX_BATCH_MS: once a micro-batch was measured, the budget is the tokens that run in that time, floored at minBatchTokens', async (t) => {
-  const backend = new CostBackend(0.1);
-  const b = new Batcher(backend, { maxBatchTokens: 2048, maxBatchMs: 20, minBatchTokens: 64, maxBatchSize: 1024, maxWaitMs: 0, padId: 1 });
-  t.equal(b.budget(), 2048, 'nothing measured yet: MAX_BATCH_TOKENS');
-  await b.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
-  t.equal(backend.padded[0], 2048, 'the first micro-batch fills MAX_BATCH_TOKENS');
-  t.equal(b.budget(), 200, '20 ms at 0.1 ms per padded token');
-  backend.padded.length = 0;
-  await b.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
-  t.ok(backend.padded.every((n) => n <= 200), `every later micro-batch within 200 tokens: ${backend.padded.join(', ')}`);
+t.test(
+  'MAX_BATCH_MS: once a micro-batch was measured, the budget is the tokens that run in that time, floored at minBatchTokens',
+  async (t) => {
+    const backend = new CostBackend(0.1);
+    const b = new Batcher(backend, {
+      maxBatchTokens: 2048,
+      maxBatchMs: 20,
+      minBatchTokens: 64,
+      maxBatchSize: 1024,
+      maxWaitMs: 0,
+      padId: 1,
+    });
+    t.equal(b.budget(), 2048, 'nothing measured yet: MAX_BATCH_TOKENS');
+    await b.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+    t.equal(backend.padded[0], 2048, 'the first micro-batch fills MAX_BATCH_TOKENS');
+    t.equal(b.budget(), 200, '20 ms at 0.1 ms per padded token');
+    backend.padded.length = 0;
+    await b.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+    t.ok(
+      backend.padded.every((n) => n <= 200),
+      `every later micro-batch within 200 tokens: ${backend.padded.join(', ')}`,
+    );
 
-  const slow = new Batcher(new CostBackend(10), { maxBatchTokens: 2048, maxBatchMs: 20, minBatchTokens: 64, maxBatchSize: 1024, maxWaitMs: 0, padId: 1 });
-  await slow.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
-  t.equal(slow.budget(), 64, 'never below minBatchTokens');
+    const slow = new Batcher(new CostBackend(10), {
+      maxBatchTokens: 2048,
+      maxBatchMs: 20,
+      minBatchTokens: 64,
+      maxBatchSize: 1024,
+      maxWaitMs: 0,
+      padId: 1,
+    });
+    await slow.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+    t.equal(slow.budget(), 64, 'never below minBatchTokens');
 
-  const off = new Batcher(new CostBackend(0.1), { maxBatchTokens: 2048, maxBatchMs: 0, maxBatchSize: 1024, maxWaitMs: 0, padId: 1 });
-  await off.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
-  t.equal(off.budget(), 2048, 'MAX_BATCH_MS=0: MAX_BATCH_TOKENS alone');
-});
+    const off = new Batcher(new CostBackend(0.1), {
+      maxBatchTokens: 2048,
+      maxBatchMs: 0,
+      maxBatchSize: 1024,
+      maxWaitMs: 0,
+      padId: 1,
+    });
+    await off.submit(Array.from({ length: 64 }, (_, i) => seq(32, 100 + i)));
+    t.equal(off.budget(), 2048, 'MAX_BATCH_MS=0: MAX_BATCH_TOKENS alone');
+  },
+);

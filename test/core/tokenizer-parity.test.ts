@@ -2,7 +2,13 @@
 // for every fixture pair. (bench/experiments/tokenizers.ts checks @huggingface/transformers the same way; it is not shipped.)
 import t from 'tap';
 import { readModelDir } from '../../src/backend/model-dir.ts';
-import { assemblePair, loadTokenizer, tokenizerChunks, TOKENIZER_CHUNK_CHARS, TOKENIZER_CHUNK_TEXTS } from '../../src/core/tokenizer.ts';
+import {
+  assemblePair,
+  loadTokenizer,
+  tokenizerChunks,
+  TOKENIZER_CHUNK_CHARS,
+  TOKENIZER_CHUNK_TEXTS,
+} from '../../src/core/tokenizer.ts';
 import { loadReference, testConfig } from '../helpers/server.ts';
 
 const ref = await loadReference();
@@ -68,5 +74,9 @@ t.test('a large request is tokenized in chunks with the same ids as each text al
   const alone = await Promise.all(some.map(async (i) => (await tok.encodeMany([large[i]!]))[0]));
   const ids = await tok.encodeMany(large);
   t.equal(ids.length, 1000);
-  t.same(some.map((i) => ids[i]), alone, 'chunked ids equal each text encoded alone');
+  t.same(
+    some.map((i) => ids[i]),
+    alone,
+    'chunked ids equal each text encoded alone',
+  );
 });

@@ -32,7 +32,12 @@ t.test('planPair without chunking: the query whole, the passage cut to the windo
 t.test('planPair with chunking: overlapping windows covering the whole passage', async (t) => {
   const q = range(4, 10);
   const p = range(60);
-  const plan = planPair(q, p, { maxLen: 32, queryMaxShare: 0.75, special, chunking: { maxChunksPerDoc: 8, overlapTokens: 4 } });
+  const plan = planPair(q, p, {
+    maxLen: 32,
+    queryMaxShare: 0.75,
+    special,
+    chunking: { maxChunksPerDoc: 8, overlapTokens: 4 },
+  });
   // window 24, stride 20: starts 0, 20, 40 (the last window has the remaining 20 tokens)
   t.equal(plan.seqs.length, 3);
   t.equal(plan.truncated, false);
@@ -40,12 +45,27 @@ t.test('planPair with chunking: overlapping windows covering the whole passage',
   t.same(plan.seqs[1], [0, ...q, 2, 2, ...p.slice(20, 44), 2]);
   t.same(plan.seqs[2], [0, ...q, 2, 2, ...p.slice(40, 60), 2]);
   for (const s of plan.seqs) t.ok(s.length <= 32, 'each window fits max_len');
-  const few = planPair(q, p, { maxLen: 32, queryMaxShare: 0.75, special, chunking: { maxChunksPerDoc: 2, overlapTokens: 4 } });
+  const few = planPair(q, p, {
+    maxLen: 32,
+    queryMaxShare: 0.75,
+    special,
+    chunking: { maxChunksPerDoc: 2, overlapTokens: 4 },
+  });
   t.equal(few.seqs.length, 2);
   t.equal(few.truncated, true, 'tokens past the last window: truncated');
-  const short = planPair(q, range(10), { maxLen: 32, queryMaxShare: 0.75, special, chunking: { maxChunksPerDoc: 8, overlapTokens: 4 } });
+  const short = planPair(q, range(10), {
+    maxLen: 32,
+    queryMaxShare: 0.75,
+    special,
+    chunking: { maxChunksPerDoc: 8, overlapTokens: 4 },
+  });
   t.equal(short.seqs.length, 1, 'a passage that fits is not chunked');
-  const huge = planPair(q, p, { maxLen: 32, queryMaxShare: 0.75, special, chunking: { maxChunksPerDoc: 8, overlapTokens: 1000 } });
+  const huge = planPair(q, p, {
+    maxLen: 32,
+    queryMaxShare: 0.75,
+    special,
+    chunking: { maxChunksPerDoc: 8, overlapTokens: 1000 },
+  });
   t.same(windowStarts(60, 24, 12, 8), [0, 12, 24, 36]);
   t.equal(huge.seqs.length, 4, 'overlap is clamped to half a window');
 });

@@ -11,12 +11,16 @@ const log = (name: string, text: string) => {
   writeFileSync(file, text);
   return file;
 };
-const tally = (...files: string[]) => spawnSync(process.execPath, ['scripts/ci-tally.mjs', ...files], { encoding: 'utf8' });
+const tally = (...files: string[]) =>
+  spawnSync(process.execPath, ['scripts/ci-tally.mjs', ...files], { encoding: 'utf8' });
 
 t.test('adds up tap, unittest and schemathesis summaries', async (t) => {
   const tap = log('tap.log', 'ok 1 - test/x.test.ts\n# { total: 119, pass: 117, skip: 2 }\n# time=13291.828ms\n');
   const py = log('py.log', 'test_a ... ok\n\nRan 22 tests in 29.362s\n\nOK (skipped=1)\n');
-  const st = log('st.log', '\x1b[1mTest cases:\x1b[0m\n  2052 generated, 2052 passed, 16 skipped\n\n=== 1 warning in 21.72s ===\n');
+  const st = log(
+    'st.log',
+    '\x1b[1mTest cases:\x1b[0m\n  2052 generated, 2052 passed, 16 skipped\n\n=== 1 warning in 21.72s ===\n',
+  );
   const r = tally(tap, py, st);
   t.equal(r.status, 0, r.stdout + r.stderr);
   const last = r.stdout.trim().split('\n').at(-1);
@@ -41,7 +45,12 @@ t.test('a log without any runner summary is a failure, not a pass', async (t) =>
 
 t.test('.ci/run keeps every test step and closes on the tally', async (t) => {
   const run = readFileSync('.ci/run', 'utf8');
-  for (const step of ['npm test', 'bash scripts/schemathesis.sh', 'bash scripts/test-python.sh', 'bash scripts/test-clients.sh']) {
+  for (const step of [
+    'npm test',
+    'bash scripts/schemathesis.sh',
+    'bash scripts/test-python.sh',
+    'bash scripts/test-clients.sh',
+  ]) {
     t.match(run, new RegExp(`^step \\w+ ${step.replace(/\./g, '\\.')}$`, 'm'), `${step} goes through step`);
   }
   const lines = run.trim().split('\n');

@@ -3,7 +3,16 @@
 import t from 'tap';
 import { Ajv } from 'ajv';
 import { createRequire } from 'node:module';
-import { execForm, imageRef, interpolate, keyword, loadSchema, loadYaml, parseDockerfile, readRepoFile } from './lib.ts';
+import {
+  execForm,
+  imageRef,
+  interpolate,
+  keyword,
+  loadSchema,
+  loadYaml,
+  parseDockerfile,
+  readRepoFile,
+} from './lib.ts';
 
 const schema = loadSchema('compose-spec.json');
 const draft07 = createRequire(import.meta.url)('ajv/dist/refs/json-schema-draft-07.json');
@@ -87,19 +96,25 @@ t.test('compose matches the Dockerfile: targets exist, healthcheck = the image H
   t.equal(hc.test[0], 'CMD');
   t.match(hc.test.join(' '), /127\.0\.0\.1:8080\/ready/);
   t.same(compose.services['ko-rerank-cpu'].healthcheck, hc);
-  const imageHc = keyword(df.stages.find((s) => s.name === 'gpu')!, 'HEALTHCHECK')[0]!.getArgumentsContent()!;
+  const imageHc = keyword(
+    df.stages.find((s) => s.name === 'gpu')!,
+    'HEALTHCHECK',
+  )[0]!.getArgumentsContent()!;
   const imageCmd = execForm(imageHc.slice(imageHc.indexOf('CMD') + 3))!;
   t.equal(imageCmd[0], hc.test[1], 'same probe program (node)');
 });
 
-t.test("the export service's flags are scripts/export_onnx.py's, and --fp16 writes the file the README serves", async (t) => {
-  const script = readRepoFile('scripts/export_onnx.py');
-  const declared = new Set([...script.matchAll(/add_argument\("(--[\w-]+)"/g)].map((m) => m[1]));
-  const used = (compose.services.export.command as string[]).filter((a) => a.startsWith('--'));
-  t.ok(used.length >= 2);
-  for (const flag of used) t.ok(declared.has(flag), `${flag} is an export_onnx.py option`);
-  t.match(script, /model_fp16\.onnx/, 'MODEL_FILE=model_fp16.onnx exists after --fp16');
-});
+t.test(
+  "the export service's flags are scripts/export_onnx.py's, and --fp16 writes the file the README serves",
+  async (t) => {
+    const script = readRepoFile('scripts/export_onnx.py');
+    const declared = new Set([...script.matchAll(/add_argument\("(--[\w-]+)"/g)].map((m) => m[1]));
+    const used = (compose.services.export.command as string[]).filter((a) => a.startsWith('--'));
+    t.ok(used.length >= 2);
+    for (const flag of used) t.ok(declared.has(flag), `${flag} is an export_onnx.py option`);
+    t.match(script, /model_fp16\.onnx/, 'MODEL_FILE=model_fp16.onnx exists after --fp16');
+  },
+);
 
 t.test('images pulled from a registry are pinned to a version tag', async (t) => {
   for (const [name, svc] of Object.entries<any>(compose.services)) {
@@ -107,7 +122,10 @@ t.test('images pulled from a registry are pinned to a version tag', async (t) =>
     const ref = imageRef(svc.image);
     t.ok(ref.digest || (ref.tag && ref.tag !== 'latest' && /\d+\.\d+/.test(ref.tag)), `${name}: ${svc.image}`);
   }
-  t.ok(Object.values<any>(compose.services).some((s) => !s.build), 'at least one pulled image (bench)');
+  t.ok(
+    Object.values<any>(compose.services).some((s) => !s.build),
+    'at least one pulled image (bench)',
+  );
 });
 
 t.test('interpolation: MODEL_DIR picks the exported model when set', async (t) => {

@@ -8,7 +8,7 @@ import { readRepoFile } from './lib.ts';
 
 const require = createRequire(import.meta.url);
 
-t.test('the pinned onnxruntime-gpu version equals onnxruntime-node\'s', async (t) => {
+t.test("the pinned onnxruntime-gpu version equals onnxruntime-node's", async (t) => {
   const reqs = readRepoFile('scripts/cuda-provider/requirements.txt');
   const pinned = /^onnxruntime-gpu==(\d+\.\d+\.\d+)/m.exec(reqs)?.[1];
   t.ok(pinned, 'requirements.txt pins onnxruntime-gpu==X.Y.Z');
@@ -20,12 +20,16 @@ t.test('the pinned onnxruntime-gpu version equals onnxruntime-node\'s', async (t
   t.same(
     nuget.map((v) => v.version),
     [pinned],
-    'the NuGet package onnxruntime-node\'s install script downloads',
+    "the NuGet package onnxruntime-node's install script downloads",
   );
 });
 
 t.test('the gpu base image CUDA version is read off its tag', async (t) => {
-  t.same(baseImageCuda(readRepoFile('Dockerfile')), { image: 'nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', major: 13, cudnn: true });
+  t.same(baseImageCuda(readRepoFile('Dockerfile')), {
+    image: 'nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04',
+    major: 13,
+    cudnn: true,
+  });
   t.same(baseImageCuda('ARG CUDA_IMAGE=nvidia/cuda:12.8.1-runtime-ubuntu24.04@sha256:abc\n'), {
     image: 'nvidia/cuda:12.8.1-runtime-ubuntu24.04@sha256:abc',
     major: 12,

@@ -49,7 +49,13 @@ function runs(s: Stage | null): string[] {
 function contextSources(s: Stage): string[] {
   return keyword(s, 'COPY')
     .filter((i) => !/--from=/.test(i.toString()))
-    .flatMap((i) => i.getArguments().map((a) => a.getValue()).filter((a) => !a.startsWith('--')).slice(0, -1));
+    .flatMap((i) =>
+      i
+        .getArguments()
+        .map((a) => a.getValue())
+        .filter((a) => !a.startsWith('--'))
+        .slice(0, -1),
+    );
 }
 
 function finalUser(s: Stage): string | null {
@@ -88,9 +94,11 @@ export function dockerfileViolations(text: string): string[] {
     const user = finalUser(s);
     if (!user) v.push(`${name}: no USER (runs as root)`);
     else if (/^(root|0)(:|$)/.test(user)) v.push(`${name}: USER ${user} is root`);
-    if (!execForm(keyword(s, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? null)) v.push(`${name}: no exec-form ENTRYPOINT`);
+    if (!execForm(keyword(s, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? null))
+      v.push(`${name}: no exec-form ENTRYPOINT`);
     const sources = contextSources(s);
-    if (!sources.includes('LICENSE') || !sources.includes('NOTICE')) v.push(`${name}: LICENSE and NOTICE are not copied in`);
+    if (!sources.includes('LICENSE') || !sources.includes('NOTICE'))
+      v.push(`${name}: LICENSE and NOTICE are not copied in`);
   }
 
   if (df.stages.at(-1)?.name !== 'gpu') v.push('the default (last) target is not gpu');
@@ -98,7 +106,8 @@ export function dockerfileViolations(text: string): string[] {
   for (const name of SERVER_TARGETS) {
     const s = stage(df, name);
     if (!s) continue;
-    if (!keyword(s, 'EXPOSE').some((i) => /(^|\s)8080(\/tcp)?(\s|$)/.test(i.getArgumentsContent() ?? ''))) v.push(`${name}: no EXPOSE 8080`);
+    if (!keyword(s, 'EXPOSE').some((i) => /(^|\s)8080(\/tcp)?(\s|$)/.test(i.getArgumentsContent() ?? '')))
+      v.push(`${name}: no EXPOSE 8080`);
     const hc = keyword(s, 'HEALTHCHECK').at(-1)?.getArgumentsContent() ?? '';
     if (!hc) v.push(`${name}: no HEALTHCHECK`);
     else if (!/\bCMD\b/.test(hc) || !hc.includes('/ready')) v.push(`${name}: HEALTHCHECK does not probe /ready`);
@@ -106,20 +115,27 @@ export function dockerfileViolations(text: string): string[] {
     const entrypoint = execForm(keyword(s, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? null) ?? [];
     const cmd = execForm(keyword(s, 'CMD').at(-1)?.getArgumentsContent() ?? null);
     // `docker run IMAGE serve` replaces CMD: the entrypoint must not carry the command itself.
-    if (entrypoint.includes('serve')) v.push(`${name}: ENTRYPOINT includes serve, so \`docker run IMAGE serve\` would pass it twice`);
+    if (entrypoint.includes('serve'))
+      v.push(`${name}: ENTRYPOINT includes serve, so \`docker run IMAGE serve\` would pass it twice`);
     if (JSON.stringify(cmd) !== '["serve"]') v.push(`${name}: CMD is not ["serve"]`);
     // Production runs the compiled JavaScript on plain node with production dependencies only: no tsx, no sources.
-    if (JSON.stringify(entrypoint) !== '["node","/app/dist/main.js"]') v.push(`${name}: ENTRYPOINT is not node /app/dist/main.js`);
+    if (JSON.stringify(entrypoint) !== '["node","/app/dist/main.js"]')
+      v.push(`${name}: ENTRYPOINT is not node /app/dist/main.js`);
     const dist = distSource(df, s);
     if (!dist) v.push(`${name}: dist/ not copied from a build stage`);
-    else if (!runs(dist).some((r) => /(^|\s)npm run build(\s|$)/.test(r))) v.push(`${name}: the stage dist/ comes from does not run npm run build`);
+    else if (!runs(dist).some((r) => /(^|\s)npm run build(\s|$)/.test(r)))
+      v.push(`${name}: the stage dist/ comes from does not run npm run build`);
     const modules = nodeModulesSource(df, s);
-    if (modules && !runs(modules).some((r) => /npm ci\b.*--omit=dev/.test(r))) v.push(`${name}: node_modules not installed with --omit=dev`);
-    if (contextSources(s).some((a) => /^(\.\/)?src(\/|$)|\.ts$|^tsconfig/.test(a))) v.push(`${name}: copies the TypeScript sources`);
+    if (modules && !runs(modules).some((r) => /npm ci\b.*--omit=dev/.test(r)))
+      v.push(`${name}: node_modules not installed with --omit=dev`);
+    if (contextSources(s).some((a) => /^(\.\/)?src(\/|$)|\.ts$|^tsconfig/.test(a)))
+      v.push(`${name}: copies the TypeScript sources`);
     if (s.instructions.some((i) => /\btsx\b/.test(i.toString()))) v.push(`${name}: uses tsx`);
     if (!s.env.get('MODEL_DIR')) v.push(`${name}: no MODEL_DIR`);
     else {
-      const copiesModel = keyword(s, 'COPY').some((i) => (i.getArgumentsContent() ?? '').includes('models/ko-reranker-small'));
+      const copiesModel = keyword(s, 'COPY').some((i) =>
+        (i.getArgumentsContent() ?? '').includes('models/ko-reranker-small'),
+      );
       if (!copiesModel) v.push(`${name}: the embedded model is not copied in`);
     }
   }
@@ -129,7 +145,9 @@ export function dockerfileViolations(text: string): string[] {
     const ref = imageRef(gpu.from);
     const cuda = new RegExp(`^${PROVIDER_CUDA_MAJOR}\\.\\d+(\\.\\d+)?-cudnn-runtime-ubuntu\\d+\\.\\d+$`);
     if (ref.name !== 'nvidia/cuda' || !cuda.test(ref.tag ?? '')) {
-      v.push(`gpu: base ${gpu.from} is not an nvidia/cuda ${PROVIDER_CUDA_MAJOR}.x cuDNN 9 (-cudnn-runtime-) Ubuntu image`);
+      v.push(
+        `gpu: base ${gpu.from} is not an nvidia/cuda ${PROVIDER_CUDA_MAJOR}.x cuDNN 9 (-cudnn-runtime-) Ubuntu image`,
+      );
     }
     if (!copyFromStages(gpu).some((f) => stage(df, f) && /^node:20\./.test(stage(df, f)!.from))) {
       v.push('gpu: Node 20 is not copied in from a node:20.x stage');
@@ -137,14 +155,21 @@ export function dockerfileViolations(text: string): string[] {
     const src = nodeModulesSource(df, gpu);
     if (!src) v.push('gpu: node_modules not copied from a build stage');
     else {
-      const runs = keyword(src, 'RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
+      const runs = keyword(src, 'RUN')
+        .map((i) => i.getArgumentsContent() ?? '')
+        .join('\n');
       if (!/scripts\/install-cuda-provider\.sh "\$ONNXRUNTIME_CUDA_SOURCE"/.test(runs)) {
-        v.push('gpu: the build stage does not install the CUDA provider with scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE"');
+        v.push(
+          'gpu: the build stage does not install the CUDA provider with scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE"',
+        );
       }
       const source = /^ARG ONNXRUNTIME_CUDA_SOURCE=(\S+)$/m.exec(text)?.[1];
-      if (source !== 'pypi' && source !== 'nuget') v.push(`gpu: ONNXRUNTIME_CUDA_SOURCE defaults to ${source ?? 'nothing'}, not pypi or nuget`);
+      if (source !== 'pypi' && source !== 'nuget')
+        v.push(`gpu: ONNXRUNTIME_CUDA_SOURCE defaults to ${source ?? 'nothing'}, not pypi or nuget`);
     }
-    const checks = keyword(gpu, 'RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
+    const checks = keyword(gpu, 'RUN')
+      .map((i) => i.getArgumentsContent() ?? '')
+      .join('\n');
     if (!checks.includes('cuda-check --skip-driver')) v.push('gpu: the build does not run cuda-check --skip-driver');
     if (!/ldd \S*libonnxruntime_providers_cuda\.so/.test(checks) || !checks.includes("grep 'not found'")) {
       v.push('gpu: the build does not fail on a CUDA provider library that ldd cannot find');
@@ -152,16 +177,24 @@ export function dockerfileViolations(text: string): string[] {
   }
   const cpu = stage(df, 'cpu');
   if (cpu) {
-    if (!/^node:20\.\d+\.\d+-\w+-slim$/.test(cpu.from)) v.push(`cpu: base ${cpu.from} is not a pinned slim Node 20 image`);
+    if (!/^node:20\.\d+\.\d+-\w+-slim$/.test(cpu.from))
+      v.push(`cpu: base ${cpu.from} is not a pinned slim Node 20 image`);
     const src = nodeModulesSource(df, cpu);
     if (!src) v.push('cpu: node_modules not copied from a build stage');
-    else if (src.env.get('ONNXRUNTIME_NODE_INSTALL') !== 'skip') v.push(`cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=${src.env.get('ONNXRUNTIME_NODE_INSTALL')}, not skip`);
+    else if (src.env.get('ONNXRUNTIME_NODE_INSTALL') !== 'skip')
+      v.push(
+        `cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=${src.env.get('ONNXRUNTIME_NODE_INSTALL')}, not skip`,
+      );
   }
   const exp = stage(df, 'export');
   if (exp) {
-    const runs = keyword(exp, 'RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
-    if (!runs.includes('scripts/setup-python.sh')) v.push('export: does not install the Python tools with scripts/setup-python.sh');
-    if (!(keyword(exp, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? '').includes('scripts/export_onnx.py')) v.push('export: ENTRYPOINT is not scripts/export_onnx.py');
+    const runs = keyword(exp, 'RUN')
+      .map((i) => i.getArgumentsContent() ?? '')
+      .join('\n');
+    if (!runs.includes('scripts/setup-python.sh'))
+      v.push('export: does not install the Python tools with scripts/setup-python.sh');
+    if (!(keyword(exp, 'ENTRYPOINT').at(-1)?.getArgumentsContent() ?? '').includes('scripts/export_onnx.py'))
+      v.push('export: ENTRYPOINT is not scripts/export_onnx.py');
   }
   return v;
 }
@@ -182,7 +215,9 @@ t.test('stages and pinned bases', async (t) => {
   t.equal(stage(df, 'cpu')!.from, 'node:20.20.2-bookworm-slim');
   t.equal(stage(df, 'deps-cuda')!.parent?.name, 'deps');
   // a digest passed as a build arg is taken as is
-  const pinned = parseDockerfile(dockerfile, { CUDA_IMAGE: `nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04@sha256:${'a'.repeat(64)}` });
+  const pinned = parseDockerfile(dockerfile, {
+    CUDA_IMAGE: `nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04@sha256:${'a'.repeat(64)}`,
+  });
   t.equal(imageRef(stage(pinned, 'gpu')!.from).digest, `sha256:${'a'.repeat(64)}`);
 });
 
@@ -194,19 +229,43 @@ t.test('the rules catch what they are for', async (t) => {
   const cases: [string, string, RegExp][] = [
     ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:latest', /uses latest/],
     ['ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda', /not pinned/],
-    ['ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04', /not an nvidia\/cuda 13\.x/],
-    ['ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda:13.0.1-runtime-ubuntu24.04', /cuDNN 9/],
+    [
+      'ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04',
+      'ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04',
+      /not an nvidia\/cuda 13\.x/,
+    ],
+    [
+      'ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04',
+      'ARG CUDA_IMAGE=nvidia/cuda:13.0.1-runtime-ubuntu24.04',
+      /cuDNN 9/,
+    ],
     ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:20', /tag is not a version/],
     ['bash scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE"', 'true', /does not install the CUDA provider/],
     ['ARG ONNXRUNTIME_CUDA_SOURCE=pypi', 'ARG ONNXRUNTIME_CUDA_SOURCE=github', /defaults to github/],
     ['RUN node dist/main.js cuda-check --skip-driver \\\n && ', 'RUN ', /does not run cuda-check/],
     ["if grep 'not found' /tmp/ldd.txt", "if grep 'missing' /tmp/ldd.txt", /ldd cannot find/],
-    ['ENV ONNXRUNTIME_NODE_INSTALL=skip', 'ENV ONNXRUNTIME_NODE_INSTALL=cuda12', /cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=cuda12/],
+    [
+      'ENV ONNXRUNTIME_NODE_INSTALL=skip',
+      'ENV ONNXRUNTIME_NODE_INSTALL=cuda12',
+      /cpu: node_modules built with ONNXRUNTIME_NODE_INSTALL=cuda12/,
+    ],
     ['CMD ["serve"]\n\n# ---- GPU', 'CMD ["--port", "8080"]\n\n# ---- GPU', /cpu: CMD is not \["serve"\]/],
-    ['ENTRYPOINT ["node", "/app/dist/main.js"]', 'ENTRYPOINT ["node", "--import", "tsx", "/app/src/main.ts"]', /cpu: ENTRYPOINT is not node \/app\/dist\/main\.js/],
+    [
+      'ENTRYPOINT ["node", "/app/dist/main.js"]',
+      'ENTRYPOINT ["node", "--import", "tsx", "/app/src/main.ts"]',
+      /cpu: ENTRYPOINT is not node \/app\/dist\/main\.js/,
+    ],
     ['RUN npm run build', 'RUN true', /gpu: the stage dist\/ comes from does not run npm run build/],
-    ['npm ci --omit=dev --ignore-scripts', 'npm ci --ignore-scripts', /gpu: node_modules not installed with --omit=dev/],
-    ['COPY --from=build /app/dist ./dist', 'COPY src ./src', /cpu: dist\/ not copied from a build stage\ncpu: copies the TypeScript sources/],
+    [
+      'npm ci --omit=dev --ignore-scripts',
+      'npm ci --ignore-scripts',
+      /gpu: node_modules not installed with --omit=dev/,
+    ],
+    [
+      'COPY --from=build /app/dist ./dist',
+      'COPY src ./src',
+      /cpu: dist\/ not copied from a build stage\ncpu: copies the TypeScript sources/,
+    ],
     ['RUN node dist/main.js cuda-check', 'RUN node --import tsx dist/main.js cuda-check', /gpu: uses tsx/],
     ['COPY package.json LICENSE NOTICE ./', 'COPY package.json ./', /cpu: LICENSE and NOTICE are not copied in/],
     ['COPY LICENSE NOTICE ./', 'COPY NOTICE ./', /export: LICENSE and NOTICE are not copied in/],
@@ -218,7 +277,8 @@ t.test('the rules catch what they are for', async (t) => {
   // no HEALTHCHECK / EXPOSE in the gpu stage
   const gpuStart = dockerfile.indexOf('FROM ${CUDA_IMAGE} AS gpu');
   const gpuPart = dockerfile.slice(gpuStart);
-  const stripped = dockerfile.slice(0, gpuStart) + gpuPart.replace(/HEALTHCHECK[^\n]*\\\n[^\n]*\n/, '').replace('EXPOSE 8080\n', '');
+  const stripped =
+    dockerfile.slice(0, gpuStart) + gpuPart.replace(/HEALTHCHECK[^\n]*\\\n[^\n]*\n/, '').replace('EXPOSE 8080\n', '');
   const v = dockerfileViolations(stripped).join('\n');
   t.match(v, /gpu: no HEALTHCHECK/);
   t.match(v, /gpu: no EXPOSE 8080/);
@@ -236,10 +296,27 @@ t.test('.dockerignore keeps what the images copy and drops the rest', async (t) 
     t.ok(existsSync(path.join(ROOT, rel)), `${rel} exists`);
     t.notOk(dockerIgnored(ignore, rel), `${rel} is in the build context`);
   }
-  for (const needed of ['models/ko-reranker-small/onnx/model_quantized.onnx', 'models/ko-reranker-small/tokenizer.json', 'models/ko-reranker-small/config.json', 'scripts/export_onnx.py', 'scripts/requirements.txt', 'src/main.ts']) {
+  for (const needed of [
+    'models/ko-reranker-small/onnx/model_quantized.onnx',
+    'models/ko-reranker-small/tokenizer.json',
+    'models/ko-reranker-small/config.json',
+    'scripts/export_onnx.py',
+    'scripts/requirements.txt',
+    'src/main.ts',
+  ]) {
     t.notOk(dockerIgnored(ignore, needed), `${needed} is in the build context`);
   }
-  for (const dropped of ['node_modules/fastify/package.json', '.git/HEAD', 'scripts/.venv/bin/python', 'models/ko-reranker/onnx/model.onnx', 'models/ko-reranker-tiny/model.safetensors', 'models/ko-reranker-small/model.safetensors', 'build/ko-reranker-small/onnx/model.onnx', 'test/config.test.ts', 'dist/main.js']) {
+  for (const dropped of [
+    'node_modules/fastify/package.json',
+    '.git/HEAD',
+    'scripts/.venv/bin/python',
+    'models/ko-reranker/onnx/model.onnx',
+    'models/ko-reranker-tiny/model.safetensors',
+    'models/ko-reranker-small/model.safetensors',
+    'build/ko-reranker-small/onnx/model.onnx',
+    'test/config.test.ts',
+    'dist/main.js',
+  ]) {
     t.ok(dockerIgnored(ignore, dropped), `${dropped} is left out`);
   }
 });

@@ -20,7 +20,10 @@ t.test('Kubernetes: preStop + SHUTDOWN_GRACE_MS + margin <= terminationGracePeri
   const preStop = Number(pod.containers[0].lifecycle.preStop.exec.command[1]);
   const graceMs = Number(cm.data.SHUTDOWN_GRACE_MS ?? graceDefault);
   t.ok(graceMs >= 10_000, 'the drain gets at least 10 s');
-  t.ok(preStop + graceMs / 1000 + MARGIN_S <= pod.terminationGracePeriodSeconds, `${preStop} + ${graceMs / 1000} + ${MARGIN_S} <= ${pod.terminationGracePeriodSeconds}`);
+  t.ok(
+    preStop + graceMs / 1000 + MARGIN_S <= pod.terminationGracePeriodSeconds,
+    `${preStop} + ${graceMs / 1000} + ${MARGIN_S} <= ${pod.terminationGracePeriodSeconds}`,
+  );
   const timeoutMs = Number(cm.data.REQUEST_TIMEOUT_MS ?? SETTINGS.find((s) => s.env === 'REQUEST_TIMEOUT_MS')!.default);
   t.ok(timeoutMs <= graceMs, 'a request accepted just before SIGTERM can run to its deadline within the drain');
 });
@@ -31,6 +34,9 @@ t.test('docker compose: SHUTDOWN_GRACE_MS + margin <= stop_grace_period for ever
   t.ok(servers.length >= 1);
   for (const [name, svc] of servers) {
     const graceMs = Number(svc.environment?.SHUTDOWN_GRACE_MS ?? graceDefault);
-    t.ok(graceMs / 1000 + MARGIN_S <= seconds(svc.stop_grace_period), `${name}: ${graceMs / 1000} + ${MARGIN_S} <= ${svc.stop_grace_period}`);
+    t.ok(
+      graceMs / 1000 + MARGIN_S <= seconds(svc.stop_grace_period),
+      `${name}: ${graceMs / 1000} + ${MARGIN_S} <= ${svc.stop_grace_period}`,
+    );
   }
 });

@@ -3,7 +3,16 @@
 // own parser: a renamed or removed setting, or a bad value, fails here instead of in a pod.
 import t from 'tap';
 import { SETTINGS, loadConfig } from '../../src/config.ts';
-import { composeEnvNames, interpolate, loadManifests, loadYaml, manifestEnvNames, parseDockerfile, podContainers, readRepoFile } from './lib.ts';
+import {
+  composeEnvNames,
+  interpolate,
+  loadManifests,
+  loadYaml,
+  manifestEnvNames,
+  parseDockerfile,
+  podContainers,
+  readRepoFile,
+} from './lib.ts';
 
 /** Variables that are not settings of the service, and why they appear. */
 const NOT_SETTINGS: Record<string, string> = {
@@ -23,7 +32,9 @@ interface Use {
 
 function dockerfileUses(text: string): Use[] {
   // a stage's env includes what it inherits from its parent stage
-  return parseDockerfile(text).stages.flatMap((s) => [...s.env].map(([name, value]) => ({ where: `Dockerfile stage ${s.name}`, name, value })));
+  return parseDockerfile(text).stages.flatMap((s) =>
+    [...s.env].map(([name, value]) => ({ where: `Dockerfile stage ${s.name}`, name, value })),
+  );
 }
 
 function composeUses(doc: any): Use[] {
@@ -33,8 +44,14 @@ function composeUses(doc: any): Use[] {
   for (const [svcName, svc] of Object.entries<any>(resolved.services ?? {})) {
     const env = svc.environment;
     for (const name of composeEnvNames(svc)) {
-      const value = Array.isArray(env) ? env.find((e: string) => e.startsWith(`${name}=`))?.slice(name.length + 1) : env[name];
-      uses.push({ where: `docker-compose.yml service ${svcName}`, name, value: value === undefined || value === null ? undefined : String(value) });
+      const value = Array.isArray(env)
+        ? env.find((e: string) => e.startsWith(`${name}=`))?.slice(name.length + 1)
+        : env[name];
+      uses.push({
+        where: `docker-compose.yml service ${svcName}`,
+        name,
+        value: value === undefined || value === null ? undefined : String(value),
+      });
     }
   }
   return uses;
@@ -42,9 +59,18 @@ function composeUses(doc: any): Use[] {
 
 function k8sUses(docs: { file: string; doc: any }[]): Use[] {
   return docs.flatMap(({ file, doc }) => {
-    if (doc.kind === 'ConfigMap') return Object.entries<string>(doc.data ?? {}).map(([name, value]) => ({ where: `deploy/k8s/${file}`, name, value }));
+    if (doc.kind === 'ConfigMap')
+      return Object.entries<string>(doc.data ?? {}).map(([name, value]) => ({
+        where: `deploy/k8s/${file}`,
+        name,
+        value,
+      }));
     return podContainers(doc).flatMap((c) =>
-      (c.env ?? []).map((e: any) => ({ where: `deploy/k8s/${file} container ${c.name}`, name: e.name, value: e.value })),
+      (c.env ?? []).map((e: any) => ({
+        where: `deploy/k8s/${file} container ${c.name}`,
+        name: e.name,
+        value: e.value,
+      })),
     );
   });
 }
@@ -71,10 +97,14 @@ const manifests = loadManifests();
 
 t.test('Dockerfile ENV: settings (or the listed build/export variables) with valid values', async (t) => {
   const uses = dockerfileUses(dockerfile);
-  t.ok(uses.some((u) => u.name === 'MODEL_DIR'), 'found the ENV lines');
+  t.ok(
+    uses.some((u) => u.name === 'MODEL_DIR'),
+    'found the ENV lines',
+  );
   t.same(problems(uses), []);
   // the server images set only settings: the exceptions are for build and export stages
-  for (const u of uses.filter((u) => /stage (gpu|cpu)$/.test(u.where))) t.ok(SETTING_NAMES.has(u.name), `${u.where}: ${u.name}`);
+  for (const u of uses.filter((u) => /stage (gpu|cpu)$/.test(u.where)))
+    t.ok(SETTING_NAMES.has(u.name), `${u.where}: ${u.name}`);
 });
 
 t.test('docker-compose.yml environment and interpolated variables are settings with valid values', async (t) => {
@@ -95,8 +125,14 @@ t.test('Kubernetes ConfigMap keys and container env are settings with valid valu
 });
 
 t.test('the check fails on an unknown variable or a bad value', async (t) => {
-  t.match(problems(dockerfileUses(dockerfile.replace('DEVICE=cpu', 'DEVICE=cpu MAX_BATCH=64'))).join('\n'), /MAX_BATCH is not a setting/);
-  t.match(problems(dockerfileUses(dockerfile.replace('DEVICE=auto MODEL_DIR', 'DEVICE=gpu MODEL_DIR'))).join('\n'), /invalid setting DEVICE/);
+  t.match(
+    problems(dockerfileUses(dockerfile.replace('DEVICE=cpu', 'DEVICE=cpu MAX_BATCH=64'))).join('\n'),
+    /MAX_BATCH is not a setting/,
+  );
+  t.match(
+    problems(dockerfileUses(dockerfile.replace('DEVICE=auto MODEL_DIR', 'DEVICE=gpu MODEL_DIR'))).join('\n'),
+    /invalid setting DEVICE/,
+  );
   const c = structuredClone(compose);
   c.services['ko-rerank'].environment.MODEL_PATH = '/models/x';
   c.services['ko-rerank'].environment.MAX_WAIT_MS = 'soon';

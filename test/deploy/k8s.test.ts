@@ -3,12 +3,25 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { K8S_DIR, k8sKindKey, k8sManifestFiles, loadManifests, loadSchema, loadYaml, podContainers, readRepoFile, type Manifest } from './lib.ts';
+import {
+  K8S_DIR,
+  k8sKindKey,
+  k8sManifestFiles,
+  loadManifests,
+  loadSchema,
+  loadYaml,
+  podContainers,
+  readRepoFile,
+  type Manifest,
+} from './lib.ts';
 
 const bundle = loadSchema('kubernetes-v1.30.0-strict.json');
 const ajv = new Ajv2020({ allErrors: true, strictSchema: true, strictTypes: false, allowUnionTypes: true });
 // OpenAPI formats the schemas use
-ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
+ajv.addFormat('int32', {
+  type: 'number',
+  validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31,
+});
 ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
 ajv.addFormat('double', { type: 'number', validate: (n: number) => Number.isFinite(n) });
 ajv.addFormat('byte', /^[A-Za-z0-9+/]*={0,2}$/);
@@ -34,7 +47,14 @@ const one = (kind: string): any => {
 t.test('every manifest validates against the Kubernetes 1.30 strict schema', async (t) => {
   t.ok(manifests.length >= 6);
   for (const { file, doc } of manifests) t.equal(k8sErrors(doc), '', `${file}: ${doc.kind} ${doc.metadata?.name}`);
-  t.same([...new Set(manifests.map((m) => m.doc.kind))].sort(), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Service']);
+  t.same([...new Set(manifests.map((m) => m.doc.kind))].sort(), [
+    'ConfigMap',
+    'Deployment',
+    'HorizontalPodAutoscaler',
+    'PersistentVolumeClaim',
+    'PodDisruptionBudget',
+    'Service',
+  ]);
 });
 
 t.test('the strict schemas reject misspelt fields and wrong types', async (t) => {
@@ -44,10 +64,25 @@ t.test('the strict schemas reject misspelt fields and wrong types', async (t) =>
     f(d);
     return k8sErrors(d);
   };
-  t.match(mutate((d) => (d.spec.template.spec.containers[0].readinesProbe = {})), /additional properties/, 'typo in a container field');
-  t.match(mutate((d) => (d.spec.replicas = '2')), /must be integer/, 'replicas as a string');
-  t.match(mutate((d) => (d.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu'] = true)), /must match exactly one schema/, 'quantity as a boolean');
-  t.match(mutate((d) => delete d.spec.selector), /must have required property 'selector'/);
+  t.match(
+    mutate((d) => (d.spec.template.spec.containers[0].readinesProbe = {})),
+    /additional properties/,
+    'typo in a container field',
+  );
+  t.match(
+    mutate((d) => (d.spec.replicas = '2')),
+    /must be integer/,
+    'replicas as a string',
+  );
+  t.match(
+    mutate((d) => (d.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu'] = true)),
+    /must match exactly one schema/,
+    'quantity as a boolean',
+  );
+  t.match(
+    mutate((d) => delete d.spec.selector),
+    /must have required property 'selector'/,
+  );
   t.match(k8sErrors({ apiVersion: 'autoscaling/v1', kind: 'HorizontalPodAutoscaler' }), /no schema/);
   const hpa = structuredClone(one('HorizontalPodAutoscaler'));
   hpa.spec.metrics[0].resource.target.averageUtilization = '70%';
@@ -59,7 +94,10 @@ t.test('kustomization.yaml lists exactly the manifests, and its image matches th
   t.equal(k.kind, 'Kustomization');
   t.same([...k.resources].sort(), k8sManifestFiles());
   const image: string = one('Deployment').spec.template.spec.containers[0].image;
-  t.ok(k.images.some((i: any) => i.name === image.split(':')[0]), `images[] rewrites ${image}`);
+  t.ok(
+    k.images.some((i: any) => i.name === image.split(':')[0]),
+    `images[] rewrites ${image}`,
+  );
 });
 
 t.test('Deployment: GPU, probes, drain, security, model volume', async (t) => {
@@ -69,7 +107,10 @@ t.test('Deployment: GPU, probes, drain, security, model volume', async (t) => {
   t.equal(rest.length, 0);
   t.equal(c.resources.limits['nvidia.com/gpu'], 1, 'one GPU (limits)');
   t.equal(c.resources.requests['nvidia.com/gpu'], 1);
-  t.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory, 'cpu/memory requests and memory limit');
+  t.ok(
+    c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory,
+    'cpu/memory requests and memory limit',
+  );
   t.same(c.args, ['serve']);
 
   const port = c.ports.find((p: any) => p.name === 'http');
@@ -78,14 +119,20 @@ t.test('Deployment: GPU, probes, drain, security, model volume', async (t) => {
   t.equal(c.readinessProbe.httpGet.path, '/ready');
   t.equal(c.livenessProbe.httpGet.path, '/health');
   for (const p of [c.startupProbe, c.readinessProbe, c.livenessProbe]) t.equal(p.httpGet.port, 'http');
-  t.ok(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold >= 120, 'startup allows >= 2 min for model load and warm-up');
+  t.ok(
+    c.startupProbe.periodSeconds * c.startupProbe.failureThreshold >= 120,
+    'startup allows >= 2 min for model load and warm-up',
+  );
 
   // drain: preStop delay + in-flight time must fit in the grace period
   const cmd: string[] = c.lifecycle.preStop.exec.command;
   t.equal(cmd[0], 'sleep');
   const preStop = Number(cmd[1]);
   t.ok(preStop >= 5, 'preStop waits for endpoint removal');
-  t.ok(pod.terminationGracePeriodSeconds >= preStop + 30, `grace ${pod.terminationGracePeriodSeconds}s >= preStop ${preStop}s + 30s drain`);
+  t.ok(
+    pod.terminationGracePeriodSeconds >= preStop + 30,
+    `grace ${pod.terminationGracePeriodSeconds}s >= preStop ${preStop}s + 30s drain`,
+  );
 
   t.equal(pod.securityContext.runAsNonRoot, true);
   t.equal(pod.securityContext.runAsUser, 10001, 'the image user');
@@ -109,7 +156,10 @@ t.test('Service, HPA and PDB point at the Deployment', async (t) => {
   const d = one('Deployment');
   const labels = d.spec.template.metadata.labels;
   const matches = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
-  t.same(d.spec.selector.matchLabels, Object.fromEntries(Object.keys(d.spec.selector.matchLabels).map((k) => [k, labels[k]])));
+  t.same(
+    d.spec.selector.matchLabels,
+    Object.fromEntries(Object.keys(d.spec.selector.matchLabels).map((k) => [k, labels[k]])),
+  );
 
   const svc = one('Service');
   t.ok(matches(svc.spec.selector), 'service selector matches the pods');
@@ -135,6 +185,8 @@ t.test('the documented custom metric is the real queue gauge', async (t) => {
   t.match(hpaText, new RegExp(`name: ${gauge}\\n`));
   // the commented Pods metric is valid HPA v2 once uncommented
   const hpa = structuredClone(one('HorizontalPodAutoscaler'));
-  hpa.spec.metrics = [{ type: 'Pods', pods: { metric: { name: gauge }, target: { type: 'AverageValue', averageValue: '64' } } }];
+  hpa.spec.metrics = [
+    { type: 'Pods', pods: { metric: { name: gauge }, target: { type: 'AverageValue', averageValue: '64' } } },
+  ];
   t.equal(k8sErrors(hpa), '');
 });

@@ -121,7 +121,10 @@ export function dockerIgnored(dockerignore: string, file: string): boolean {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
-    .map((l) => ({ negate: l.startsWith('!'), re: globToRegExp(path.posix.normalize(l.replace(/^!/, '').replace(/^\//, ''))) }));
+    .map((l) => ({
+      negate: l.startsWith('!'),
+      re: globToRegExp(path.posix.normalize(l.replace(/^!/, '').replace(/^\//, ''))),
+    }));
   const parts = file.split('/');
   const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
   let ignored = false;
@@ -138,15 +141,18 @@ export function loadYaml(rel: string): any {
 /** Compose-style interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, $$ -> $. Returns the names it saw too. */
 export function interpolate(value: unknown, env: Record<string, string> = {}, seen = new Set<string>()): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, a, op, def, b) => {
-      if (m === '$$') return '$';
-      const name = a ?? b;
-      seen.add(name);
-      const v = env[name];
-      if (op === ':-') return v ? v : def;
-      if (op === '-') return v ?? def;
-      return v ?? '';
-    });
+    return value.replace(
+      /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+      (m, a, op, def, b) => {
+        if (m === '$$') return '$';
+        const name = a ?? b;
+        seen.add(name);
+        const v = env[name];
+        if (op === ':-') return v ? v : def;
+        if (op === '-') return v ?? def;
+        return v ?? '';
+      },
+    );
   }
   if (Array.isArray(value)) return value.map((v) => interpolate(v, env, seen));
   if (value && typeof value === 'object') {

@@ -22,12 +22,18 @@ t.test('the route table is the served spec (regenerate with `npm run docs:api`)'
 t.test('the error types are the spec ErrorResponse types, and each is explained under Errors', async (t) => {
   t.equal(between(doc, 'error-types'), errorTypes(spec));
   const errors = doc.slice(doc.indexOf('## Errors'));
-  for (const type of errorTypes(spec).match(/`[a-z_]+`/g)!.slice(1)) t.ok(errors.includes(type), `${type} under ## Errors`);
+  for (const type of errorTypes(spec)
+    .match(/`[a-z_]+`/g)!
+    .slice(1))
+    t.ok(errors.includes(type), `${type} under ## Errors`);
 });
 
 t.test('replaceBetween rewrites only the marked part, and a doc without markers is an error', async (t) => {
   const d = 'a\n<!-- BEGIN x (generated: do not edit by hand) -->\nold\n<!-- END x -->\nb';
-  t.equal(replaceBetween(d, 'x', 'new'), 'a\n<!-- BEGIN x (generated: do not edit by hand) -->\nnew\n<!-- END x -->\nb');
+  t.equal(
+    replaceBetween(d, 'x', 'new'),
+    'a\n<!-- BEGIN x (generated: do not edit by hand) -->\nnew\n<!-- END x -->\nb',
+  );
   t.equal(between(replaceBetween(d, 'x', 'new'), 'x'), 'new');
   t.throws(() => between('no markers', 'x'), /markers/);
 });

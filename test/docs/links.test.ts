@@ -6,7 +6,12 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** The file's text with fenced code blocks blanked out (links and headings inside them do not count). */
 const prose = (file: string) => readFileSync(join(root, file), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
@@ -14,7 +19,14 @@ const prose = (file: string) => readFileSync(join(root, file), 'utf8').replace(/
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
 function anchors(file: string): Set<string> {
   const out = new Set<string>();
-  for (const m of prose(file).matchAll(/^#{1,6} (.+)$/gm)) out.add(m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\- _]/gu, '').replace(/ /g, '-'));
+  for (const m of prose(file).matchAll(/^#{1,6} (.+)$/gm))
+    out.add(
+      m[1]!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\- _]/gu, '')
+        .replace(/ /g, '-'),
+    );
   return out;
 }
 
@@ -47,5 +59,6 @@ t.test('README.md is at most 16 KB and links to every docs page', async (t) => {
 });
 
 t.test('every docs page starts with its title, then a sentence saying who it is for', async (t) => {
-  for (const page of pages.slice(1)) t.match(readFileSync(join(root, page), 'utf8'), /^# .+\n\nThis page is for [^\n]+/, page);
+  for (const page of pages.slice(1))
+    t.match(readFileSync(join(root, page), 'utf8'), /^# .+\n\nThis page is for [^\n]+/, page);
 });

@@ -64,7 +64,10 @@ t.test('indexes 10k passages and answers 5k queries in seconds', async (t) => {
   let seed = 12345;
   const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
   const syllables = Array.from({ length: 400 }, (_, i) => String.fromCharCode(0xac00 + i * 7));
-  const text = (words: number) => Array.from({ length: words }, () => Array.from({ length: 1 + rand(4) }, () => syllables[rand(400)]).join('')).join(' ');
+  const text = (words: number) =>
+    Array.from({ length: words }, () => Array.from({ length: 1 + rand(4) }, () => syllables[rand(400)]).join('')).join(
+      ' ',
+    );
   const passages = Array.from({ length: 10_000 }, () => text(40));
   const queries = Array.from({ length: 5_000 }, () => text(5));
   const t0 = performance.now();

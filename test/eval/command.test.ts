@@ -27,14 +27,53 @@ function capture(isTTY = false): Output & { text: string } {
 
 /** The environment the test server gets: CPU unless DEVICE says otherwise, MODEL_DIR / MODEL_FILE passed on. */
 function modelEnv(): Record<string, string | undefined> {
-  return { DEVICE: process.env.DEVICE ?? 'cpu', MODEL_DIR: process.env.MODEL_DIR ?? TINY_MODEL_DIR, MODEL_FILE: process.env.MODEL_FILE };
+  return {
+    DEVICE: process.env.DEVICE ?? 'cpu',
+    MODEL_DIR: process.env.MODEL_DIR ?? TINY_MODEL_DIR,
+    MODEL_FILE: process.env.MODEL_FILE,
+  };
 }
 
 t.test('arguments: defaults, values, server settings passed on, errors', async (t) => {
   const o = parseEvalArgs(['--data', 'x.jsonl']);
-  t.match(o, { data: 'x.jsonl', topK: 20, contexts: 3, terms: 'bigrams', concurrency: 8, rerank: true, json: false, limit: undefined, configArgs: [] });
-  const p = parseEvalArgs(['--data=x.csv', '--top-k', '50', '--contexts=5', '--terms', 'words', '--limit', '9', '--json', '--no-rerank', '--device', 'cpu', '--model-file=model_quantized.onnx', '--url', 'http://127.0.0.1:8080']);
-  t.match(p, { data: 'x.csv', topK: 50, contexts: 5, terms: 'words', limit: 9, json: true, rerank: false, url: 'http://127.0.0.1:8080' });
+  t.match(o, {
+    data: 'x.jsonl',
+    topK: 20,
+    contexts: 3,
+    terms: 'bigrams',
+    concurrency: 8,
+    rerank: true,
+    json: false,
+    limit: undefined,
+    configArgs: [],
+  });
+  const p = parseEvalArgs([
+    '--data=x.csv',
+    '--top-k',
+    '50',
+    '--contexts=5',
+    '--terms',
+    'words',
+    '--limit',
+    '9',
+    '--json',
+    '--no-rerank',
+    '--device',
+    'cpu',
+    '--model-file=model_quantized.onnx',
+    '--url',
+    'http://127.0.0.1:8080',
+  ]);
+  t.match(p, {
+    data: 'x.csv',
+    topK: 50,
+    contexts: 5,
+    terms: 'words',
+    limit: 9,
+    json: true,
+    rerank: false,
+    url: 'http://127.0.0.1:8080',
+  });
   t.same(p.configArgs, ['--device', 'cpu', '--model-file=model_quantized.onnx']);
   t.equal(parseEvalArgs(['--help']).help, true, '--help needs no --data');
   t.throws(() => parseEvalArgs([]), /--data FILE is required/);
@@ -57,10 +96,21 @@ t.test('exit status 2 on usage and setting errors, 1 on a missing file', async (
   t.equal(await runEval(['--data', 'no/such/file.jsonl', '--no-rerank'], {}, { stdout: capture(), stderr: err3 }), 1);
   t.match(err3.text, /cannot read no\/such\/file\.jsonl/);
   const err4 = capture();
-  t.equal(await runEval(['--data', FIXTURE, '--url', 'http://127.0.0.1:9', '--device', 'cpu'], {}, { stdout: capture(), stderr: err4 }), 2);
+  t.equal(
+    await runEval(
+      ['--data', FIXTURE, '--url', 'http://127.0.0.1:9', '--device', 'cpu'],
+      {},
+      { stdout: capture(), stderr: err4 },
+    ),
+    2,
+  );
   t.match(err4.text, /server settings \(--device\) apply in-process only/);
   const err5 = capture();
-  t.equal(await runEval(['--data', FIXTURE, '--no-rerank', '--model-dri', 'x'], {}, { stdout: capture(), stderr: err5 }), 2, 'a mistyped setting fails even without a reranker');
+  t.equal(
+    await runEval(['--data', FIXTURE, '--no-rerank', '--model-dri', 'x'], {}, { stdout: capture(), stderr: err5 }),
+    2,
+    'a mistyped setting fails even without a reranker',
+  );
   t.match(err5.text, /unknown flag --model-dri/);
   // A port that was free a moment ago: nothing listens there.
   const probe = createServer();
@@ -68,7 +118,11 @@ t.test('exit status 2 on usage and setting errors, 1 on a missing file', async (
   const port = (probe.address() as AddressInfo).port;
   await new Promise((r) => probe.close(r));
   const err6 = capture();
-  t.equal(await runEval(['--data', FIXTURE, '--url', `http://127.0.0.1:${port}`], {}, { stdout: capture(), stderr: err6 }), 1, 'nothing listens');
+  t.equal(
+    await runEval(['--data', FIXTURE, '--url', `http://127.0.0.1:${port}`], {}, { stdout: capture(), stderr: err6 }),
+    1,
+    'nothing listens',
+  );
   t.match(err6.text, new RegExp(`POST http://127\\.0\\.0\\.1:${port}/rerank failed: .*ECONNREFUSED`));
 });
 
@@ -117,7 +171,10 @@ t.test('evaluate maps the reranked order back to the corpus (a fake reranker tha
   // Corpus: 0 "사과 가격은 얼마인가", 1 "바나나 가격", 2 "포도 농장", 3 "포도 농장 견학".
   writeFileSync(
     file,
-    [JSON.stringify({ query: '사과 가격', pos: ['사과 가격은 얼마인가'], neg: ['바나나 가격', '포도 농장'] }), JSON.stringify({ query: '포도 농장', pos: ['포도 농장 견학'] })].join('\n'),
+    [
+      JSON.stringify({ query: '사과 가격', pos: ['사과 가격은 얼마인가'], neg: ['바나나 가격', '포도 농장'] }),
+      JSON.stringify({ query: '포도 농장', pos: ['포도 농장 견학'] }),
+    ].join('\n'),
   );
   const seen: string[][] = [];
   const reverse: Reranker = {
@@ -133,7 +190,11 @@ t.test('evaluate maps the reranked order back to the corpus (a fake reranker tha
   const report = await evaluate(parseEvalArgs(['--data', file, '--top-k', '4', '--contexts', '1']), reverse);
   // BM25 top-4: q1 [0, 1, 2, 3] (doc 0 has both terms, doc 1 가격 only, 2 and 3 score 0);
   //             q2 [2, 3, 0, 1] (2 and 3 have both terms, the shorter doc 2 first).
-  t.same(seen[0], ['사과 가격은 얼마인가', '바나나 가격', '포도 농장', '포도 농장 견학'], 'the reranker gets BM25 top-k in order');
+  t.same(
+    seen[0],
+    ['사과 가격은 얼마인가', '바나나 가격', '포도 농장', '포도 농장 견학'],
+    'the reranker gets BM25 top-k in order',
+  );
   t.equal(report.first_stage.recall_at_top_k, 1);
   const [bm25, reranked] = report.rows;
   // Without: positives at ranks 1 and 2. hit@1 = 1/2, MRR = (1 + 1/2) / 2 = 0.75, hit@5 = 1,
@@ -149,10 +210,16 @@ t.test('evaluate maps the reranked order back to the corpus (a fake reranker tha
 });
 
 t.test('the CLI (bin/ko-rerank.mjs): --help, and --json on stdout only', async (t) => {
-  const help = spawnSync(process.execPath, ['bin/ko-rerank.mjs', 'eval', '--help'], { encoding: 'utf8', timeout: 60_000 });
+  const help = spawnSync(process.execPath, ['bin/ko-rerank.mjs', 'eval', '--help'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   t.equal(help.status, 0);
   t.match(help.stdout, /usage: ko-rerank eval --data FILE/);
-  const run = spawnSync(process.execPath, ['bin/ko-rerank.mjs', 'eval', '--data', FIXTURE, '--no-rerank', '--json'], { encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(process.execPath, ['bin/ko-rerank.mjs', 'eval', '--data', FIXTURE, '--no-rerank', '--json'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   t.equal(run.status, 0, run.stderr);
   const report = JSON.parse(run.stdout);
   t.match(report, { queries: 30, skipped: { no_positive: 1 }, corpus: { passages: 122 }, reranker: null });
@@ -171,7 +238,15 @@ t.test('end to end: --url through the running server and in-process give the sam
   // --url, with a TTY-like stderr: the progress bar is drawn there, never on stdout.
   const urlOut = capture();
   const urlErr = capture(true);
-  t.equal(await runEval(['--data', FIXTURE, '--url', server.base, '--json', '--concurrency', '4'], {}, { stdout: urlOut, stderr: urlErr }), 0, urlErr.text);
+  t.equal(
+    await runEval(
+      ['--data', FIXTURE, '--url', server.base, '--json', '--concurrency', '4'],
+      {},
+      { stdout: urlOut, stderr: urlErr },
+    ),
+    0,
+    urlErr.text,
+  );
   t.match(urlErr.text, /reranking \[#+\] 30\/30/);
   const viaUrl = JSON.parse(urlOut.text);
 
@@ -183,14 +258,21 @@ t.test('end to end: --url through the running server and in-process give the sam
   const inProcess = JSON.parse(inOut.text);
 
   for (const r of [viaUrl, inProcess]) {
-    t.match(r, { queries: 30, skipped: { no_positive: 1, empty_query: 0, over_limit: 0 }, corpus: { passages: 122 }, contexts: 3, first_stage: { top_k: 20, terms: 'bigrams' } });
+    t.match(r, {
+      queries: 30,
+      skipped: { no_positive: 1, empty_query: 0, over_limit: 0 },
+      corpus: { passages: 122 },
+      contexts: 3,
+      first_stage: { top_k: 20, terms: 'bigrams' },
+    });
     t.equal(r.reranker.model, model);
     t.same(
       r.rows.map((row: { name: string }) => row.name),
       ['without reranker', `with reranker (${model})`],
     );
     for (const row of r.rows) {
-      for (const k of ['has_right_in_contexts', 'mrr', 'hit_at_1', 'hit_at_5', 'ndcg_at_10']) t.ok(row[k] >= 0 && row[k] <= 1, `${row.name} ${k} = ${row[k]}`);
+      for (const k of ['has_right_in_contexts', 'mrr', 'hit_at_1', 'hit_at_5', 'ndcg_at_10'])
+        t.ok(row[k] >= 0 && row[k] <= 1, `${row.name} ${k} = ${row[k]}`);
       t.equal(row.queries, 30);
     }
   }
@@ -201,17 +283,32 @@ t.test('end to end: --url through the running server and in-process give the sam
 
   // The table, over the first 5 queries only.
   const table = capture();
-  t.equal(await runEval(['--data', FIXTURE, '--url', server.base, '--limit', '5'], {}, { stdout: table, stderr: capture() }), 0);
+  t.equal(
+    await runEval(['--data', FIXTURE, '--url', server.base, '--limit', '5'], {}, { stdout: table, stderr: capture() }),
+    0,
+  );
   const lines = table.text.trim().split('\n');
-  t.match(lines[0], /^data: test\/fixtures\/eval-small\.jsonl — 5 queries \(1 skipped: no positive, 25 over --limit\), 122 passages$/);
-  t.match(table.text, /\| \| has-right-in-contexts \(hit@3\) \| MRR@20 \| hit@1 \| hit@5 \| nDCG@10 \| queries \| seconds \|/);
+  t.match(
+    lines[0],
+    /^data: test\/fixtures\/eval-small\.jsonl — 5 queries \(1 skipped: no positive, 25 over --limit\), 122 passages$/,
+  );
+  t.match(
+    table.text,
+    /\| \| has-right-in-contexts \(hit@3\) \| MRR@20 \| hit@1 \| hit@5 \| nDCG@10 \| queries \| seconds \|/,
+  );
   t.match(lines.at(-2), /^\| without reranker \| (\d\.\d{3} \| ){5}5 \| \d+\.\d \|$/);
-  t.match(lines.at(-1), new RegExp(`^\\| with reranker \\(${model}\\) \\| (\\d\\.\\d{3} \\| ){5}5 \\| \\d+\\.\\d \\|$`));
+  t.match(
+    lines.at(-1),
+    new RegExp(`^\\| with reranker \\(${model}\\) \\| (\\d\\.\\d{3} \\| ){5}5 \\| \\d+\\.\\d \\|$`),
+  );
 
   // A server error is reported, not swallowed: top-k above the server's MAX_PASSAGES.
   const small = await startServer({ maxPassages: 10 });
   t.teardown(() => small.close());
   const err = capture();
-  t.equal(await runEval(['--data', FIXTURE, '--url', small.base, '--limit', '2'], {}, { stdout: capture(), stderr: err }), 1);
+  t.equal(
+    await runEval(['--data', FIXTURE, '--url', small.base, '--limit', '2'], {}, { stdout: capture(), stderr: err }),
+    1,
+  );
   t.match(err.text, /answered 413: .*MAX_PASSAGES=10/);
 });

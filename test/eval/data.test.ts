@@ -31,14 +31,21 @@ t.test('JSONL: NFC-normalizes queries and passages, so decomposed and composed H
   const composed = '한국어';
   const decomposed = composed.normalize('NFD');
   t.not(decomposed, composed);
-  const d = parseJsonl([JSON.stringify({ query: decomposed, pos: [decomposed] }), JSON.stringify({ query: 'q', pos: [composed] })].join('\n'));
+  const d = parseJsonl(
+    [JSON.stringify({ query: decomposed, pos: [decomposed] }), JSON.stringify({ query: 'q', pos: [composed] })].join(
+      '\n',
+    ),
+  );
   t.same(d.passages, [composed]);
   t.equal(d.queries[0]!.query, composed);
   t.same([...d.queries[1]!.positives], [0]);
 });
 
 t.test('JSONL: errors name the line', async (t) => {
-  t.throws(() => parseJsonl('{"query": "a", "pos": ["b"]}\n{oops', {}, 'f.jsonl'), { name: 'DataError', message: /^f\.jsonl:2: not JSON/ });
+  t.throws(() => parseJsonl('{"query": "a", "pos": ["b"]}\n{oops', {}, 'f.jsonl'), {
+    name: 'DataError',
+    message: /^f\.jsonl:2: not JSON/,
+  });
   t.throws(() => parseJsonl('{"pos": ["b"]}', {}, 'f.jsonl'), { message: /f\.jsonl:1: "query" must be a string/ });
   t.throws(() => parseJsonl('{"query": "a", "pos": [1]}'), { message: /"pos" must be a string or a list of strings/ });
   t.throws(() => parseJsonl('[1, 2]'), { message: /expected a JSON object/ });
@@ -56,7 +63,11 @@ t.test('CSV records follow RFC 4180', async (t) => {
     ['', ''],
     ['', 'x'],
   ]);
-  t.same(parseCsvRecords('\ufeffa\n\n1\n'), [['a'], ['1']], 'BOM stripped, blank lines skipped, no trailing newline needed');
+  t.same(
+    parseCsvRecords('\ufeffa\n\n1\n'),
+    [['a'], ['1']],
+    'BOM stripped, blank lines skipped, no trailing newline needed',
+  );
   t.same(parseCsvRecords('a\tb\n"x\ty"\tz', '\t'), [
     ['a', 'b'],
     ['x\ty', 'z'],
@@ -67,9 +78,19 @@ t.test('CSV records follow RFC 4180', async (t) => {
 });
 
 t.test('CSV: named columns, rows with the same query merged, empty passages skipped', async (t) => {
-  const csv = ['id,question,answer', '1,"서울은 어디?","서울은 한국의 수도입니다, 그리고 큰 도시입니다."', '2,서울은 어디?,"서울에는 ""한강""이 흐릅니다."', '3,빈 정답,', '4,부산은?,부산은 항구 도시입니다.'].join('\n');
+  const csv = [
+    'id,question,answer',
+    '1,"서울은 어디?","서울은 한국의 수도입니다, 그리고 큰 도시입니다."',
+    '2,서울은 어디?,"서울에는 ""한강""이 흐릅니다."',
+    '3,빈 정답,',
+    '4,부산은?,부산은 항구 도시입니다.',
+  ].join('\n');
   const d = parseCsv(csv, { queryColumn: 'question', passageColumn: 'answer' });
-  t.same(d.passages, ['서울은 한국의 수도입니다, 그리고 큰 도시입니다.', '서울에는 "한강"이 흐릅니다.', '부산은 항구 도시입니다.']);
+  t.same(d.passages, [
+    '서울은 한국의 수도입니다, 그리고 큰 도시입니다.',
+    '서울에는 "한강"이 흐릅니다.',
+    '부산은 항구 도시입니다.',
+  ]);
   t.same(
     d.queries.map((q) => [q.query, [...q.positives]]),
     [
@@ -78,7 +99,9 @@ t.test('CSV: named columns, rows with the same query merged, empty passages skip
     ],
   );
   t.same(d.skipped, { noPositive: 1, emptyQuery: 0 });
-  t.throws(() => parseCsv(csv), { message: /no column "query" \(columns: "id", "question", "answer"\); use --query-column/ });
+  t.throws(() => parseCsv(csv), {
+    message: /no column "query" \(columns: "id", "question", "answer"\); use --query-column/,
+  });
   t.throws(() => parseCsv(csv, { queryColumn: 'question' }), { message: /no column "passage".*--passage-column/ });
   t.throws(() => parseCsv(''), { message: /empty file/ });
 });

@@ -44,11 +44,13 @@ export function faultInjection(): Faults {
     compose: { workerUrl: new URL('./fault-worker.mjs', import.meta.url), onPool: (p) => (pool = p) },
     inject,
     async route(app) {
-      app.withTypeProvider<TypeBoxTypeProvider>().post('/debug/fault', { schema: { hide: true, body: FaultBody } }, async (request, reply) => {
-        const { kind, worker = 0 } = request.body;
-        if (!inject(kind, worker)) throw new ServiceError('not_ready', `inference worker ${worker} is not up`);
-        return reply.status(202).send({ status: 'injected', kind, worker });
-      });
+      app
+        .withTypeProvider<TypeBoxTypeProvider>()
+        .post('/debug/fault', { schema: { hide: true, body: FaultBody } }, async (request, reply) => {
+          const { kind, worker = 0 } = request.body;
+          if (!inject(kind, worker)) throw new ServiceError('not_ready', `inference worker ${worker} is not up`);
+          return reply.status(202).send({ status: 'injected', kind, worker });
+        });
     },
   };
 }

@@ -37,7 +37,8 @@ export class ScriptedBackend implements Backend {
     }
     if (this.gate) await this.gate;
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    if (this.poison !== undefined && rows.some((ids) => ids.includes(this.poison!))) throw new Error('CUDA out of memory (poisoned row)');
+    if (this.poison !== undefined && rows.some((ids) => ids.includes(this.poison!)))
+      throw new Error('CUDA out of memory (poisoned row)');
     return { logits: Float32Array.from(rows.map(ScriptedBackend.logit)), inferenceMs: this.delayMs };
   }
 

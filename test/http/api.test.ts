@@ -20,10 +20,19 @@ t.test('/rerank: sorted by logit, softmax sums to 1, indices map to the input', 
   const res = await srv.post('/rerank', { query, passages });
   t.equal(res.status, 200);
   t.equal(res.body.model, srv.engine.model.name);
-  const results = res.body.results as { index: number; logit: number; score: number; truncated: boolean; document?: string }[];
+  const results = res.body.results as {
+    index: number;
+    logit: number;
+    score: number;
+    truncated: boolean;
+    document?: string;
+  }[];
   t.equal(results.length, passages.length);
   t.same(results.map((r) => r.index).sort(), [0, 1, 2, 3, 4], 'a permutation of the input');
-  t.ok([0, 4].includes(results[0]!.index), `a passage naming Seoul as the capital ranks first (got ${results[0]!.index})`);
+  t.ok(
+    [0, 4].includes(results[0]!.index),
+    `a passage naming Seoul as the capital ranks first (got ${results[0]!.index})`,
+  );
   for (let i = 1; i < results.length; i++) t.ok(results[i - 1]!.logit >= results[i]!.logit, 'sorted by logit');
   t.ok(Math.abs(sum(results.map((r) => r.score)) - 1) < 1e-9, 'softmax sums to 1');
   const max = results[0]!.logit;
@@ -77,7 +86,6 @@ t.test('/score: pairs', async (t) => {
   t.ok(res.body.results[0].logit >= res.body.results[1].logit);
   t.ok(Math.abs(res.body.results[0].score + res.body.results[1].score - 1) < 1e-9);
   t.same(res.body.results.map((r: any) => r.index).sort(), [0, 1]);
-
 });
 
 t.test('long passages are truncated, the query is kept', async (t) => {
@@ -90,45 +98,175 @@ t.test('long passages are truncated, the query is kept', async (t) => {
   t.equal(encoded[0]!.ids.length, srv.engine.model.maxLen);
 });
 
-t.test('pair texts are scored as given, a blank one too: one odd pair does not refuse a batch (a ranking query must not be blank)', async (t) => {
-  const bodies: [string, unknown][] = [
-    ['/score', { pairs: [['a', 'b'], ['', 'b'], [' ', '']] }],
-    ['/v1/score', { text_1: ['a', ' '], text_2: ['b', 'b'] }],
-    ['/predict', { inputs: [['', 'b']] }],
-    ['/invocations', { inputs: [{ text: ' ', text_pair: 'b' }] }],
-  ];
-  for (const [path, body] of bodies) {
-    const res = await srv.post(path, body);
-    t.equal(res.status, 200, path);
-  }
-  const scored = await srv.post('/score', { pairs: [['', 'b']] });
-  t.ok(Number.isFinite(scored.body.results[0].logit), 'a finite logit');
-});
+t.test(
+  'pair texts are scored as given, a blank one too: one odd pair does not refuse a batch (a ranking query must not be blank)',
+  async (t) => {
+    const bodies: [string, unknown][] = [
+      [
+        '/score',
+        {
+          pairs: [
+            ['a', 'b'],
+            ['', 'b'],
+            [' ', ''],
+          ],
+        },
+      ],
+      ['/v1/score', { text_1: ['a', ' '], text_2: ['b', 'b'] }],
+      ['/predict', { inputs: [['', 'b']] }],
+      ['/invocations', { inputs: [{ text: ' ', text_pair: 'b' }] }],
+    ];
+    for (const [path, body] of bodies) {
+      const res = await srv.post(path, body);
+      t.equal(res.status, 200, path);
+    }
+    const scored = await srv.post('/score', { pairs: [['', 'b']] });
+    t.ok(Number.isFinite(scored.body.results[0].logit), 'a finite logit');
+  },
+);
 
-const errorCases: { name: string; path: string; body: unknown; status: number; type: string; field?: RegExp; contentType?: string }[] = [
+const errorCases: {
+  name: string;
+  path: string;
+  body: unknown;
+  status: number;
+  type: string;
+  field?: RegExp;
+  contentType?: string;
+}[] = [
   { name: 'malformed JSON', path: '/rerank', body: '{"query": "a", "passages": [', status: 400, type: 'bad_request' },
   { name: 'empty JSON body', path: '/rerank', body: '', status: 400, type: 'bad_request' },
   { name: 'missing query', path: '/rerank', body: { passages }, status: 422, type: 'validation', field: /query/ },
-  { name: 'empty query', path: '/rerank', body: { query: '', passages }, status: 422, type: 'validation', field: /query/ },
-  { name: 'blank query', path: '/rerank', body: { query: '   ', passages }, status: 422, type: 'validation', field: /query/ },
-  { name: 'query not a string', path: '/rerank', body: { query: 3, passages }, status: 422, type: 'validation', field: /query/ },
-  { name: 'empty passages', path: '/rerank', body: { query, passages: [] }, status: 422, type: 'validation', field: /passages/ },
-  { name: 'non-string passage', path: '/rerank', body: { query, passages: ['a', 2] }, status: 422, type: 'validation', field: /passages\/1/ },
+  {
+    name: 'empty query',
+    path: '/rerank',
+    body: { query: '', passages },
+    status: 422,
+    type: 'validation',
+    field: /query/,
+  },
+  {
+    name: 'blank query',
+    path: '/rerank',
+    body: { query: '   ', passages },
+    status: 422,
+    type: 'validation',
+    field: /query/,
+  },
+  {
+    name: 'query not a string',
+    path: '/rerank',
+    body: { query: 3, passages },
+    status: 422,
+    type: 'validation',
+    field: /query/,
+  },
+  {
+    name: 'empty passages',
+    path: '/rerank',
+    body: { query, passages: [] },
+    status: 422,
+    type: 'validation',
+    field: /passages/,
+  },
+  {
+    name: 'non-string passage',
+    path: '/rerank',
+    body: { query, passages: ['a', 2] },
+    status: 422,
+    type: 'validation',
+    field: /passages\/1/,
+  },
   { name: 'no passages at all', path: '/rerank', body: { query }, status: 422, type: 'validation', field: /passages/ },
-  { name: 'two aliases', path: '/rerank', body: { query, passages, documents: passages }, status: 422, type: 'validation', field: /exactly one of passages or documents, got passages and documents/ },
-  { name: 'top_n 0', path: '/rerank', body: { query, passages, top_n: 0 }, status: 422, type: 'validation', field: /top_n/ },
-  { name: 'top_n as string', path: '/rerank', body: { query, passages, top_n: '2' }, status: 422, type: 'validation', field: /top_n/ },
-  { name: 'unknown field', path: '/rerank', body: { query, passages, topn: 2 }, status: 422, type: 'validation', field: /topn/ },
+  {
+    name: 'two aliases',
+    path: '/rerank',
+    body: { query, passages, documents: passages },
+    status: 422,
+    type: 'validation',
+    field: /exactly one of passages or documents, got passages and documents/,
+  },
+  {
+    name: 'top_n 0',
+    path: '/rerank',
+    body: { query, passages, top_n: 0 },
+    status: 422,
+    type: 'validation',
+    field: /top_n/,
+  },
+  {
+    name: 'top_n as string',
+    path: '/rerank',
+    body: { query, passages, top_n: '2' },
+    status: 422,
+    type: 'validation',
+    field: /top_n/,
+  },
+  {
+    name: 'unknown field',
+    path: '/rerank',
+    body: { query, passages, topn: 2 },
+    status: 422,
+    type: 'validation',
+    field: /topn/,
+  },
   { name: 'body is an array', path: '/rerank', body: [query], status: 422, type: 'validation' },
-  { name: 'too many passages', path: '/rerank', body: { query, passages: Array(41).fill('a') }, status: 413, type: 'too_large', field: /passages.*MAX_PASSAGES/ },
-  { name: 'body over BODY_LIMIT', path: '/rerank', body: { query, passages: ['가'.repeat(70 * 1024)] }, status: 413, type: 'too_large' },
-  { name: 'score: pair of three', path: '/score', body: { pairs: [['a', 'b', 'c']] }, status: 422, type: 'validation', field: /pairs\/0/ },
+  {
+    name: 'too many passages',
+    path: '/rerank',
+    body: { query, passages: Array(41).fill('a') },
+    status: 413,
+    type: 'too_large',
+    field: /passages.*MAX_PASSAGES/,
+  },
+  {
+    name: 'body over BODY_LIMIT',
+    path: '/rerank',
+    body: { query, passages: ['가'.repeat(70 * 1024)] },
+    status: 413,
+    type: 'too_large',
+  },
+  {
+    name: 'score: pair of three',
+    path: '/score',
+    body: { pairs: [['a', 'b', 'c']] },
+    status: 422,
+    type: 'validation',
+    field: /pairs\/0/,
+  },
   { name: 'score: empty pairs', path: '/score', body: { pairs: [] }, status: 422, type: 'validation', field: /pairs/ },
   { name: 'score: neither shape', path: '/score', body: {}, status: 422, type: 'validation', field: /pairs/ },
-  { name: 'score: both shapes', path: '/score', body: { pairs: [['a', 'b']], text_1: 'a', text_2: ['b'] }, status: 422, type: 'validation', field: /pairs.*vLLM/ },
-  { name: 'score: text_2 missing', path: '/score', body: { text_1: 'a' }, status: 422, type: 'validation', field: /text_2/ },
-  { name: 'score: length mismatch', path: '/score', body: { text_1: ['a', 'b'], text_2: ['c', 'd', 'e'] }, status: 422, type: 'validation', field: /text_1/ },
-  { name: 'score: too many pairs', path: '/score', body: { text_1: 'a', text_2: Array(41).fill('b') }, status: 413, type: 'too_large' },
+  {
+    name: 'score: both shapes',
+    path: '/score',
+    body: { pairs: [['a', 'b']], text_1: 'a', text_2: ['b'] },
+    status: 422,
+    type: 'validation',
+    field: /pairs.*vLLM/,
+  },
+  {
+    name: 'score: text_2 missing',
+    path: '/score',
+    body: { text_1: 'a' },
+    status: 422,
+    type: 'validation',
+    field: /text_2/,
+  },
+  {
+    name: 'score: length mismatch',
+    path: '/score',
+    body: { text_1: ['a', 'b'], text_2: ['c', 'd', 'e'] },
+    status: 422,
+    type: 'validation',
+    field: /text_1/,
+  },
+  {
+    name: 'score: too many pairs',
+    path: '/score',
+    body: { text_1: 'a', text_2: Array(41).fill('b') },
+    status: 413,
+    type: 'too_large',
+  },
   { name: 'unknown route', path: '/nope', body: {}, status: 404, type: 'not_found' },
 ];
 
@@ -147,7 +285,11 @@ for (const c of errorCases) {
 }
 
 t.test('error: wrong content type -> 415; GET on a POST route -> 405 with Allow', async (t) => {
-  const res = await fetch(srv.base + '/rerank', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+  const res = await fetch(srv.base + '/rerank', {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: 'hello',
+  });
   t.equal(res.status, 415);
   t.equal(((await res.json()) as any).error.type, 'unsupported_media_type');
   const get = await srv.get('/rerank');
@@ -156,7 +298,13 @@ t.test('error: wrong content type -> 415; GET on a POST route -> 405 with Allow'
   t.equal(get.headers.get('allow'), 'POST');
   const { request } = await import('node:http');
   const trace = await new Promise<{ status?: number; allow?: string }>((resolve, reject) =>
-    request(srv.base + '/health', { method: 'TRACE' }, (r) => (r.resume(), resolve({ status: r.statusCode, allow: r.headers.allow as string }))).on('error', reject).end(),
+    request(
+      srv.base + '/health',
+      { method: 'TRACE' },
+      (r) => (r.resume(), resolve({ status: r.statusCode, allow: r.headers.allow as string })),
+    )
+      .on('error', reject)
+      .end(),
   );
   t.equal(trace.status, 405, 'TRACE on a known path');
   t.equal(trace.allow, 'GET, HEAD');
@@ -173,10 +321,19 @@ t.test('ops routes: health, ready, info, metrics', async (t) => {
   t.equal(info.max_len, srv.engine.model.maxLen);
   t.equal(info.provider, srv.config.device === 'cuda' ? 'cuda' : 'cpu');
   t.ok(info.onnx_inputs.includes('input_ids'));
-  t.equal(info.batching.max_batch_tokens, srv.config.maxBatchTokens || (info.provider === 'cuda' ? 16384 : 2048), 'the budget in effect');
-  t.equal(info.batching.max_batch_ms, info.provider === 'cuda' ? 0 : srv.config.maxBatchMs, 'the time bound in effect (CPU only)');
+  t.equal(
+    info.batching.max_batch_tokens,
+    srv.config.maxBatchTokens || (info.provider === 'cuda' ? 16384 : 2048),
+    'the budget in effect',
+  );
+  t.equal(
+    info.batching.max_batch_ms,
+    info.provider === 'cuda' ? 0 : srv.config.maxBatchMs,
+    'the time bound in effect (CPU only)',
+  );
   t.ok(
-    info.batching.batch_tokens_now >= Math.min(info.max_len, info.batching.max_batch_tokens) && info.batching.batch_tokens_now <= info.batching.max_batch_tokens,
+    info.batching.batch_tokens_now >= Math.min(info.max_len, info.batching.max_batch_tokens) &&
+      info.batching.batch_tokens_now <= info.batching.max_batch_tokens,
     `the budget now (${info.batching.batch_tokens_now}) lies between max_len and max_batch_tokens`,
   );
   t.match(info.versions.onnxruntime, /^1\.30/);

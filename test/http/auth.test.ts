@@ -57,12 +57,22 @@ const sink = new Writable({
     cb();
   },
 });
-const config = { ...testConfig(), ...loadConfig([], { API_KEYS: keyFile, DEVICE: 'cpu' }), host: '127.0.0.1', port: 0, logLevel: 'trace' as const };
+const config = {
+  ...testConfig(),
+  ...loadConfig([], { API_KEYS: keyFile, DEVICE: 'cpu' }),
+  host: '127.0.0.1',
+  port: 0,
+  logLevel: 'trace' as const,
+};
 const log = pino({ level: 'trace', redact: REDACT }, sink);
 const engine = createEngine(config, { log });
 await engine.start();
 const routes: { method: string; url: string }[] = [];
-const app = await buildApp(config, engine, { logger: log, onRoute: (r) => (Array.isArray(r.method) ? r.method : [r.method]).forEach((m) => routes.push({ method: m, url: r.url })) });
+const app = await buildApp(config, engine, {
+  logger: log,
+  onRoute: (r) =>
+    (Array.isArray(r.method) ? r.method : [r.method]).forEach((m) => routes.push({ method: m, url: r.url })),
+});
 await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
 const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -74,16 +84,27 @@ t.teardown(async () => {
 const send = (method: string, url: string, key?: string, body?: unknown) =>
   fetch(base + url.replace(/:\w+/g, 'x').replace(/\*$/, 'index.html'), {
     method,
-    headers: { ...(key !== undefined ? { authorization: key } : {}), ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(key !== undefined ? { authorization: key } : {}),
+      ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+    },
     body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
   });
 
 t.test('every registered route: non-public ones reject no key and a wrong key, public ones are open', async (t) => {
   const inference = ['/rerank', '/score', '/v1/score', '/v1/rerank', '/v2/rerank', '/invocations', '/predict'];
-  for (const url of inference) t.ok(routes.some((r) => r.method === 'POST' && r.url === url), `POST ${url} is registered`);
+  for (const url of inference)
+    t.ok(
+      routes.some((r) => r.method === 'POST' && r.url === url),
+      `POST ${url} is registered`,
+    );
   t.ok(routes.length > 10, `${routes.length} routes enumerated`);
   const protectedRoutes = routes.filter((r) => !isPublic(r.url, config.publicRoutes));
-  for (const url of [...inference, '/info']) t.ok(protectedRoutes.some((r) => r.url === url), `${url} is protected`);
+  for (const url of [...inference, '/info'])
+    t.ok(
+      protectedRoutes.some((r) => r.url === url),
+      `${url} is protected`,
+    );
   for (const { method, url } of routes) {
     if (method === 'OPTIONS') continue;
     const open = isPublic(url, config.publicRoutes);
@@ -94,7 +115,10 @@ t.test('every registered route: non-public ones reject no key and a wrong key, p
       t.not(none.status, 401, `${method} ${url} is public`);
       continue;
     }
-    for (const [what, res] of [['no key', none], ['a wrong key', wrong]] as const) {
+    for (const [what, res] of [
+      ['no key', none],
+      ['a wrong key', wrong],
+    ] as const) {
       t.equal(res.status, 401, `${method} ${url} with ${what}: 401`);
       t.equal(res.headers.get('www-authenticate'), 'Bearer realm="ko-rerank"');
       if (method !== 'HEAD') {
@@ -150,7 +174,10 @@ t.test('PUBLIC_ROUTES is configurable: /metrics behind the key', async (t) => {
   const app2 = await buildApp(cfg, engine);
   t.teardown(() => app2.close());
   t.equal((await app2.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
-  t.equal((await app2.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${KEYS[0]}` } })).statusCode, 200);
+  t.equal(
+    (await app2.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${KEYS[0]}` } })).statusCode,
+    200,
+  );
   t.equal((await app2.inject({ method: 'GET', url: '/health' })).statusCode, 200);
   t.equal((await app2.inject({ method: 'GET', url: '/docs' })).statusCode, 401);
 });

@@ -27,7 +27,8 @@ await engine.start();
 const app = await buildApp(config, engine);
 t.teardown(() => app.close());
 
-const rerank = () => app.inject({ method: 'POST', url: '/rerank', payload: { query: '질문', passages: ['가', '나', '다'] } });
+const rerank = () =>
+  app.inject({ method: 'POST', url: '/rerank', payload: { query: '질문', passages: ['가', '나', '다'] } });
 
 t.test('a backend error is a 500 with the error shape, then the server serves again', async (t) => {
   backend.mode = 'fail';
@@ -41,17 +42,20 @@ t.test('a backend error is a 500 with the error shape, then the server serves ag
   t.equal(ok.json().results.length, 3);
 });
 
-t.test('a NaN logit fails its request with a backend error naming the passage, and the server keeps serving', async (t) => {
-  backend.mode = 'nan';
-  const res = await rerank();
-  t.equal(res.statusCode, 500);
-  t.equal(res.json().error.type, 'backend');
-  t.match(res.json().error.message, /non-finite logit for passages at index 0/);
-  backend.mode = 'ok';
-  const again = await rerank();
-  t.equal(again.statusCode, 200);
-  t.equal(again.json().results.length, 3);
-});
+t.test(
+  'a NaN logit fails its request with a backend error naming the passage, and the server keeps serving',
+  async (t) => {
+    backend.mode = 'nan';
+    const res = await rerank();
+    t.equal(res.statusCode, 500);
+    t.equal(res.json().error.type, 'backend');
+    t.match(res.json().error.message, /non-finite logit for passages at index 0/);
+    backend.mode = 'ok';
+    const again = await rerank();
+    t.equal(again.statusCode, 200);
+    t.equal(again.json().results.length, 3);
+  },
+);
 
 t.test('a client that disconnects has its queued pairs dropped', async (t) => {
   await app.listen({ host: '127.0.0.1', port: 0 });

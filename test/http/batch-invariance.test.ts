@@ -22,7 +22,7 @@ function corpus(): { query: string; pos: string[] }[] {
 const rows = corpus();
 const allPassages = rows.flatMap((r) => r.pos);
 let seed = 7;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
 const requests = Array.from({ length: 50 }, (_, i) => {
   const size = 1 + Math.floor(rand() * (i % 5 === 0 ? 24 : 6));
   const passages = Array.from({ length: size }, () => {

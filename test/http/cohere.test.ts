@@ -11,7 +11,11 @@ const srv = await startServer();
 t.teardown(() => srv.close());
 
 const query = '대한민국의 수도는 어디인가요?';
-const documents = ['부산은 대한민국 남동부에 있는 항구 도시이다.', '서울은 대한민국의 수도이자 최대 도시이다.', '김치는 배추와 고춧가루로 만드는 한국의 전통 음식이다.'];
+const documents = [
+  '부산은 대한민국 남동부에 있는 항구 도시이다.',
+  '서울은 대한민국의 수도이자 최대 도시이다.',
+  '김치는 배추와 고춧가루로 만드는 한국의 전통 음식이다.',
+];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const native = (await srv.post('/rerank', { query, passages: documents })).body;
@@ -19,21 +23,31 @@ const nativeOrder = native.results.map((r: any) => r.index);
 const logitOf = (i: number) => native.results.find((r: any) => r.index === i).logit as number;
 
 t.test('/v1/rerank: Cohere v1 + Jina shape, sigmoid scores, top_n after sorting, return_documents', async (t) => {
-  const res = await srv.post('/v1/rerank', { model: 'rerank-v3.5', query, documents, top_n: 2, return_documents: true });
+  const res = await srv.post('/v1/rerank', {
+    model: 'rerank-v3.5',
+    query,
+    documents,
+    top_n: 2,
+    return_documents: true,
+  });
   t.equal(res.status, 200);
   const b = res.body;
   t.match(b.id, UUID);
   t.equal(b.model, srv.engine.model.name);
   t.same(b.meta, { api_version: { version: '1' }, billed_units: { search_units: 1 } });
   t.same(b.usage, { prompt_tokens: native.usage.tokens, total_tokens: native.usage.tokens });
-  t.same(b.results.map((r: any) => r.index), nativeOrder.slice(0, 2));
+  t.same(
+    b.results.map((r: any) => r.index),
+    nativeOrder.slice(0, 2),
+  );
   for (const r of b.results) {
     t.ok(Math.abs(r.relevance_score - sigmoid(logitOf(r.index))) < 1e-12, 'relevance_score = sigmoid(logit)');
     t.same(r.document, { text: documents[r.index] });
   }
   const plain = await srv.post('/v1/rerank', { query, documents });
   t.equal(plain.body.results.length, 3);
-  for (const r of plain.body.results) t.same(r.document, { text: documents[r.index] }, 'documents by default, as Jina (return_documents omitted)');
+  for (const r of plain.body.results)
+    t.same(r.document, { text: documents[r.index] }, 'documents by default, as Jina (return_documents omitted)');
   t.not(plain.body.id, b.id, 'a fresh id per response');
   const none = await srv.post('/v1/rerank', { query, documents, return_documents: false });
   t.same(Object.keys(none.body.results[0]).sort(), ['index', 'relevance_score'], 'return_documents false: none');
@@ -45,7 +59,11 @@ t.test('/v1/rerank: {text} objects, other fields with rank_fields', async (t) =>
   const objs = documents.map((text, i) => ({ text, title: `문서 ${i}` }));
   const res = await srv.post('/v1/rerank', { query, documents: objs, return_documents: true });
   t.equal(res.status, 200);
-  t.same(res.body.results.map((r: any) => r.index), nativeOrder, '{text} objects rank as their text');
+  t.same(
+    res.body.results.map((r: any) => r.index),
+    nativeOrder,
+    '{text} objects rank as their text',
+  );
   t.same(res.body.results[0].document, objs[res.body.results[0].index], 'the document as sent');
   const fielded = documents.map((body, i) => ({ title: `제목 ${i}`, body }));
   const rf = await srv.post('/v1/rerank', { query, documents: fielded, rank_fields: ['title', 'body'] });
@@ -67,12 +85,32 @@ t.test('/v1/rerank: {text} objects, other fields with rank_fields', async (t) =>
 t.test('/v2/rerank: Cohere v2 shape, max_tokens_per_doc', async (t) => {
   const res = await srv.post('/v2/rerank', { model: 'rerank-v3.5', query, documents, top_n: 1 });
   t.equal(res.status, 200);
-  t.same(Object.keys(res.body).sort(), ['id', 'meta', 'model', 'results', 'usage'], "Cohere v2's fields and vLLM's (model, usage)");
+  t.same(
+    Object.keys(res.body).sort(),
+    ['id', 'meta', 'model', 'results', 'usage'],
+    "Cohere v2's fields and vLLM's (model, usage)",
+  );
   t.match(res.body.id, UUID);
   t.same(res.body.meta, { api_version: { version: '2' }, billed_units: { search_units: 1 } });
-  t.same(res.body.usage, { prompt_tokens: native.usage.tokens, total_tokens: native.usage.tokens }, 'usage of all three documents');
-  t.same(res.body.results, [{ index: nativeOrder[0], relevance_score: sigmoid(logitOf(nativeOrder[0])), document: { text: documents[nativeOrder[0]] } }]);
-  const spans = await srv.post('/v2/rerank', { model: 'm', query, documents, relevant_spans: { mode: 'disabled' }, priority: 0 });
+  t.same(
+    res.body.usage,
+    { prompt_tokens: native.usage.tokens, total_tokens: native.usage.tokens },
+    'usage of all three documents',
+  );
+  t.same(res.body.results, [
+    {
+      index: nativeOrder[0],
+      relevance_score: sigmoid(logitOf(nativeOrder[0])),
+      document: { text: documents[nativeOrder[0]] },
+    },
+  ]);
+  const spans = await srv.post('/v2/rerank', {
+    model: 'm',
+    query,
+    documents,
+    relevant_spans: { mode: 'disabled' },
+    priority: 0,
+  });
   t.equal(spans.status, 200, 'relevant_spans mode disabled (Cohere SDK 7.x) is accepted');
   const enabled = await srv.post('/v2/rerank', { model: 'm', query, documents, relevant_spans: { mode: 'enabled' } });
   t.equal(enabled.status, 422);
@@ -85,8 +123,12 @@ t.test('/v2/rerank: Cohere v2 shape, max_tokens_per_doc', async (t) => {
     'max_tokens_per_doc cuts each document',
   );
   const cohereDefault = await srv.post('/v2/rerank', { model: 'm', query, documents, max_tokens_per_doc: 4096 });
-  t.same(cohereDefault.body.results.map((r: any) => r.index), nativeOrder, "Cohere's default 4096 is clamped, not refused");
-  const long = ('서울은 대한민국의 수도이다. ').repeat(200);
+  t.same(
+    cohereDefault.body.results.map((r: any) => r.index),
+    nativeOrder,
+    "Cohere's default 4096 is clamped, not refused",
+  );
+  const long = '서울은 대한민국의 수도이다. '.repeat(200);
   const chunked = await srv.post('/v2/rerank', { model: 'm', query, documents: [long], max_chunks_per_doc: 4 });
   t.equal(chunked.status, 200, 'max_chunks_per_doc (extension) turns chunking on');
   const chunkedNative = await srv.post('/rerank', { query, passages: [long], chunking: { max_chunks_per_doc: 4 } });
@@ -99,9 +141,21 @@ const errors: [string, string, unknown, number, RegExp][] = [
   ['v2: empty documents', '/v2/rerank', { model: 'm', query, documents: [] }, 422, /documents/],
   ['v2: number document', '/v2/rerank', { model: 'm', query, documents: ['a', 5] }, 422, /documents\/1/],
   ['v2: blank query', '/v2/rerank', { model: 'm', query: ' ', documents }, 422, /query/],
-  ['v2: return_documents is v1 only', '/v2/rerank', { model: 'm', query, documents, return_documents: true }, 422, /return_documents/],
+  [
+    'v2: return_documents is v1 only',
+    '/v2/rerank',
+    { model: 'm', query, documents, return_documents: true },
+    422,
+    /return_documents/,
+  ],
   ['v1: top_n -1', '/v1/rerank', { query, documents, top_n: -1 }, 422, /top_n/],
-  ['v2: relevant_spans unknown field', '/v2/rerank', { model: 'm', query, documents, relevant_spans: { mode: 'disabled', foo: 1 } }, 422, /relevant_spans.*foo/],
+  [
+    'v2: relevant_spans unknown field',
+    '/v2/rerank',
+    { model: 'm', query, documents, relevant_spans: { mode: 'disabled', foo: 1 } },
+    422,
+    /relevant_spans.*foo/,
+  ],
   ['v1: unknown field', '/v1/rerank', { query, documents, topn: 1 }, 422, /topn/],
 ];
 for (const [name, path, body, status, field] of errors) {
@@ -117,7 +171,10 @@ t.test('cohere-ai CohereClientV2.rerank round trip', async (t) => {
   const client = new CohereClientV2({ token: 'any', environment: srv.base });
   const res = await client.rerank({ model: 'rerank-v3.5', query, documents, topN: 2 });
   t.match(res.id, UUID);
-  t.same(res.results.map((r) => r.index), nativeOrder.slice(0, 2));
+  t.same(
+    res.results.map((r) => r.index),
+    nativeOrder.slice(0, 2),
+  );
   for (const r of res.results) t.ok(Math.abs(r.relevanceScore - sigmoid(logitOf(r.index))) < 1e-12);
   t.equal(res.meta?.apiVersion?.version, '2');
   t.equal(res.meta?.billedUnits?.searchUnits, 1);
@@ -128,7 +185,10 @@ t.test('cohere-ai CohereClientV2.rerank round trip', async (t) => {
 t.test('cohere-ai CohereClient (v1).rerank round trip: strings, objects, rank_fields, returnDocuments', async (t) => {
   const client = new CohereClient({ token: 'any', environment: srv.base });
   const res = await client.rerank({ query, documents, topN: 3, returnDocuments: true });
-  t.same(res.results.map((r) => r.index), nativeOrder);
+  t.same(
+    res.results.map((r) => r.index),
+    nativeOrder,
+  );
   for (const r of res.results) {
     t.equal(r.document?.text, documents[r.index]);
     t.ok(Math.abs(r.relevanceScore - sigmoid(logitOf(r.index))) < 1e-12);
@@ -136,22 +196,46 @@ t.test('cohere-ai CohereClient (v1).rerank round trip: strings, objects, rank_fi
   t.equal(res.meta?.apiVersion?.version, '1');
   const objs = await client.rerank({ query, documents: documents.map((text) => ({ text })), topN: 1 });
   t.equal(objs.results[0]!.index, nativeOrder[0]);
-  const fields = await client.rerank({ query, documents: documents.map((body, i) => ({ title: `${i}`, body })), rankFields: ['body'] });
-  t.same(fields.results.map((r) => r.index), nativeOrder, 'rank_fields: [body] ranks as the text');
+  const fields = await client.rerank({
+    query,
+    documents: documents.map((body, i) => ({ title: `${i}`, body })),
+    rankFields: ['body'],
+  });
+  t.same(
+    fields.results.map((r) => r.index),
+    nativeOrder,
+    'rank_fields: [body] ranks as the text',
+  );
   const chunked = await client.rerank({ query, documents, maxChunksPerDoc: 2 });
   t.equal(chunked.results.length, 3, 'maxChunksPerDoc is accepted');
 });
 
-t.test("@langchain/cohere CohereRerank with a client pointed at the server", async (t) => {
+t.test('@langchain/cohere CohereRerank with a client pointed at the server', async (t) => {
   // CohereRerank takes `client`: a CohereClient of the cohere-ai version it depends on (7.x), with our base URL.
-  const { CohereClient: LangchainCohereClient } = createRequire(import.meta.resolve('@langchain/cohere'))('cohere-ai') as typeof import('cohere-ai');
+  const { CohereClient: LangchainCohereClient } = createRequire(import.meta.resolve('@langchain/cohere'))(
+    'cohere-ai',
+  ) as typeof import('cohere-ai');
   const client = new LangchainCohereClient({ token: 'any', environment: srv.base });
-  const reranker = new CohereRerank({ model: 'rerank-v3.5', topN: 2, client: client as unknown as ConstructorParameters<typeof CohereRerank>[0] extends infer F ? F extends { client?: infer C } ? C : never : never });
+  const reranker = new CohereRerank({
+    model: 'rerank-v3.5',
+    topN: 2,
+    client: client as unknown as ConstructorParameters<typeof CohereRerank>[0] extends infer F
+      ? F extends { client?: infer C }
+        ? C
+        : never
+      : never,
+  });
   const docs = documents.map((pageContent, i) => new Document({ pageContent, metadata: { i } }));
   const kept = await reranker.compressDocuments(docs, query);
   t.equal(kept.length, 2);
-  t.same(kept.map((d) => d.metadata.i), nativeOrder.slice(0, 2));
+  t.same(
+    kept.map((d) => d.metadata.i),
+    nativeOrder.slice(0, 2),
+  );
   t.ok(Math.abs(kept[0]!.metadata.relevanceScore - sigmoid(logitOf(nativeOrder[0]))) < 1e-12);
   const ranked = await reranker.rerank(documents, query, { topN: 3 });
-  t.same(ranked.map((r) => r.index), nativeOrder);
+  t.same(
+    ranked.map((r) => r.index),
+    nativeOrder,
+  );
 });

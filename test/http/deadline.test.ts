@@ -19,7 +19,12 @@ async function server(overrides = {}) {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   const post = (path: string, body: unknown, signal?: AbortSignal) =>
-    fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+    fetch(base + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal,
+    });
   const metrics = async () => (await fetch(base + '/metrics')).text();
   return { app, engine, backend, post, metrics, close: () => app.close().then(() => engine.close()) };
 }
@@ -36,59 +41,71 @@ function hold(backend: ScriptedBackend): () => void {
 
 const passages = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} 문단 ${i}`);
 
-t.test("timeout_ms: past the client's own deadline the request is 408 timeout and its queued pairs never reach the model", async (t) => {
-  const s = await server({ requestTimeoutMs: 30_000 });
-  t.teardown(s.close);
-  const open = hold(s.backend);
-  const first = s.post('/rerank', { query: '질문', passages: passages(64, '가') }); // one full micro-batch, holds the backend
-  while (s.backend.batches.length === 0) await sleep(5);
-  const t0 = performance.now();
-  const late = await s.post('/rerank', { query: '질문', passages: passages(40, '나'), timeout_ms: 100 });
-  t.equal(late.status, 408, "the client's deadline: 408, not a server error");
-  t.ok(performance.now() - t0 < 5_000, 'answered at its deadline, not after the queue drained');
-  const body = (await late.json()) as any;
-  t.equal(body.error.type, 'timeout');
-  t.match(body.error.message, /100 ms deadline \(timeout_ms\).*larger timeout_ms \(at most REQUEST_TIMEOUT_MS=30000\)/);
-  t.equal(late.headers.get('retry-after'), null, 'no Retry-After: the deadline was the client\'s');
-  open();
-  t.equal((await first).status, 200);
-  await sleep(100);
-  t.equal(s.backend.rows, 64, 'only the first request reached the backend');
-  const m = await s.metrics();
-  t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="timeout"}'), 40);
-  t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="disconnect"}'), 0);
-  t.equal(metricValue(m, 'ko_rerank_admitted_pairs'), 0, 'nothing left admitted');
-  const again = await s.post('/rerank', { query: '질문', passages: ['다'] });
-  t.equal(again.status, 200, 'the server keeps serving');
-});
+t.test(
+  "timeout_ms: past the client's own deadline the request is 408 timeout and its queued pairs never reach the model",
+  async (t) => {
+    const s = await server({ requestTimeoutMs: 30_000 });
+    t.teardown(s.close);
+    const open = hold(s.backend);
+    const first = s.post('/rerank', { query: '질문', passages: passages(64, '가') }); // one full micro-batch, holds the backend
+    while (s.backend.batches.length === 0) await sleep(5);
+    const t0 = performance.now();
+    const late = await s.post('/rerank', { query: '질문', passages: passages(40, '나'), timeout_ms: 100 });
+    t.equal(late.status, 408, "the client's deadline: 408, not a server error");
+    t.ok(performance.now() - t0 < 5_000, 'answered at its deadline, not after the queue drained');
+    const body = (await late.json()) as any;
+    t.equal(body.error.type, 'timeout');
+    t.match(
+      body.error.message,
+      /100 ms deadline \(timeout_ms\).*larger timeout_ms \(at most REQUEST_TIMEOUT_MS=30000\)/,
+    );
+    t.equal(late.headers.get('retry-after'), null, "no Retry-After: the deadline was the client's");
+    open();
+    t.equal((await first).status, 200);
+    await sleep(100);
+    t.equal(s.backend.rows, 64, 'only the first request reached the backend');
+    const m = await s.metrics();
+    t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="timeout"}'), 40);
+    t.equal(metricValue(m, 'ko_rerank_dropped_pairs_total{reason="disconnect"}'), 0);
+    t.equal(metricValue(m, 'ko_rerank_admitted_pairs'), 0, 'nothing left admitted');
+    const again = await s.post('/rerank', { query: '질문', passages: ['다'] });
+    t.equal(again.status, 200, 'the server keeps serving');
+  },
+);
 
-t.test('REQUEST_TIMEOUT_MS is the default deadline and caps a larger timeout_ms, on every inference route: 503 with Retry-After', async (t) => {
-  const s = await server({ requestTimeoutMs: 150 });
-  t.teardown(s.close);
-  s.backend.delayMs = 600;
-  const bodies: [string, unknown][] = [
-    ['/rerank', { query: 'q', passages: ['a', 'b'], timeout_ms: 60_000 }],
-    ['/score', { pairs: [['q', 'a']] }],
-    ['/v1/rerank', { query: 'q', documents: ['a'], timeout_ms: 60_000 }],
-    ['/v2/rerank', { model: 'm', query: 'q', documents: ['a'] }],
-    ['/invocations', { inputs: [{ text: 'q', text_pair: 'a' }], parameters: { timeout_ms: 60_000 } }],
-  ];
-  for (const [path, body] of bodies) {
-    const r = await s.post(path, body);
-    const json = (await r.json()) as any;
-    t.equal(r.status, 503, path);
-    t.equal(json.error.type, 'timeout', path);
-    t.match(json.error.message, /150 ms deadline \(REQUEST_TIMEOUT_MS\)/, path);
-    t.ok(r.headers.get('retry-after'), `${path}: Retry-After`);
-  }
-  // A timeout_ms equal to REQUEST_TIMEOUT_MS is the client's own deadline.
-  const own = await s.post('/score', { pairs: [['q', 'a']], timeout_ms: 150 });
-  t.equal(own.status, 408);
-  const late = await s.post('/v1/rerank', { query: 'q', documents: ['a'], timeout_ms: 50 });
-  t.equal(late.status, 408, 'the Cohere routes too');
-  const toolkit = await s.post('/invocations', { inputs: [{ text: 'q', text_pair: 'a' }], parameters: { timeout_ms: 50 } });
-  t.equal(toolkit.status, 408, '/invocations parameters.timeout_ms too');
-});
+t.test(
+  'REQUEST_TIMEOUT_MS is the default deadline and caps a larger timeout_ms, on every inference route: 503 with Retry-After',
+  async (t) => {
+    const s = await server({ requestTimeoutMs: 150 });
+    t.teardown(s.close);
+    s.backend.delayMs = 600;
+    const bodies: [string, unknown][] = [
+      ['/rerank', { query: 'q', passages: ['a', 'b'], timeout_ms: 60_000 }],
+      ['/score', { pairs: [['q', 'a']] }],
+      ['/v1/rerank', { query: 'q', documents: ['a'], timeout_ms: 60_000 }],
+      ['/v2/rerank', { model: 'm', query: 'q', documents: ['a'] }],
+      ['/invocations', { inputs: [{ text: 'q', text_pair: 'a' }], parameters: { timeout_ms: 60_000 } }],
+    ];
+    for (const [path, body] of bodies) {
+      const r = await s.post(path, body);
+      const json = (await r.json()) as any;
+      t.equal(r.status, 503, path);
+      t.equal(json.error.type, 'timeout', path);
+      t.match(json.error.message, /150 ms deadline \(REQUEST_TIMEOUT_MS\)/, path);
+      t.ok(r.headers.get('retry-after'), `${path}: Retry-After`);
+    }
+    // A timeout_ms equal to REQUEST_TIMEOUT_MS is the client's own deadline.
+    const own = await s.post('/score', { pairs: [['q', 'a']], timeout_ms: 150 });
+    t.equal(own.status, 408);
+    const late = await s.post('/v1/rerank', { query: 'q', documents: ['a'], timeout_ms: 50 });
+    t.equal(late.status, 408, 'the Cohere routes too');
+    const toolkit = await s.post('/invocations', {
+      inputs: [{ text: 'q', text_pair: 'a' }],
+      parameters: { timeout_ms: 50 },
+    });
+    t.equal(toolkit.status, 408, '/invocations parameters.timeout_ms too');
+  },
+);
 
 t.test('a client that disconnects has its queued pairs dropped and counted', async (t) => {
   const s = await server();

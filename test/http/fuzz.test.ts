@@ -15,7 +15,10 @@ t.teardown(() => srv.close());
 const POST_ROUTES = ['/rerank', '/score', '/v1/score', '/v1/rerank', '/v2/rerank', '/invocations', '/predict'];
 const GET_ROUTES = ['/health', '/ready', '/info', '/metrics', '/ping', '/openapi.json', '/docs', '/docs/json'];
 
-const known = { query: '대한민국의 수도는?', passages: ['김치는 전통 음식이다.', '서울은 대한민국의 수도이다.', '부산은 항구 도시다.'] };
+const known = {
+  query: '대한민국의 수도는?',
+  passages: ['김치는 전통 음식이다.', '서울은 대한민국의 수도이다.', '부산은 항구 도시다.'],
+};
 
 function generator(seed: number) {
   const r = prng(seed);
@@ -57,23 +60,63 @@ function generator(seed: number) {
       () => ({ max_chunks_per_doc: r.pick([0, 1, 64, 65, -3, '2']), overlap_tokens: r.pick([0, 1000, -1, null]) }),
     ])();
   const FIELDS = [
-    'query', 'passages', 'documents', 'texts', 'pairs', 'text_1', 'text_2', 'inputs', 'parameters', 'top_n', 'return_documents',
-    'raw_scores', 'return_text', 'truncation_direction', 'truncate_prompt_tokens', 'use_activation', 'priority', 'relevant_spans',
-    'normalize', 'max_tokens_per_doc', 'truncate', 'chunking', 'timeout_ms', 'model', 'rank_fields', 'max_chunks_per_doc',
-    '__proto__', 'constructor', 'extra',
+    'query',
+    'passages',
+    'documents',
+    'texts',
+    'pairs',
+    'text_1',
+    'text_2',
+    'inputs',
+    'parameters',
+    'top_n',
+    'return_documents',
+    'raw_scores',
+    'return_text',
+    'truncation_direction',
+    'truncate_prompt_tokens',
+    'use_activation',
+    'priority',
+    'relevant_spans',
+    'normalize',
+    'max_tokens_per_doc',
+    'truncate',
+    'chunking',
+    'timeout_ms',
+    'model',
+    'rank_fields',
+    'max_chunks_per_doc',
+    '__proto__',
+    'constructor',
+    'extra',
   ];
   const valid = (path: string): Record<string, unknown> => {
     switch (path) {
       case '/score':
       case '/v1/score':
-        return r.next() < 0.5 ? { pairs: [['질문', '답'], ['질문', '다른 답']] } : { model: 'x', text_1: '질문', text_2: ['답', '다른 답'] };
+        return r.next() < 0.5
+          ? {
+              pairs: [
+                ['질문', '답'],
+                ['질문', '다른 답'],
+              ],
+            }
+          : { model: 'x', text_1: '질문', text_2: ['답', '다른 답'] };
       case '/predict':
-        return { inputs: [['질문', '답'], ['질문', '다른 답']], raw_scores: r.next() < 0.5 };
+        return {
+          inputs: [
+            ['질문', '답'],
+            ['질문', '다른 답'],
+          ],
+          raw_scores: r.next() < 0.5,
+        };
       case '/v1/rerank':
       case '/v2/rerank':
         return { model: 'x', query: '질문', documents: ['가', { text: '나' }], top_n: 1 };
       case '/invocations':
-        return r.next() < 0.5 ? { inputs: [{ text: '질문', text_pair: '답' }], parameters: { function_to_apply: 'sigmoid' } } : { ...known };
+        return r.next() < 0.5
+          ? { inputs: [{ text: '질문', text_pair: '답' }], parameters: { function_to_apply: 'sigmoid' } }
+          : { ...known };
       default:
         return r.next() < 0.3 ? { query: '질문', texts: ['가', '나'], raw_scores: false } : { ...known, top_n: 2 };
     }
@@ -111,13 +154,25 @@ function generator(seed: number) {
   const bytes = () => Buffer.from(Array.from({ length: r.int(200) }, () => r.int(256)));
 
   /** One request: method, url, headers, payload. */
-  return (): { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; headers: Record<string, string>; payload?: string | Buffer } => {
+  return (): {
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+    url: string;
+    headers: Record<string, string>;
+    payload?: string | Buffer;
+  } => {
     const kind = r.int(20);
     const path = r.pick(POST_ROUTES);
     const json = { 'content-type': 'application/json' };
-    if (kind === 0) return { method: 'GET', url: r.pick(GET_ROUTES) + r.pick(['', '?x=1', '?%zz', '#frag']), headers: {} };
-    if (kind === 1) return { method: r.pick(['GET', 'PUT', 'DELETE'] as const), url: r.pick([...POST_ROUTES, '/nope', '/rerank/../score', '//rerank']), headers: {} };
-    if (kind === 2) return { method: 'POST', url: r.pick(GET_ROUTES), headers: json, payload: JSON.stringify(valid(path)) };
+    if (kind === 0)
+      return { method: 'GET', url: r.pick(GET_ROUTES) + r.pick(['', '?x=1', '?%zz', '#frag']), headers: {} };
+    if (kind === 1)
+      return {
+        method: r.pick(['GET', 'PUT', 'DELETE'] as const),
+        url: r.pick([...POST_ROUTES, '/nope', '/rerank/../score', '//rerank']),
+        headers: {},
+      };
+    if (kind === 2)
+      return { method: 'POST', url: r.pick(GET_ROUTES), headers: json, payload: JSON.stringify(valid(path)) };
     if (kind === 3) return { method: 'POST', url: path, headers: json, payload: bytes() };
     if (kind === 4) {
       const text = JSON.stringify(mutate(valid(path)));
@@ -125,12 +180,30 @@ function generator(seed: number) {
     }
     if (kind === 5) return { method: 'POST', url: path, headers: json, payload: deep() };
     if (kind === 6) {
-      const ct = r.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'application/json; charset=latin1', 'APPLICATION/JSON', 'application/jsonx', '']);
-      return { method: 'POST', url: path, headers: ct ? { 'content-type': ct } : {}, payload: JSON.stringify(valid(path)) };
+      const ct = r.pick([
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'application/xml',
+        'application/json; charset=latin1',
+        'APPLICATION/JSON',
+        'application/jsonx',
+        '',
+      ]);
+      return {
+        method: 'POST',
+        url: path,
+        headers: ct ? { 'content-type': ct } : {},
+        payload: JSON.stringify(valid(path)),
+      };
     }
     if (kind === 7) {
       // valid JSON, wrong top-level type
-      return { method: 'POST', url: path, headers: json, payload: JSON.stringify(r.pick([null, 1, 'x', [], [valid(path)], true])) };
+      return {
+        method: 'POST',
+        url: path,
+        headers: json,
+        payload: JSON.stringify(r.pick([null, 1, 'x', [], [valid(path)], true])),
+      };
     }
     if (kind === 8) {
       // raw escapes JSON.stringify would not write: lone surrogates, NUL, overlong numbers
@@ -142,9 +215,19 @@ function generator(seed: number) {
       // invalid UTF-8 inside a string
       const text = JSON.stringify(valid(path));
       const at = text.indexOf('"', 5) + 1;
-      return { method: 'POST', url: path, headers: json, payload: Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from([r.pick([0xff, 0xc0, 0xed, 0x80])]), Buffer.from(text.slice(at))]) };
+      return {
+        method: 'POST',
+        url: path,
+        headers: json,
+        payload: Buffer.concat([
+          Buffer.from(text.slice(0, at)),
+          Buffer.from([r.pick([0xff, 0xc0, 0xed, 0x80])]),
+          Buffer.from(text.slice(at)),
+        ]),
+      };
     }
-    if (kind === 10) return { method: 'POST', url: path, headers: json, payload: JSON.stringify(mutate(valid(r.pick(POST_ROUTES)))) };
+    if (kind === 10)
+      return { method: 'POST', url: path, headers: json, payload: JSON.stringify(mutate(valid(r.pick(POST_ROUTES)))) };
     // most requests: a mutated body of the route's own shape
     return { method: 'POST', url: path, headers: json, payload: JSON.stringify(mutate(valid(path))) };
   };
@@ -155,7 +238,13 @@ interface Tally {
   problems: string[];
 }
 
-function check(tally: Tally, req: { method: string; url: string }, status: number, contentType: string | undefined, body: string): void {
+function check(
+  tally: Tally,
+  req: { method: string; url: string },
+  status: number,
+  contentType: string | undefined,
+  body: string,
+): void {
   tally.statuses[status] = (tally.statuses[status] ?? 0) + 1;
   if (status >= 500) tally.problems.push(`${req.method} ${req.url} -> ${status}: ${body.slice(0, 300)}`);
   else if (status >= 400 && req.method === 'POST') {
@@ -165,7 +254,12 @@ function check(tally: Tally, req: { method: string; url: string }, status: numbe
     } catch {
       err = undefined;
     }
-    if (!contentType?.includes('application/json') || typeof err?.type !== 'string' || typeof err?.message !== 'string' || err.message === '') {
+    if (
+      !contentType?.includes('application/json') ||
+      typeof err?.type !== 'string' ||
+      typeof err?.message !== 'string' ||
+      err.message === ''
+    ) {
       tally.problems.push(`${req.method} ${req.url} -> ${status} without the error shape: ${body.slice(0, 200)}`);
     }
   }
@@ -180,14 +274,22 @@ t.test(`${INJECTED} fuzzed requests through inject (seed ${SEED}): no 5xx, error
     await Promise.all(
       Array.from({ length: 50 }, async () => {
         const req = next();
-        const res = await srv.app.inject({ method: req.method, url: req.url, headers: req.headers, payload: req.payload });
+        const res = await srv.app.inject({
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          payload: req.payload,
+        });
         check(tally, req, res.statusCode, res.headers['content-type'] as string | undefined, res.body);
       }),
     );
   }
   t.comment(`inject statuses: ${JSON.stringify(tally.statuses)}`);
   t.same(tally.problems.slice(0, 10), [], 'no 5xx and no malformed errors');
-  t.equal(Object.values(tally.statuses).reduce((a, b) => a + b, 0), INJECTED);
+  t.equal(
+    Object.values(tally.statuses).reduce((a, b) => a + b, 0),
+    INJECTED,
+  );
   t.ok((tally.statuses[200] ?? 0) > 100, 'some fuzzed requests were valid and scored');
   t.ok((tally.statuses[422] ?? 0) > 100 && (tally.statuses[400] ?? 0) > 100, 'and many were refused');
 });
@@ -199,14 +301,21 @@ t.test(`${OVER_HTTP} fuzzed requests over HTTP with keep-alive: no 5xx`, async (
   const worker = async () => {
     while (left-- > 0) {
       const req = next();
-      const res = await fetch(srv.base + req.url, { method: req.method, headers: req.headers, body: req.payload as BodyInit | undefined });
+      const res = await fetch(srv.base + req.url, {
+        method: req.method,
+        headers: req.headers,
+        body: req.payload as BodyInit | undefined,
+      });
       check(tally, req, res.status, res.headers.get('content-type') ?? undefined, await res.text());
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   t.comment(`HTTP statuses: ${JSON.stringify(tally.statuses)}`);
   t.same(tally.problems.slice(0, 10), [], 'no 5xx and no malformed errors');
-  t.equal(Object.values(tally.statuses).reduce((a, b) => a + b, 0), OVER_HTTP);
+  t.equal(
+    Object.values(tally.statuses).reduce((a, b) => a + b, 0),
+    OVER_HTTP,
+  );
 });
 
 t.test('afterwards: alive, ready, and the known request gets the same answer', async (t) => {

@@ -8,7 +8,11 @@ const srv = await startServer({ maxPassageChars: 2000, bodyLimit: 64 * 1024, max
 t.teardown(() => srv.close());
 
 const raw = async (path: string, body: string | Uint8Array, contentType = 'application/json') => {
-  const res = await fetch(srv.base + path, { method: 'POST', headers: { 'content-type': contentType }, body: body as BodyInit });
+  const res = await fetch(srv.base + path, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body: body as BodyInit,
+  });
   const text = await res.text();
   let json: any;
   try {
@@ -19,7 +23,13 @@ const raw = async (path: string, body: string | Uint8Array, contentType = 'appli
   return { status: res.status, body: json, text };
 };
 
-const expectError = (t: Test, r: { status: number; body: any; text: string }, status: number, type: string, message: RegExp) => {
+const expectError = (
+  t: Test,
+  r: { status: number; body: any; text: string },
+  status: number,
+  type: string,
+  message: RegExp,
+) => {
   t.equal(r.status, status, `status ${status}: ${r.text.slice(0, 200)}`);
   t.equal(r.body?.error?.type, type);
   t.match(r.body?.error?.message, message);
@@ -73,7 +83,10 @@ t.test('deeply nested JSON is refused (400) before it is parsed', async (t) => {
   // brackets inside strings do not count
   t.equal(jsonDepth(Buffer.from('{"a":"[[[[[[\\"[[["}')), 1);
   t.equal(jsonDepth(Buffer.from('[[1],[[2]]]')), 3);
-  const r = await raw('/rerank', JSON.stringify({ query: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[', passages: ['{'.repeat(100)] }));
+  const r = await raw(
+    '/rerank',
+    JSON.stringify({ query: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[', passages: ['{'.repeat(100)] }),
+  );
   t.equal(r.status, 200, 'brackets in strings are text');
 });
 
@@ -106,9 +119,20 @@ t.test('numbers, nulls, objects where strings belong are 422 naming the field (n
 });
 
 t.test('wrong content types are 415; invalid JSON and empty bodies 400', async (t) => {
-  for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
+  for (const ct of [
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/xml',
+  ]) {
     const r = await raw('/rerank', '{"query":"q","passages":["a"]}', ct);
-    expectError(t, r, 415, 'unsupported_media_type', new RegExp(`Unsupported Media Type: Content-Type "${ct}"; send application/json`, 'i'));
+    expectError(
+      t,
+      r,
+      415,
+      'unsupported_media_type',
+      new RegExp(`Unsupported Media Type: Content-Type "${ct}"; send application/json`, 'i'),
+    );
   }
   expectError(t, await raw('/rerank', '{"query":'), 400, 'bad_request', /not valid JSON/);
   expectError(t, await raw('/rerank', ''), 400, 'bad_request', /empty/i);
@@ -116,7 +140,10 @@ t.test('wrong content types are 415; invalid JSON and empty bodies 400', async (
 });
 
 t.test('after all of it the server still answers correctly', async (t) => {
-  const r = await srv.post('/rerank', { query: '대한민국의 수도는?', passages: ['김치는 전통 음식이다.', '서울은 대한민국의 수도이다.'] });
+  const r = await srv.post('/rerank', {
+    query: '대한민국의 수도는?',
+    passages: ['김치는 전통 음식이다.', '서울은 대한민국의 수도이다.'],
+  });
   t.equal(r.status, 200);
   t.equal(r.body.results[0].index, 1);
 });

@@ -19,10 +19,12 @@ t.test('no key appears in the logs, the metrics or an error message of the real 
   t.teardown(() => p.kill());
   const body = JSON.stringify({ query: '수도는?', passages: ['서울은 수도이다.', '김치'] });
   const send = (path: string, headers: Record<string, string>) =>
-    fetch(p.base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({
-      status: r.status,
-      text: await r.text(),
-    }));
+    fetch(p.base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(
+      async (r) => ({
+        status: r.status,
+        text: await r.text(),
+      }),
+    );
   const ok = await send('/rerank?api_key=qs-secret-91ab&token=qs-secret-22cd', { authorization: `Bearer ${KEY}` });
   t.equal(ok.status, 200);
   const noKey = await send('/rerank?api_key=qs-secret-91ab', { 'x-api-key': 'hdr-secret-5e7f' });
@@ -34,7 +36,11 @@ t.test('no key appears in the logs, the metrics or an error message of the real 
   const metrics = await fetch(p.base + '/metrics').then((r) => r.text());
   await new Promise((r) => setTimeout(r, 300));
   const log = p.log();
-  t.match(log, /"url":"\/rerank\?api_key=\[redacted\]&token=\[redacted\]"/, 'the access log shows which parameters were sent');
+  t.match(
+    log,
+    /"url":"\/rerank\?api_key=\[redacted\]&token=\[redacted\]"/,
+    'the access log shows which parameters were sent',
+  );
   for (const s of SECRETS) {
     t.notOk(log.includes(s), `${s} is not in the log`);
     t.notOk(metrics.includes(s), `${s} is not in /metrics`);

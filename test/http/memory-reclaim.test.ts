@@ -25,7 +25,9 @@ t.test('RSS above the pre-burst level is given back once the server is idle', as
   const reclaims = async () => metricValue(await metrics(), 'ko_rerank_memory_reclaims_total');
   const body = JSON.stringify({
     query: '대한민국의 수도는?',
-    passages: Array.from({ length: 20 }, (_, i) => `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(1100)}`.slice(0, 20_000)),
+    passages: Array.from({ length: 20 }, (_, i) =>
+      `${i}: ${'김치는 한국의 전통 발효 음식이다. '.repeat(1100)}`.slice(0, 20_000),
+    ),
   });
   const rerank = () =>
     fetch(p.base + '/rerank', { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
@@ -51,7 +53,11 @@ t.test('RSS above the pre-burst level is given back once the server is idle', as
   const answers = await Promise.all(Array.from({ length: 12 }, rerank));
   sampling = false;
   await sampler;
-  t.same(answers.filter((a) => a !== '200'), [], 'every request of the burst answered 200');
+  t.same(
+    answers.filter((a) => a !== '200'),
+    [],
+    'every request of the burst answered 200',
+  );
 
   // Idle now: wait for the reclaim (bounded; the server without one just keeps its memory).
   const until = performance.now() + 15_000;
@@ -59,9 +65,17 @@ t.test('RSS above the pre-burst level is given back once the server is idle', as
   await sleep(500);
   const after = await rssMiB();
   const m = await metrics();
-  t.comment(`RSS baseline ${baseline.toFixed(0)} MiB, peak ${peak.toFixed(0)}, after idle ${after.toFixed(0)} (retained ${(after - baseline).toFixed(0)} MiB); reclaimed ${(metricValue(m, 'ko_rerank_memory_reclaimed_bytes_total') / MiB).toFixed(0)} MiB in ${metricValue(m, 'ko_rerank_memory_reclaims_total')} reclaims`);
-  t.ok(peak - baseline > RETAINED_BOUND_MiB, `the burst raised RSS by more than ${RETAINED_BOUND_MiB} MiB (${(peak - baseline).toFixed(0)})`);
-  t.ok(after - baseline < RETAINED_BOUND_MiB, `after the burst, RSS is back within ${RETAINED_BOUND_MiB} MiB of the baseline (${(after - baseline).toFixed(0)})`);
+  t.comment(
+    `RSS baseline ${baseline.toFixed(0)} MiB, peak ${peak.toFixed(0)}, after idle ${after.toFixed(0)} (retained ${(after - baseline).toFixed(0)} MiB); reclaimed ${(metricValue(m, 'ko_rerank_memory_reclaimed_bytes_total') / MiB).toFixed(0)} MiB in ${metricValue(m, 'ko_rerank_memory_reclaims_total')} reclaims`,
+  );
+  t.ok(
+    peak - baseline > RETAINED_BOUND_MiB,
+    `the burst raised RSS by more than ${RETAINED_BOUND_MiB} MiB (${(peak - baseline).toFixed(0)})`,
+  );
+  t.ok(
+    after - baseline < RETAINED_BOUND_MiB,
+    `after the burst, RSS is back within ${RETAINED_BOUND_MiB} MiB of the baseline (${(after - baseline).toFixed(0)})`,
+  );
   t.ok(metricValue(m, 'ko_rerank_memory_reclaimed_bytes_total') > 0, 'the reclaim is counted in /metrics');
   t.notMatch(p.log(), /malloc_trim not available/, 'glibc malloc_trim was loaded');
 });

@@ -26,20 +26,39 @@ t.test('openapi.yaml equals the served /openapi.json (regenerate with `npm run o
   t.ok(served.paths['/rerank'].post.responses['422'], '422 documented');
 });
 
-t.test('the spec has every dialect\'s shapes and declares 401 on every protected route', async (t) => {
+t.test("the spec has every dialect's shapes and declares 401 on every protected route", async (t) => {
   const served = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
   const schemas = Object.keys(served.components.schemas);
-  for (const s of ['RerankRequest', 'RerankResponse', 'TeiRerankRequest', 'TeiRerankResponse', 'VllmRerankRequest', 'VllmRerankResponse', 'ScoreRequest', 'ScoreResponse', 'VllmScoreRequest', 'VllmScoreResponse', 'VllmUsage', 'InvocationsRequest']) {
+  for (const s of [
+    'RerankRequest',
+    'RerankResponse',
+    'TeiRerankRequest',
+    'TeiRerankResponse',
+    'VllmRerankRequest',
+    'VllmRerankResponse',
+    'ScoreRequest',
+    'ScoreResponse',
+    'VllmScoreRequest',
+    'VllmScoreResponse',
+    'VllmUsage',
+    'InvocationsRequest',
+  ]) {
     t.ok(schemas.includes(s), `component ${s}`);
   }
-  for (const path of ['/score', '/v1/score', '/predict', '/v1/rerank', '/v2/rerank', '/invocations']) t.ok(served.paths[path]?.post, `POST ${path}`);
+  for (const path of ['/score', '/v1/score', '/predict', '/v1/rerank', '/v2/rerank', '/invocations'])
+    t.ok(served.paths[path]?.post, `POST ${path}`);
   for (const [path, item] of Object.entries<any>(served.paths)) {
     for (const [method, op] of Object.entries<any>(item)) {
       const open = Array.isArray(op.security) && op.security.length === 0;
-      t.equal(Boolean(op.responses['401']), !open, `${method.toUpperCase()} ${path}: 401 ${open ? 'not ' : ''}declared`);
+      t.equal(
+        Boolean(op.responses['401']),
+        !open,
+        `${method.toUpperCase()} ${path}: 401 ${open ? 'not ' : ''}declared`,
+      );
     }
   }
-  for (const path of ['/rerank', '/score', '/predict', '/invocations', '/info']) t.ok(served.paths[path][path === '/info' ? 'get' : 'post'].responses['401'], `${path} 401`);
+  for (const path of ['/rerank', '/score', '/predict', '/invocations', '/info'])
+    t.ok(served.paths[path][path === '/info' ? 'get' : 'post'].responses['401'], `${path} 401`);
   t.ok(served.paths['/invocations'].post.responses['406'], '/invocations 406 (Accept)');
   t.ok(served.paths['/invocations'].post.responses['200'].content['text/csv'], '/invocations text/csv answer');
 });
@@ -47,12 +66,25 @@ t.test('the spec has every dialect\'s shapes and declares 401 on every protected
 t.test('the spec states what the server enforces (scripts/schemathesis.sh checks it against the server)', async (t) => {
   const served = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
   const schemas = served.components.schemas;
-  t.same(schemas.RerankRequest.oneOf, [{ required: ['passages'] }, { required: ['documents'] }], 'exactly one of passages or documents');
+  t.same(
+    schemas.RerankRequest.oneOf,
+    [{ required: ['passages'] }, { required: ['documents'] }],
+    'exactly one of passages or documents',
+  );
   t.same(schemas.RerankRequest.not, { required: ['documents', 'model'] }, 'documents + model is the vLLM body');
-  for (const name of ['RerankRequest', 'TeiRerankRequest', 'VllmRerankRequest']) t.equal(schemas[name].properties.query.pattern, NOT_BLANK, `${name}: non-blank query`);
+  for (const name of ['RerankRequest', 'TeiRerankRequest', 'VllmRerankRequest'])
+    t.equal(schemas[name].properties.query.pattern, NOT_BLANK, `${name}: non-blank query`);
   t.same(schemas.TeiRerankRequest.properties.truncation_direction.enum, ['Right', 'right'], 'Left is refused');
-  t.equal(schemas.VllmRerankRequest.properties.truncate_prompt_tokens.maximum, -1, 'truncate_prompt_tokens: -1 or null');
-  t.equal(schemas.InvocationsRequest.properties.parameters.properties.max_length.minimum, engine.model.maxLen, "max_length: at least the model's max_len");
+  t.equal(
+    schemas.VllmRerankRequest.properties.truncate_prompt_tokens.maximum,
+    -1,
+    'truncate_prompt_tokens: -1 or null',
+  );
+  t.equal(
+    schemas.InvocationsRequest.properties.parameters.properties.max_length.minimum,
+    engine.model.maxLen,
+    "max_length: at least the model's max_len",
+  );
   const timeoutRoutes = ['/rerank', '/score', '/v1/score', '/v1/rerank', '/v2/rerank', '/invocations'];
   for (const path of timeoutRoutes) {
     const responses = served.paths[path].post.responses;
@@ -62,18 +94,25 @@ t.test('the spec states what the server enforces (scripts/schemathesis.sh checks
   t.notOk(served.paths['/predict'].post.responses['408'], '/predict takes no timeout_ms: no 408');
 });
 
-t.test("the non-blank pattern means what String.prototype.trim() means, in any regex dialect's reading of it", async (t) => {
-  const re = new RegExp(NOT_BLANK, 'u');
-  const wrong: string[] = [];
-  for (let c = 0; c <= 0xffff; c++) {
-    if (c >= 0xd800 && c <= 0xdfff) continue;
-    const ch = String.fromCharCode(c);
-    if (re.test(ch) !== (ch.trim() !== '')) wrong.push(c.toString(16));
-  }
-  t.same(wrong, [], 'every BMP character');
-  t.ok(re.test('😀') && !re.test(' \t\u3000\ufeff'), 'astral characters are text; a run of blanks is not');
-  t.match(NOT_BLANK, /^\[\^[\\a-z0-9 -]+\]$/, 'spelled with escapes only (no \\s, whose set differs between dialects)');
-});
+t.test(
+  "the non-blank pattern means what String.prototype.trim() means, in any regex dialect's reading of it",
+  async (t) => {
+    const re = new RegExp(NOT_BLANK, 'u');
+    const wrong: string[] = [];
+    for (let c = 0; c <= 0xffff; c++) {
+      if (c >= 0xd800 && c <= 0xdfff) continue;
+      const ch = String.fromCharCode(c);
+      if (re.test(ch) !== (ch.trim() !== '')) wrong.push(c.toString(16));
+    }
+    t.same(wrong, [], 'every BMP character');
+    t.ok(re.test('😀') && !re.test(' \t\u3000\ufeff'), 'astral characters are text; a run of blanks is not');
+    t.match(
+      NOT_BLANK,
+      /^\[\^[\\a-z0-9 -]+\]$/,
+      'spelled with escapes only (no \\s, whose set differs between dialects)',
+    );
+  },
+);
 
 t.test('/ready is 503 and inference 503 until the engine is started', async (t) => {
   const ready = await app.inject({ method: 'GET', url: '/ready' });

@@ -12,7 +12,9 @@ t.teardown(() => srv.close());
 
 const query = '대한민국의 수도는 어디인가?';
 const passages = Array.from({ length: PAIRS }, (_, i) =>
-  i === 7 ? '서울은 대한민국의 수도이며 가장 큰 도시이다.' : `${i}번째 문단: 김치는 배추와 고춧가루로 만드는 한국의 전통 발효 음식이다. 지역마다 맛이 다르다.`,
+  i === 7
+    ? '서울은 대한민국의 수도이며 가장 큰 도시이다.'
+    : `${i}번째 문단: 김치는 배추와 고춧가루로 만드는 한국의 전통 발효 음식이다. 지역마다 맛이 다르다.`,
 );
 
 t.test('3 x capacity: only 200/429, Retry-After on every 429, all accepted succeed and rank right', async (t) => {
@@ -40,8 +42,10 @@ t.test('3 x capacity: only 200/429, Retry-After on every 429, all accepted succe
         if (order !== expected.join(',')) problems.push(`wrong order ${order}`);
       } else if (res.status === 429) {
         const ra = res.headers.get('retry-after');
-        if (ra === null || !/^\d+$/.test(ra) || Number(ra) < 1) problems.push(`429 without a valid Retry-After: ${String(ra)}`);
-        if (body?.error?.type !== 'overloaded' || !/MAX_QUEUE_PAIRS=64/.test(body.error.message)) problems.push(`429 body ${JSON.stringify(body)}`);
+        if (ra === null || !/^\d+$/.test(ra) || Number(ra) < 1)
+          problems.push(`429 without a valid Retry-After: ${String(ra)}`);
+        if (body?.error?.type !== 'overloaded' || !/MAX_QUEUE_PAIRS=64/.test(body.error.message))
+          problems.push(`429 body ${JSON.stringify(body)}`);
       } else problems.push(`status ${res.status}: ${JSON.stringify(body).slice(0, 200)}`);
     }
   };

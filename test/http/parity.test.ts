@@ -15,7 +15,11 @@ t.test('all fixture pairs in one /score request', async (t) => {
   const res = await srv.post('/score', { pairs: ref.pairs.map((p) => [p.query, p.passage]) });
   t.equal(res.status, 200);
   t.equal(res.body.results.length, ref.pairs.length);
-  t.equal(res.body.usage.tokens, ref.pairs.reduce((n, p) => n + p.input_ids.length, 0), 'usage = sum of reference id lengths');
+  t.equal(
+    res.body.usage.tokens,
+    ref.pairs.reduce((n, p) => n + p.input_ids.length, 0),
+    'usage = sum of reference id lengths',
+  );
   const byIndex = new Map<number, any>(res.body.results.map((r: any) => [r.index, r]));
   ref.pairs.forEach((p, i) => {
     const r = byIndex.get(i);

@@ -6,11 +6,22 @@ import t from 'tap';
 import { DEFAULT_MODEL_DIR, startServer } from '../helpers/server.ts';
 
 const root = new URL('../../', import.meta.url);
-const pages = ['README.md', ...readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(new URL('docs/', root))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const srv = await startServer({ modelDir: DEFAULT_MODEL_DIR }); // what `npm start` serves
 t.teardown(() => srv.close());
 
-interface Runnable { page: string; route: string; headers: Record<string, string>; body: string; expected: string }
+interface Runnable {
+  page: string;
+  route: string;
+  headers: Record<string, string>;
+  body: string;
+  expected: string;
+}
 
 function runnables(page: string): Runnable[] {
   const text = readFileSync(new URL(page, root), 'utf8');
@@ -19,8 +30,11 @@ function runnables(page: string): Runnable[] {
     const cmd = m[1]!.replace(/\\\n\s*/g, ' ');
     const route = /curl -s localhost:8080(\/\S*)/.exec(cmd)?.[1];
     const body = /-d '([\s\S]*?)'\s*$/.exec(cmd)?.[1];
-    if (!route || body === undefined) throw new Error(`${page}: a runnable block that is not one curl ... -d '...' request: ${cmd.slice(0, 80)}`);
-    const headers = Object.fromEntries([...cmd.matchAll(/-H '([^:']+): ([^']*)'/g)].map((h) => [h[1]!.toLowerCase(), h[2]!]));
+    if (!route || body === undefined)
+      throw new Error(`${page}: a runnable block that is not one curl ... -d '...' request: ${cmd.slice(0, 80)}`);
+    const headers = Object.fromEntries(
+      [...cmd.matchAll(/-H '([^:']+): ([^']*)'/g)].map((h) => [h[1]!.toLowerCase(), h[2]!]),
+    );
     out.push({ page, route, headers, body, expected: m[2]! });
   }
   return out;
@@ -28,16 +42,24 @@ function runnables(page: string): Runnable[] {
 
 /** a and b equal, numbers within 1e-6 (the docs print the answer of one machine; other CPUs may differ in the last bits). */
 function same(a: unknown, b: unknown, path = '$'): string | undefined {
-  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)) ? undefined : `${path}: ${a} vs ${b}`;
+  if (typeof a === 'number' && typeof b === 'number')
+    return Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)) ? undefined : `${path}: ${a} vs ${b}`;
   if (Array.isArray(a) && Array.isArray(b)) {
     if (a.length !== b.length) return `${path}: ${a.length} items vs ${b.length}`;
-    for (let i = 0; i < a.length; i++) { const d = same(a[i], b[i], `${path}[${i}]`); if (d) return d; }
+    for (let i = 0; i < a.length; i++) {
+      const d = same(a[i], b[i], `${path}[${i}]`);
+      if (d) return d;
+    }
     return undefined;
   }
   if (a && b && typeof a === 'object' && typeof b === 'object') {
-    const ka = Object.keys(a).sort(), kb = Object.keys(b).sort();
+    const ka = Object.keys(a).sort(),
+      kb = Object.keys(b).sort();
     if (ka.join() !== kb.join()) return `${path}: keys ${ka} vs ${kb}`;
-    for (const k of ka) { const d = same((a as any)[k], (b as any)[k], `${path}.${k}`); if (d) return d; }
+    for (const k of ka) {
+      const d = same((a as any)[k], (b as any)[k], `${path}.${k}`);
+      if (d) return d;
+    }
     return undefined;
   }
   return a === b ? undefined : `${path}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
@@ -47,7 +69,10 @@ const all = pages.flatMap(runnables);
 
 t.test('the README has runnable examples, and the one /rerank example is among them', async (t) => {
   t.ok(all.filter((r) => r.page === 'README.md').length >= 2, 'README.md has at least two runnable blocks');
-  t.ok(all.some((r) => r.page === 'README.md' && r.route === '/rerank' && JSON.parse(r.body).passages), 'the native /rerank example');
+  t.ok(
+    all.some((r) => r.page === 'README.md' && r.route === '/rerank' && JSON.parse(r.body).passages),
+    'the native /rerank example',
+  );
 });
 
 for (const r of all) {

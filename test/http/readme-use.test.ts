@@ -10,7 +10,9 @@ const srv = await startServer({ modelDir: DEFAULT_MODEL_DIR }); // what `npm sta
 t.teardown(() => srv.close());
 
 function exampleBody(route: string): any {
-  const m = new RegExp(`curl -s localhost:8080${route} -H 'content-type: application/json' -d '([^\\n]*)'\\n`).exec(section);
+  const m = new RegExp(`curl -s localhost:8080${route} -H 'content-type: application/json' -d '([^\\n]*)'\\n`).exec(
+    section,
+  );
   if (!m) throw new Error(`no one-line curl example for ${route} in docs/api.md's Use it from section`);
   return JSON.parse(m[1]!);
 }
@@ -20,7 +22,11 @@ t.test('README /v2/rerank example', async (t) => {
   t.equal(res.status, 200);
   t.equal(res.body.results.length, 1);
   t.equal(res.body.results[0].index, 1, 'the Seoul passage');
-  t.match(section, new RegExp(`"relevance_score":${String(res.body.results[0].relevance_score).slice(0, 7)}`), 'the README shows the real score');
+  t.match(
+    section,
+    new RegExp(`"relevance_score":${String(res.body.results[0].relevance_score).slice(0, 7)}`),
+    'the README shows the real score',
+  );
 });
 
 t.test('README TEI /rerank example', async (t) => {
@@ -28,12 +34,17 @@ t.test('README TEI /rerank example', async (t) => {
   t.equal(res.status, 200);
   t.ok(Array.isArray(res.body), "TEI's bare array");
   t.equal(res.body[0].index, 1, 'the Seoul passage first');
-  t.match(section, new RegExp(`\\[\\{"index":1,"score":${String(res.body[0].score).slice(0, 7)}`), 'the README shows the real score');
+  t.match(
+    section,
+    new RegExp(`\\[\\{"index":1,"score":${String(res.body[0].score).slice(0, 7)}`),
+    'the README shows the real score',
+  );
 });
 
 t.test('README /invocations example', async (t) => {
   const res = await srv.post('/invocations', exampleBody('/invocations'));
   t.equal(res.status, 200);
   t.equal(res.body.length, 2);
-  for (const r of res.body) t.match(section, new RegExp(`"score":${String(r.score).slice(0, 7)}`), 'the README shows the real scores');
+  for (const r of res.body)
+    t.match(section, new RegExp(`"score":${String(r.score).slice(0, 7)}`), 'the README shows the real scores');
 });

@@ -7,7 +7,10 @@ import t from 'tap';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const rerank = JSON.stringify({ query: '대한민국의 수도는?', passages: ['서울은 대한민국의 수도이다.', '김치는 발효 음식이다.'] });
+const rerank = JSON.stringify({
+  query: '대한민국의 수도는?',
+  passages: ['서울은 대한민국의 수도이다.', '김치는 발효 음식이다.'],
+});
 
 interface Probe {
   closedAt: Promise<number>;
@@ -34,7 +37,8 @@ function trickle(s: net.Socket, everyMs: number, byte = 'a'): void {
   s.once('close', () => clearInterval(timer));
 }
 
-const head = (path: string, extra = '') => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}`;
+const head = (path: string, extra = '') =>
+  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}`;
 
 async function ordinary(s: TestServer) {
   const r = await s.post('/rerank', rerank);
@@ -45,22 +49,43 @@ t.test('trickled, unfinished, silent and idle connections are all closed in boun
   const s = await startServer({ headersTimeoutMs: 1000, bodyTimeoutMs: 2000, keepAliveTimeoutMs: 1000 });
   t.teardown(() => s.close());
   const port = Number(new URL(s.base).port);
-  const trickled = Array.from({ length: 50 }, () => probe(port, (sock) => (sock.write(head('/rerank', `Content-Length: ${rerank.length}\r\n\r\n`)), trickle(sock, 100))));
-  const chunked = Array.from({ length: 20 }, () => probe(port, (sock) => sock.write(head('/rerank', 'Transfer-Encoding: chunked\r\n\r\n5\r\n{"que\r\n'))));
+  const trickled = Array.from({ length: 50 }, () =>
+    probe(
+      port,
+      (sock) => (sock.write(head('/rerank', `Content-Length: ${rerank.length}\r\n\r\n`)), trickle(sock, 100)),
+    ),
+  );
+  const chunked = Array.from({ length: 20 }, () =>
+    probe(port, (sock) => sock.write(head('/rerank', 'Transfer-Encoding: chunked\r\n\r\n5\r\n{"que\r\n'))),
+  );
   const silent = Array.from({ length: 20 }, () => probe(port));
-  const slowHeaders = Array.from({ length: 10 }, () => probe(port, (sock) => (sock.write('POST /rerank HTTP/1.1\r\n'), trickle(sock, 100, 'X'))));
-  const idle = Array.from({ length: 100 }, () => probe(port, (sock) => sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')));
+  const slowHeaders = Array.from({ length: 10 }, () =>
+    probe(port, (sock) => (sock.write('POST /rerank HTTP/1.1\r\n'), trickle(sock, 100, 'X'))),
+  );
+  const idle = Array.from({ length: 100 }, () =>
+    probe(port, (sock) => sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')),
+  );
   await sleep(300);
   t.ok(await ordinary(s), 'an ordinary request is answered while 200 slow or idle sockets are open');
   const limit = 6000;
   const check = async (name: string, probes: Probe[], status: RegExp) => {
-    const times = await Promise.all(probes.map((p) => Promise.race([p.closedAt, sleep(limit + 2000).then(() => Infinity)])));
+    const times = await Promise.all(
+      probes.map((p) => Promise.race([p.closedAt, sleep(limit + 2000).then(() => Infinity)])),
+    );
     const worst = Math.max(...times);
     t.ok(worst < limit, `${probes.length} ${name}: all closed by the server within ${Math.round(worst)} ms`);
     const odd = probes.map((p) => p.text()).filter((x) => !status.test(x));
-    t.same(odd.map((x) => x.slice(0, 300)), [], `${name}: ${JSON.stringify(probes[0]!.text().slice(0, 200))}`);
+    t.same(
+      odd.map((x) => x.slice(0, 300)),
+      [],
+      `${name}: ${JSON.stringify(probes[0]!.text().slice(0, 200))}`,
+    );
   };
-  await check('bodies trickled a byte at a time', trickled, /^HTTP\/1\.1 408 .*\r\n\r\n\{"error":\{"type":"timeout","message":"the request was not received in time/s);
+  await check(
+    'bodies trickled a byte at a time',
+    trickled,
+    /^HTTP\/1\.1 408 .*\r\n\r\n\{"error":\{"type":"timeout","message":"the request was not received in time/s,
+  );
   // Chunked bodies are counted at BODY_LIMIT against MAX_INFLIGHT_BODY_BYTES: past 16 of them, 429 at once.
   await check('chunked bodies that never end', chunked, /^HTTP\/1\.1 (408|429) /);
   await check('silent connections', silent, /^HTTP\/1\.1 408 |^$/);
@@ -84,7 +109,11 @@ t.test('a large body answered early (413) reaches the client as a 413, not a res
   const s = await startServer({ bodyLimit: 64 * 1024 });
   t.teardown(() => s.close());
   for (let i = 0; i < 10; i++) {
-    const res = await fetch(s.base + '/rerank', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) }).then(
+    const res = await fetch(s.base + '/rerank', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(2 * 1024 * 1024),
+    }).then(
       async (r) => ({ status: r.status, body: (await r.json()) as any }),
       (e: Error & { cause?: { code?: string } }) => ({ status: 0, body: e.cause?.code ?? e.message }),
     );
@@ -100,7 +129,10 @@ t.test('MAX_CONNECTIONS: connections past the cap are closed at once, the server
   await sleep(300);
   const extra = Array.from({ length: 10 }, () => probe(port));
   const extraTimes = await Promise.all(extra.map((p) => p.closedAt));
-  t.ok(Math.max(...extraTimes) < 1000, `the 10 past the cap were closed at once (${Math.round(Math.max(...extraTimes))} ms)`);
+  t.ok(
+    Math.max(...extraTimes) < 1000,
+    `the 10 past the cap were closed at once (${Math.round(Math.max(...extraTimes))} ms)`,
+  );
   await Promise.all(held.map((p) => p.closedAt));
   t.ok(await ordinary(s), 'served again once the silent connections were cut');
 });

@@ -23,7 +23,12 @@ const INT8_VS_FP32 = 2.0; // measured 1.50 max, 0.18 median over the 59 pairs: d
 const MIN_PAIR_WINS = 20; // measured 22 of 22
 const MIN_MRR_GAIN = 0.02;
 const MIN_HIT1_GAIN = 0.02;
-const ref = (await loadReference('reference-small.json')) as unknown as { model_dir: string; max_len: number; query_max_share: number; pairs: SmallPair[] };
+const ref = (await loadReference('reference-small.json')) as unknown as {
+  model_dir: string;
+  max_len: number;
+  query_max_share: number;
+  pairs: SmallPair[];
+};
 const srv = await startServer({ modelDir: DEFAULT_MODEL_DIR, modelFile: 'auto', maxPassages: 1000 });
 t.teardown(() => srv.close());
 
@@ -74,11 +79,22 @@ function capture(): Output & { text: string } {
 t.test('ko-rerank eval, default settings, first 40 dev queries: the reranker beats BM25', async (t) => {
   const out = capture();
   const err = capture();
-  const args = ['--data', 'data/msmarco-ko/dev.jsonl', '--corpus', 'data/msmarco-ko/msmarco-ko.jsonl', '--limit', '40', '--json'];
+  const args = [
+    '--data',
+    'data/msmarco-ko/dev.jsonl',
+    '--corpus',
+    'data/msmarco-ko/msmarco-ko.jsonl',
+    '--limit',
+    '40',
+    '--json',
+  ];
   t.equal(await runEval(args, { DEVICE: 'cpu' }, { stdout: out, stderr: err }), 0, err.text);
   const r = JSON.parse(out.text);
   t.equal(r.reranker.model, 'ko-reranker-small');
   const [bm25, reranked] = r.rows;
   t.ok(reranked.mrr >= bm25.mrr + MIN_MRR_GAIN, `MRR@20 ${reranked.mrr.toFixed(3)} vs BM25 ${bm25.mrr.toFixed(3)}`);
-  t.ok(reranked.hit_at_1 >= bm25.hit_at_1 + MIN_HIT1_GAIN, `hit@1 ${reranked.hit_at_1.toFixed(3)} vs BM25 ${bm25.hit_at_1.toFixed(3)}`);
+  t.ok(
+    reranked.hit_at_1 >= bm25.hit_at_1 + MIN_HIT1_GAIN,
+    `hit@1 ${reranked.hit_at_1.toFixed(3)} vs BM25 ${bm25.hit_at_1.toFixed(3)}`,
+  );
 });

@@ -11,25 +11,33 @@ import { ScriptedBackend, metricValue } from '../helpers/scripted-backend.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-t.test('SplitRetryBackend: only the rows that fail alone are reported failed, the others keep their logits', async (t) => {
-  const inner = new ScriptedBackend(1);
-  inner.poison = 99;
-  const split = new SplitRetryBackend(inner);
-  const seqs = Array.from({ length: 13 }, (_, i) => [0, 10 + i, 20 + i, 2]);
-  seqs[4] = [0, 99, 2];
-  seqs[11] = [0, 5, 99, 7, 2];
-  const out = await split.run(Batcher.buildTensors(seqs, 1));
-  t.same(out.failed?.rows, [4, 11]);
-  t.match(out.failed?.message, /poisoned row/);
-  seqs.forEach((s, r) => {
-    if (r !== 4 && r !== 11) t.equal(out.logits[r], Math.fround(ScriptedBackend.logit(s)), `row ${r}`);
-  });
-  t.ok(inner.runs <= 1 + 2 * 2 * Math.ceil(Math.log2(13)) + 2, `bounded retries (${inner.runs} runs)`);
-  inner.rows = 0;
-  const clean = await split.run(Batcher.buildTensors(seqs.filter((_, r) => r !== 4 && r !== 11), 1));
-  t.equal(clean.failed, undefined);
-  t.equal(inner.rows, 11, 'a run that works is not retried');
-});
+t.test(
+  'SplitRetryBackend: only the rows that fail alone are reported failed, the others keep their logits',
+  async (t) => {
+    const inner = new ScriptedBackend(1);
+    inner.poison = 99;
+    const split = new SplitRetryBackend(inner);
+    const seqs = Array.from({ length: 13 }, (_, i) => [0, 10 + i, 20 + i, 2]);
+    seqs[4] = [0, 99, 2];
+    seqs[11] = [0, 5, 99, 7, 2];
+    const out = await split.run(Batcher.buildTensors(seqs, 1));
+    t.same(out.failed?.rows, [4, 11]);
+    t.match(out.failed?.message, /poisoned row/);
+    seqs.forEach((s, r) => {
+      if (r !== 4 && r !== 11) t.equal(out.logits[r], Math.fround(ScriptedBackend.logit(s)), `row ${r}`);
+    });
+    t.ok(inner.runs <= 1 + 2 * 2 * Math.ceil(Math.log2(13)) + 2, `bounded retries (${inner.runs} runs)`);
+    inner.rows = 0;
+    const clean = await split.run(
+      Batcher.buildTensors(
+        seqs.filter((_, r) => r !== 4 && r !== 11),
+        1,
+      ),
+    );
+    t.equal(clean.failed, undefined);
+    t.equal(inner.rows, 11, 'a run that works is not retried');
+  },
+);
 
 t.test('a poisoned request fails alone; the good requests batched with it succeed', async (t) => {
   // A budget where one micro-batch of these 8 short pairs is clearly the cheapest (the CPU default of 2048 makes the
@@ -40,11 +48,22 @@ t.test('a poisoned request fails alone; the good requests batched with it succee
   await engine.start();
   const app = await buildApp(config, engine);
   t.teardown(() => app.close().then(() => engine.close()));
-  const good1 = { query: '대한민국의 수도는?', passages: ['서울은 대한민국의 수도이다.', '김치는 전통 음식이다.', '부산은 항구 도시다.'] };
+  const good1 = {
+    query: '대한민국의 수도는?',
+    passages: ['서울은 대한민국의 수도이다.', '김치는 전통 음식이다.', '부산은 항구 도시다.'],
+  };
   const good2 = { query: '김치란?', passages: ['김치는 발효 음식이다.', '한강은 서울을 흐른다.'] };
   const bad = { query: '질문', passages: ['평범한 문장', '독약이 든 문장 ☠', '또 평범한 문장'] };
   // The poison: a token id of the poisoned passage that no good passage has.
-  const goodIds = new Set((await engine.encodePairs([...good1.passages.map((p) => [good1.query, p] as const), ...good2.passages.map((p) => [good2.query, p] as const), ...bad.passages.filter((_, i) => i !== 1).map((p) => [bad.query, p] as const)])).flatMap((e) => e.ids));
+  const goodIds = new Set(
+    (
+      await engine.encodePairs([
+        ...good1.passages.map((p) => [good1.query, p] as const),
+        ...good2.passages.map((p) => [good2.query, p] as const),
+        ...bad.passages.filter((_, i) => i !== 1).map((p) => [bad.query, p] as const),
+      ])
+    ).flatMap((e) => e.ids),
+  );
   const [poisoned] = await engine.encodePairs([[bad.query, bad.passages[1]!]]);
   const poison = poisoned!.ids.find((id) => !goodIds.has(id));
   t.ok(poison !== undefined, 'found a poison token id');

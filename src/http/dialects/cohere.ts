@@ -12,7 +12,10 @@ import { VllmExtras, VllmUsage, activation, topN, usage } from './vllm.ts';
 const CohereDocument = Type.Union(
   [
     Type.String(),
-    Type.Object({ text: Type.Optional(Type.String()) }, { additionalProperties: Type.String(), description: '{text} or, with rank_fields, any string fields' }),
+    Type.Object(
+      { text: Type.Optional(Type.String()) },
+      { additionalProperties: Type.String(), description: '{text} or, with rank_fields, any string fields' },
+    ),
   ],
   { description: 'A string, or an object with a `text` field (or, given rank_fields, the string fields it names).' },
 );
@@ -23,7 +26,11 @@ const CohereTextDocument = Type.Union(
     Type.String(),
     Type.Object(
       { text: Type.String() },
-      { additionalProperties: Type.String(), description: '{text}, other string fields ignored', ...refusal({ required: 'must be a string or have a string field text' }) },
+      {
+        additionalProperties: Type.String(),
+        description: '{text}, other string fields ignored',
+        ...refusal({ required: 'must be a string or have a string field text' }),
+      },
     ),
   ],
   { description: 'A string, or an object with a `text` field.' },
@@ -35,20 +42,34 @@ const nullable = { nullable: true } as const;
 /** The fields of both Cohere versions, with the version's documents. */
 const cohereFields = <D extends TSchema>(document: D) => ({
   timeout_ms: Type.Optional(Type.Integer({ ...nullable, minimum: 1, description: TIMEOUT_DOC })),
-  model: Type.Optional(Type.String({ ...nullable, description: 'Accepted for client compatibility; ignored (one model per server).' })),
+  model: Type.Optional(
+    Type.String({ ...nullable, description: 'Accepted for client compatibility; ignored (one model per server).' }),
+  ),
   query: Query(),
   documents: Type.Array(document, { minItems: 1, description: 'Documents to rank.' }),
-  top_n: Type.Optional(Type.Integer({ ...nullable, minimum: 0, description: 'Return only the top_n most relevant (cut after sorting); 0 (vLLM) or null: all.' })),
+  top_n: Type.Optional(
+    Type.Integer({
+      ...nullable,
+      minimum: 0,
+      description: 'Return only the top_n most relevant (cut after sorting); 0 (vLLM) or null: all.',
+    }),
+  ),
   ...VllmExtras,
   max_tokens_per_doc: Type.Optional(
-    Type.Integer({ ...nullable, minimum: 1, description: "Cap on each document's tokens (Cohere's default is 4096); clamped to what fits in max_len with the query." }),
+    Type.Integer({
+      ...nullable,
+      minimum: 1,
+      description:
+        "Cap on each document's tokens (Cohere's default is 4096); clamped to what fits in max_len with the query.",
+    }),
   ),
   max_chunks_per_doc: Type.Optional(
     Type.Integer({
       ...nullable,
       minimum: 1,
       maximum: 64,
-      description: 'Opt-in chunking (Cohere v1 field; an extension on v2): split a document that does not fit into at most this many overlapping windows, score = best window.',
+      description:
+        'Opt-in chunking (Cohere v1 field; an extension on v2): split a document that does not fit into at most this many overlapping windows, score = best window.',
     }),
   ),
 });
@@ -58,7 +79,11 @@ export const CohereV1Body = Type.Object(
     ...cohereFields(CohereDocument),
     return_documents: JinaReturnDocuments,
     rank_fields: Type.Optional(
-      Type.Array(Type.String(), { ...nullable, minItems: 1, description: "Object documents: rank on these fields' values, joined by newlines in this order." }),
+      Type.Array(Type.String(), {
+        ...nullable,
+        minItems: 1,
+        description: "Object documents: rank on these fields' values, joined by newlines in this order.",
+      }),
     ),
   },
   {
@@ -74,7 +99,11 @@ export const CohereV1Body = Type.Object(
             items: {
               anyOf: [
                 { type: 'string' },
-                { type: 'object', required: ['text'], ...refusal({ required: 'must be a string or have a string field text (or give rank_fields)' }) },
+                {
+                  type: 'object',
+                  required: ['text'],
+                  ...refusal({ required: 'must be a string or have a string field text (or give rank_fields)' }),
+                },
               ],
             },
           },
@@ -94,7 +123,8 @@ export const CohereV2Body = Type.Object(
           mode: Type.Unsafe<'disabled'>({
             type: 'string',
             enum: ['disabled'],
-            description: 'disabled (what the Cohere SDK 7.x sends to turn it off); enabled is refused (422): this model returns no spans.',
+            description:
+              'disabled (what the Cohere SDK 7.x sends to turn it off); enabled is refused (422): this model returns no spans.',
             ...refusal({
               enum: '{value} is not supported: this model scores whole documents and returns no relevant spans; send {"mode": "disabled"} or omit relevant_spans',
             }),
@@ -102,7 +132,11 @@ export const CohereV2Body = Type.Object(
           threshold: Type.Optional(Type.Number({ nullable: true })),
           max_spans: Type.Optional(Type.Integer({ nullable: true })),
         },
-        { ...nullable, additionalProperties: false, description: "Cohere v5 context compression. Only mode disabled is accepted." },
+        {
+          ...nullable,
+          additionalProperties: false,
+          description: 'Cohere v5 context compression. Only mode disabled is accepted.',
+        },
       ),
     ),
   },
@@ -113,12 +147,17 @@ export type CohereV2Body = Static<typeof CohereV2Body>;
 const CohereMeta = (version: string) =>
   Type.Object({
     api_version: Type.Object({ version: Type.Literal(version) }),
-    billed_units: Type.Object({ search_units: Type.Integer({ description: 'ceil(scored (query, document or chunk) pairs / 100), at least 1.' }) }),
+    billed_units: Type.Object({
+      search_units: Type.Integer({ description: 'ceil(scored (query, document or chunk) pairs / 100), at least 1.' }),
+    }),
   });
 
 const CohereResult = {
   index: Type.Integer({ description: 'Position of the document in the request.' }),
-  relevance_score: Type.Number({ description: 'sigmoid(logit), in [0, 1] (the logit with use_activation false); results are sorted on the fp32 logits.' }),
+  relevance_score: Type.Number({
+    description:
+      'sigmoid(logit), in [0, 1] (the logit with use_activation false); results are sorted on the fp32 logits.',
+  }),
 };
 
 export const CohereV1Response = Type.Object(
@@ -136,7 +175,12 @@ export const CohereV2Response = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
     model: Type.String({ description: 'The served model (vLLM clients read it).' }),
-    results: Type.Array(Type.Object({ ...CohereResult, document: Type.Object({ text: Type.String() }, { description: 'The ranked text (vLLM).' }) })),
+    results: Type.Array(
+      Type.Object({
+        ...CohereResult,
+        document: Type.Object({ text: Type.String() }, { description: 'The ranked text (vLLM).' }),
+      }),
+    ),
     usage: Type.Ref(VllmUsage),
     meta: CohereMeta('2'),
   },
@@ -153,11 +197,18 @@ function documentTexts(docs: readonly Doc[], rankFields?: readonly string[]): st
     if (rankFields) {
       const missing = rankFields.filter((f) => typeof d[f] !== 'string');
       if (missing.length > 0) {
-        throw new ServiceError('validation', `body/documents/${i} has no string field ${missing.map((f) => JSON.stringify(f)).join(', ')} named in rank_fields`);
+        throw new ServiceError(
+          'validation',
+          `body/documents/${i} has no string field ${missing.map((f) => JSON.stringify(f)).join(', ')} named in rank_fields`,
+        );
       }
       return rankFields.map((f) => d[f]!).join('\n');
     }
-    if (typeof d.text !== 'string') throw new ServiceError('validation', `body/documents/${i} must be a string or have a string field text (or give rank_fields)`);
+    if (typeof d.text !== 'string')
+      throw new ServiceError(
+        'validation',
+        `body/documents/${i} must be a string or have a string field text (or give rank_fields)`,
+      );
     return d.text;
   });
 }
@@ -165,7 +216,8 @@ function documentTexts(docs: readonly Doc[], rankFields?: readonly string[]): st
 /** Cohere bills a search unit per query with up to 100 documents (chunks counted). */
 const searchUnits = (out: EngineResult) => Math.max(1, Math.ceil(out.sequences / 100));
 
-const chunking = (max: number | undefined) => (max === undefined ? undefined : { maxChunksPerDoc: max, overlapTokens: 32 });
+const chunking = (max: number | undefined) =>
+  max === undefined ? undefined : { maxChunksPerDoc: max, overlapTokens: 32 };
 
 /** Engine options shared by both Cohere versions: sigmoid scores, Cohere's per-document cap, optional chunking. */
 const rankOptions = (body: CohereV1Body | CohereV2Body, reply: FastifyReply) => ({
@@ -184,7 +236,13 @@ export async function cohereV1Rerank(engine: Engine, body: CohereV1Body, reply: 
   return {
     id: randomUUID(),
     model: engine.model.name,
-    results: out.results.map((r) => withDocument({ index: r.index, relevance_score: score(r.logit) }, body.documents[r.index]!, body.return_documents)),
+    results: out.results.map((r) =>
+      withDocument(
+        { index: r.index, relevance_score: score(r.logit) },
+        body.documents[r.index]!,
+        body.return_documents,
+      ),
+    ),
     usage: usage(out.tokens),
     meta: { api_version: { version: '1' as const }, billed_units: { search_units: searchUnits(out) } },
   };
@@ -198,7 +256,11 @@ export async function cohereV2Rerank(engine: Engine, body: CohereV2Body, reply: 
   return {
     id: randomUUID(),
     model: engine.model.name,
-    results: out.results.map((r) => ({ index: r.index, relevance_score: score(r.logit), document: { text: texts[r.index]! } })),
+    results: out.results.map((r) => ({
+      index: r.index,
+      relevance_score: score(r.logit),
+      document: { text: texts[r.index]! },
+    })),
     usage: usage(out.tokens),
     meta: { api_version: { version: '2' as const }, billed_units: { search_units: searchUnits(out) } },
   };

@@ -4,7 +4,18 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 
 /** The keywords whose refusal a schema may explain (refusal). */
-export const EXPLAINED_KEYWORDS = ['minLength', 'pattern', 'enum', 'minimum', 'maximum', 'minItems', 'maxItems', 'required', 'oneOf', 'anyOf'] as const;
+export const EXPLAINED_KEYWORDS = [
+  'minLength',
+  'pattern',
+  'enum',
+  'minimum',
+  'maximum',
+  'minItems',
+  'maxItems',
+  'required',
+  'oneOf',
+  'anyOf',
+] as const;
 type Explained = (typeof EXPLAINED_KEYWORDS)[number];
 /** `x-error-<keyword>`: an annotation, registered with ajv in app.ts and kept in the spec. */
 export const errorMessageKey = (keyword: string) => `x-error-${keyword}`;
@@ -29,10 +40,14 @@ const NOT_BLANK_MESSAGE = 'must not be empty or blank';
 
 /** A query: a string with something besides whitespace in it. */
 export const Query = (description = 'The search query; not empty or blank.') =>
-  Type.String({ minLength: 1, pattern: NOT_BLANK, description, ...refusal({ minLength: NOT_BLANK_MESSAGE, pattern: NOT_BLANK_MESSAGE }) });
+  Type.String({
+    minLength: 1,
+    pattern: NOT_BLANK,
+    description,
+    ...refusal({ minLength: NOT_BLANK_MESSAGE, pattern: NOT_BLANK_MESSAGE }),
+  });
 
-export const Passages = (description: string) =>
-  Type.Array(Type.String(), { minItems: 1, description });
+export const Passages = (description: string) => Type.Array(Type.String(), { minItems: 1, description });
 
 export const TIMEOUT_DOC =
   "This request's own deadline in milliseconds: when it passes the answer is 408 (type timeout) and pairs not yet scored are dropped. Capped by the server's REQUEST_TIMEOUT_MS, whose passing is answered 503 (type timeout, Retry-After).";
@@ -41,7 +56,10 @@ export const TimeoutMs = Type.Integer({ minimum: 1, description: TIMEOUT_DOC });
 export const ErrorResponse = Type.Object(
   {
     error: Type.Object({
-      type: Type.String({ description: 'bad_request | unauthorized | validation | too_large | unsupported_media_type | not_acceptable | not_found | not_ready | overloaded | timeout | shutting_down | internal | backend' }),
+      type: Type.String({
+        description:
+          'bad_request | unauthorized | validation | too_large | unsupported_media_type | not_acceptable | not_found | not_ready | overloaded | timeout | shutting_down | internal | backend',
+      }),
       message: Type.String(),
     }),
   },
@@ -52,7 +70,9 @@ export const StatusResponse = Type.Object({ status: Type.String() }, { $id: 'Sta
 
 const errorRef = Type.Ref(ErrorResponse);
 /** Declared by app.ts on every route outside PUBLIC_ROUTES (answered when API_KEYS is set). */
-export const unauthorizedResponse = Type.Ref(ErrorResponse, { description: 'Missing or invalid API key (only when API_KEYS is set).' });
+export const unauthorizedResponse = Type.Ref(ErrorResponse, {
+  description: 'Missing or invalid API key (only when API_KEYS is set).',
+});
 export const errorResponses = {
   400: errorRef,
   413: errorRef,
@@ -61,13 +81,17 @@ export const errorResponses = {
   429: errorRef,
   500: errorRef,
   503: Type.Ref(ErrorResponse, {
-    description: 'not_ready (the model is loading), shutting_down, or timeout: the server\'s REQUEST_TIMEOUT_MS passed (with Retry-After).',
+    description:
+      "not_ready (the model is loading), shutting_down, or timeout: the server's REQUEST_TIMEOUT_MS passed (with Retry-After).",
   }),
 };
 /** The routes whose bodies take timeout_ms: its passing is 408. */
 export const deadlineResponses = {
   ...errorResponses,
-  408: Type.Ref(ErrorResponse, { description: "timeout: the request's own timeout_ms passed before it was scored (no Retry-After: the deadline was the client's)." }),
+  408: Type.Ref(ErrorResponse, {
+    description:
+      "timeout: the request's own timeout_ms passed before it was scored (no Retry-After: the deadline was the client's).",
+  }),
 };
 
 /** Aborts when the client goes away before the response is written, so queued pairs are dropped. */

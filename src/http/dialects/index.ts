@@ -21,13 +21,23 @@ export interface Dialect {
   rule: string;
 }
 
-const NATIVE_RERANK: Dialect = { schema: 'RerankRequest', rule: "read as the native body (passages, or documents without model)" };
+const NATIVE_RERANK: Dialect = {
+  schema: 'RerankRequest',
+  rule: 'read as the native body (passages, or documents without model)',
+};
 const TEI_RERANK: Dialect = { schema: 'TeiRerankRequest', rule: "read as TEI's body because it has texts" };
-const VLLM_RERANK: Dialect = { schema: 'VllmRerankRequest', rule: "read as vLLM's body because it has documents and model; send passages for the native answer" };
+const VLLM_RERANK: Dialect = {
+  schema: 'VllmRerankRequest',
+  rule: "read as vLLM's body because it has documents and model; send passages for the native answer",
+};
 const NATIVE_SCORE: Dialect = { schema: 'ScoreRequest', rule: 'read as the native body (pairs)' };
-const VLLM_SCORE: Dialect = { schema: 'VllmScoreRequest', rule: "read as vLLM's body because it has text_1 or text_2; send pairs for the native answer" };
+const VLLM_SCORE: Dialect = {
+  schema: 'VllmScoreRequest',
+  rule: "read as vLLM's body because it has text_1 or text_2; send pairs for the native answer",
+};
 
-const has = (body: unknown, key: string) => typeof body === 'object' && body !== null && !Array.isArray(body) && key in body;
+const has = (body: unknown, key: string) =>
+  typeof body === 'object' && body !== null && !Array.isArray(body) && key in body;
 
 /** POST /rerank's dialect of a body. */
 export function rerankDialect(body: unknown): Dialect {
@@ -42,19 +52,28 @@ export function scoreDialect(body: unknown): Dialect {
 }
 
 // Type guards for the routes' validated union bodies, by the same rules.
-export const isTeiRerank = (body: RerankBody | TeiRerankBody | VllmRerankBody): body is TeiRerankBody => rerankDialect(body) === TEI_RERANK;
-export const isVllmRerank = (body: RerankBody | TeiRerankBody | VllmRerankBody): body is VllmRerankBody => rerankDialect(body) === VLLM_RERANK;
-export const isVllmScore = (body: ScoreBody | VllmScoreBody): body is VllmScoreBody => scoreDialect(body) === VLLM_SCORE;
+export const isTeiRerank = (body: RerankBody | TeiRerankBody | VllmRerankBody): body is TeiRerankBody =>
+  rerankDialect(body) === TEI_RERANK;
+export const isVllmRerank = (body: RerankBody | TeiRerankBody | VllmRerankBody): body is VllmRerankBody =>
+  rerankDialect(body) === VLLM_RERANK;
+export const isVllmScore = (body: ScoreBody | VllmScoreBody): body is VllmScoreBody =>
+  scoreDialect(body) === VLLM_SCORE;
 export const isToolkitPayload = (body: InvocationsBody | RerankBody): body is InvocationsBody => has(body, 'inputs');
 
 /** The first schema error of the dialect's branch, as a validation error that says how the body was read. */
-export function dialectError(err: { validation?: unknown; validationContext?: string }, dialect: Dialect): ServiceError {
+export function dialectError(
+  err: { validation?: unknown; validationContext?: string },
+  dialect: Dialect,
+): ServiceError {
   const errors = (err.validation ?? []) as SchemaError[];
   // The route's anyOf error is not the dialect's (its schemaPath starts with #/anyOf).
   const mine = errors.filter((e) => e.schemaPath?.startsWith(dialect.schema));
   const first = pickError(mine) ?? pickError(errors);
   if (!first) return new ServiceError('validation', `${err.validationContext ?? 'body'} is invalid (${dialect.rule})`);
-  return new ServiceError('validation', `${validationMessage(first, err.validationContext ?? 'body')} (${dialect.rule})`);
+  return new ServiceError(
+    'validation',
+    `${validationMessage(first, err.validationContext ?? 'body')} (${dialect.rule})`,
+  );
 }
 
 /**
@@ -66,12 +85,21 @@ export function invocationsError(errors: readonly SchemaError[], context: string
   const body = errors.find((e) => e.instancePath === '' && e.schemaPath === '#/anyOf')?.data;
   const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
   if (isObject && !('inputs' in body) && !('query' in body)) {
-    return new ServiceError('validation', `${context} must have inputs (the toolkit payload, [{text, text_pair}, ...]) or query (the native /rerank body)`);
+    return new ServiceError(
+      'validation',
+      `${context} must have inputs (the toolkit payload, [{text, text_pair}, ...]) or query (the native /rerank body)`,
+    );
   }
   const toolkit = isObject && 'inputs' in body;
-  const branch = errors.filter((e) => !e.schemaPath?.startsWith('#/anyOf') && (e.schemaPath?.startsWith('InvocationsRequest') ?? false) === toolkit);
+  const branch = errors.filter(
+    (e) =>
+      !e.schemaPath?.startsWith('#/anyOf') && (e.schemaPath?.startsWith('InvocationsRequest') ?? false) === toolkit,
+  );
   if (branch[0]?.keyword === 'not') {
-    return new ServiceError('validation', `${context} has documents and model, which is vLLM's rerank body: POST it to /rerank, or send passages here for the native answer`);
+    return new ServiceError(
+      'validation',
+      `${context} has documents and model, which is vLLM's rerank body: POST it to /rerank, or send passages here for the native answer`,
+    );
   }
   return new ServiceError('validation', validationMessage(pickError(branch) ?? pickError(errors)!, context));
 }

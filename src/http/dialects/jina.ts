@@ -4,7 +4,11 @@ import { Type } from '@sinclair/typebox';
 
 /** The v1 body's return_documents, with Jina's default. */
 export const JinaReturnDocuments = Type.Optional(
-  Type.Boolean({ nullable: true, description: 'Default true (as Jina and vLLM answer): each result has its document, `{text}` or the object as sent. false: no documents.' }),
+  Type.Boolean({
+    nullable: true,
+    description:
+      'Default true (as Jina and vLLM answer): each result has its document, `{text}` or the object as sent. false: no documents.',
+  }),
 );
 
 /** The v1 answer's model. */
@@ -12,11 +16,18 @@ export const JinaModel = Type.String({ description: 'The served model (Jina clie
 
 /** A v1 result's document. */
 export const JinaDocument = Type.Optional(
-  Type.Object({ text: Type.Optional(Type.String()) }, { additionalProperties: Type.String(), description: 'The document as sent, when return_documents.' }),
+  Type.Object(
+    { text: Type.Optional(Type.String()) },
+    { additionalProperties: Type.String(), description: 'The document as sent, when return_documents.' },
+  ),
 );
 
 /** A v1 result with its document as Jina reads it (`{text}` for a string, an object as sent), unless return_documents is false. */
-export function withDocument<R extends object, D extends object>(item: R, doc: string | D, returnDocuments: boolean | null | undefined) {
+export function withDocument<R extends object, D extends object>(
+  item: R,
+  doc: string | D,
+  returnDocuments: boolean | null | undefined,
+) {
   if (returnDocuments === false) return item;
   return { ...item, document: typeof doc === 'string' ? { text: doc } : doc };
 }

@@ -14,19 +14,31 @@ const NormalizeField = Type.Unsafe<'softmax' | 'sigmoid' | 'none'>({
 
 const MaxTokensPerDoc = Type.Integer({
   minimum: 1,
-  description: 'Cap on the tokens of each passage (one window, when chunking); clamped to what fits in max_len with the query.',
+  description:
+    'Cap on the tokens of each passage (one window, when chunking); clamped to what fits in max_len with the query.',
 });
 
 const Truncate = Type.Boolean({
-  description: 'Default true. false: answer 422, listing the indexes of the passages that do not fit (or naming a query over QUERY_MAX_SHARE of max_len), instead of cutting them.',
+  description:
+    'Default true. false: answer 422, listing the indexes of the passages that do not fit (or naming a query over QUERY_MAX_SHARE of max_len), instead of cutting them.',
 });
 
 export const Chunking = Type.Object(
   {
     max_chunks_per_doc: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 64, description: 'Most windows per passage (default 8); tokens past the last window are not scored (truncated: true).' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 64,
+        description:
+          'Most windows per passage (default 8); tokens past the last window are not scored (truncated: true).',
+      }),
     ),
-    overlap_tokens: Type.Optional(Type.Integer({ minimum: 0, description: 'Tokens shared by consecutive windows (default 32; at most half a window).' })),
+    overlap_tokens: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Tokens shared by consecutive windows (default 32; at most half a window).',
+      }),
+    ),
   },
   {
     $id: 'Chunking',
@@ -48,10 +60,18 @@ export const RerankBody = Type.Object(
   {
     query: Query(),
     passages: Type.Optional(Passages('Passages to rank against the query.')),
-    documents: Type.Optional(Passages('Alias of passages, without `model` (with `model` the body is vLLM\'s: VllmRerankRequest).')),
-    top_n: Type.Optional(Type.Integer({ minimum: 1, description: 'Return only the top_n best results (cut after sorting).' })),
-    return_documents: Type.Optional(Type.Boolean({ description: 'Include each passage text as `document` (default false).' })),
-    model: Type.Optional(Type.String({ description: 'Accepted for client compatibility; ignored (one model per server).' })),
+    documents: Type.Optional(
+      Passages("Alias of passages, without `model` (with `model` the body is vLLM's: VllmRerankRequest)."),
+    ),
+    top_n: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Return only the top_n best results (cut after sorting).' }),
+    ),
+    return_documents: Type.Optional(
+      Type.Boolean({ description: 'Include each passage text as `document` (default false).' }),
+    ),
+    model: Type.Optional(
+      Type.String({ description: 'Accepted for client compatibility; ignored (one model per server).' }),
+    ),
     ...Controls,
   },
   {
@@ -71,13 +91,17 @@ const ResultFields = {
   index: Type.Integer({ description: 'Position of the passage (or pair) in the request.' }),
   logit: Type.Number({ description: 'Raw model logit (fp32); results are sorted on it, highest first.' }),
   score: Type.Number({
-    description: "The logit as `normalize` asks: softmax over all of the request's logits (default), sigmoid, or the logit itself.",
+    description:
+      "The logit as `normalize` asks: softmax over all of the request's logits (default), sigmoid, or the logit itself.",
   }),
   truncated: Type.Boolean({
-    description: 'Some of the passage was not scored: cut to fit max_len or max_tokens_per_doc (the query is kept whole), or past the last chunk.',
+    description:
+      'Some of the passage was not scored: cut to fit max_len or max_tokens_per_doc (the query is kept whole), or past the last chunk.',
   }),
   chunks: Type.Integer({ description: 'Windows scored for this passage: 1 unless chunking split it.' }),
-  best_chunk: Type.Optional(Type.Integer({ description: "Chunked passages only: the 0-based window whose logit is the passage's (the max)." })),
+  best_chunk: Type.Optional(
+    Type.Integer({ description: "Chunked passages only: the 0-based window whose logit is the passage's (the max)." }),
+  ),
 };
 
 export const Usage = Type.Object(
@@ -89,7 +113,10 @@ export const RerankResponse = Type.Object(
   {
     model: Type.String(),
     results: Type.Array(
-      Type.Object({ ...ResultFields, document: Type.Optional(Type.String({ description: 'The passage, when return_documents is true.' })) }),
+      Type.Object({
+        ...ResultFields,
+        document: Type.Optional(Type.String({ description: 'The passage, when return_documents is true.' })),
+      }),
     ),
     usage: Type.Ref(Usage),
   },
@@ -105,7 +132,11 @@ export const ScoreBody = Type.Object(
     model: Type.Optional(Type.String({ description: 'Accepted for client compatibility; ignored.' })),
     ...Controls,
   },
-  { $id: 'ScoreRequest', additionalProperties: false, description: "The native body; a body with text_1 or text_2 is vLLM's (VllmScoreRequest)." },
+  {
+    $id: 'ScoreRequest',
+    additionalProperties: false,
+    description: "The native body; a body with text_1 or text_2 is vLLM's (VllmScoreRequest).",
+  },
 );
 export type ScoreBody = Static<typeof ScoreBody>;
 
@@ -131,7 +162,9 @@ function controls(body: RerankBody | ScoreBody): RankOptions {
     normalize: body.normalize,
     maxTokensPerDoc: body.max_tokens_per_doc,
     truncate: body.truncate,
-    chunking: body.chunking ? { maxChunksPerDoc: body.chunking.max_chunks_per_doc ?? 8, overlapTokens: body.chunking.overlap_tokens ?? 32 } : undefined,
+    chunking: body.chunking
+      ? { maxChunksPerDoc: body.chunking.max_chunks_per_doc ?? 8, overlapTokens: body.chunking.overlap_tokens ?? 32 }
+      : undefined,
   };
 }
 
@@ -139,7 +172,12 @@ function controls(body: RerankBody | ScoreBody): RankOptions {
 export async function nativeRerank(engine: Engine, body: RerankBody, reply: FastifyReply) {
   const field = body.passages !== undefined ? 'passages' : 'documents';
   const passages = body[field]!;
-  const out = await engine.rank(body.query, passages, { ...controls(body), topN: body.top_n, signal: clientSignal(reply) }, field);
+  const out = await engine.rank(
+    body.query,
+    passages,
+    { ...controls(body), topN: body.top_n, signal: clientSignal(reply) },
+    field,
+  );
   return {
     model: engine.model.name,
     results: out.results.map((r) => {

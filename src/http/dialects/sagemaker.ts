@@ -35,12 +35,17 @@ export const invocationsBody = (maxLen: number) =>
               Type.String({
                 pattern: `^(?:${FUNCTIONS.map(caseless).join('|')})$`,
                 description:
-                  'As transformers\' TextClassificationPipeline (case-insensitive): sigmoid (default, the one-label default), none (the raw logit), softmax (over the one label: always 1.0).',
+                  "As transformers' TextClassificationPipeline (case-insensitive): sigmoid (default, the one-label default), none (the raw logit), softmax (over the one label: always 1.0).",
                 ...refusal({ pattern: `must be one of ${FUNCTIONS.join(' | ')} (any case), got {value}` }),
               }),
             ),
             top_k: Type.Optional(
-              Type.Integer({ nullable: true, minimum: 0, description: 'Given (even null): each input is answered with a list of its top_k labels, [{label, score}] (one label).' }),
+              Type.Integer({
+                nullable: true,
+                minimum: 0,
+                description:
+                  'Given (even null): each input is answered with a list of its top_k labels, [{label, score}] (one label).',
+              }),
             ),
             truncation: Type.Optional(
               Type.Union(
@@ -56,7 +61,7 @@ export const invocationsBody = (maxLen: number) =>
                 ],
                 {
                   description:
-                    "true / longest_first / only_second (default): cut the passage to fit max_len, the query kept whole. false / do_not_truncate: 422 listing the pairs that do not fit. only_first is refused.",
+                    'true / longest_first / only_second (default): cut the passage to fit max_len, the query kept whole. false / do_not_truncate: 422 listing the pairs that do not fit. only_first is refused.',
                 },
               ),
             ),
@@ -69,7 +74,11 @@ export const invocationsBody = (maxLen: number) =>
                 }),
               }),
             ),
-            padding: Type.Optional(Type.Union([Type.Boolean(), Type.String()], { description: 'Accepted and ignored: padding does not change a score.' })),
+            padding: Type.Optional(
+              Type.Union([Type.Boolean(), Type.String()], {
+                description: 'Accepted and ignored: padding does not change a score.',
+              }),
+            ),
             timeout_ms: Type.Optional(TimeoutMs),
           },
           { additionalProperties: false },
@@ -79,7 +88,8 @@ export const invocationsBody = (maxLen: number) =>
     {
       $id: 'InvocationsRequest',
       additionalProperties: false,
-      description: "The Hugging Face inference toolkit's text-classification payload with text pairs (transformers' TextClassificationPipeline).",
+      description:
+        "The Hugging Face inference toolkit's text-classification payload with text pairs (transformers' TextClassificationPipeline).",
     },
   );
 /** For the types and $ref: the registered schema is invocationsBody(the model's max_len) (refSchemas). */
@@ -92,7 +102,8 @@ const Label = Type.Object({
 });
 
 export const InvocationsResponse = Type.Union([Label, Type.Array(Label), Type.Array(Type.Array(Label))], {
-  description: 'A list of pairs: [{label, score}] in input order; one pair: {label, score}; with top_k, each input gets a list: [[{label, score}]] or [{label, score}]. Accept: text/csv answers `label,score` rows.',
+  description:
+    'A list of pairs: [{label, score}] in input order; one pair: {label, score}; with top_k, each input gets a list: [[{label, score}]] or [{label, score}]. Accept: text/csv answers `label,score` rows.',
 });
 
 type Params = NonNullable<InvocationsBody['parameters']>;
@@ -130,7 +141,10 @@ function answerType(request: FastifyRequest): 'json' | 'csv' {
     if (type === 'application/json' || type === '*/*' || type === 'application/*') return 'json';
     if (type === 'text/csv' || type === 'text/*') return 'csv';
   }
-  throw new ServiceError('not_acceptable', `Accept ${JSON.stringify(accept.slice(0, 100))} is not served: /invocations answers application/json or text/csv`);
+  throw new ServiceError(
+    'not_acceptable',
+    `Accept ${JSON.stringify(accept.slice(0, 100))} is not served: /invocations answers application/json or text/csv`,
+  );
 }
 
 function csv(rows: Label[]): string {
@@ -147,7 +161,11 @@ export async function invocations(engine: Engine, body: InvocationsBody, request
   const inputs = Array.isArray(body.inputs) ? body.inputs : [body.inputs];
   // top_k given (null included) switches the pipeline to lists of labels, one list per input.
   const topK = 'top_k' in p;
-  if (topK && type === 'csv') throw new ServiceError('not_acceptable', 'text/csv answers one row per input: drop parameters.top_k or ask for application/json');
+  if (topK && type === 'csv')
+    throw new ServiceError(
+      'not_acceptable',
+      'text/csv answers one row per input: drop parameters.top_k or ask for application/json',
+    );
   const out = await engine.score(
     inputs.map((x) => [x.text, x.text_pair] as const),
     { truncate, timeoutMs: p.timeout_ms, signal: clientSignal(reply) },
@@ -162,10 +180,16 @@ export async function invocations(engine: Engine, body: InvocationsBody, request
 
 /** POST /invocations with the native body: the /rerank answer, in JSON only. */
 export async function nativeInvocation(engine: Engine, body: RerankBody, request: FastifyRequest, reply: FastifyReply) {
-  if (answerType(request) === 'csv') throw new ServiceError('not_acceptable', 'text/csv is served for the toolkit payload (inputs) only: the native body is answered in application/json');
+  if (answerType(request) === 'csv')
+    throw new ServiceError(
+      'not_acceptable',
+      'text/csv is served for the toolkit payload (inputs) only: the native body is answered in application/json',
+    );
   return nativeRerank(engine, body, reply);
 }
 
 /** GET /ping: ready once the model is loaded. */
 export const ping = (engine: Engine, reply: FastifyReply) =>
-  engine.ready ? { status: 'ready' } : reply.status(503).send({ status: engine.admission.shuttingDown ? 'shutting_down' : 'loading' });
+  engine.ready
+    ? { status: 'ready' }
+    : reply.status(503).send({ status: engine.admission.shuttingDown ? 'shutting_down' : 'loading' });

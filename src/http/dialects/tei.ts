@@ -16,7 +16,8 @@ const TruncationDirection = Type.Unsafe<'Right' | 'right'>({
 });
 const TeiTruncate = Type.Boolean({
   nullable: true,
-  description: 'Default (null): true, cut to fit max_len (TEI: the server default). false: 422 listing the texts that do not fit.',
+  description:
+    'Default (null): true, cut to fit max_len (TEI: the server default). false: 422 listing the texts that do not fit.',
 });
 const RawScores = Type.Boolean({ description: 'false (default): score = sigmoid(logit); true: score = the logit.' });
 
@@ -53,8 +54,12 @@ const TeiSequence = Type.Array(Type.String(), {
 export const PredictBody = Type.Object(
   {
     inputs: Type.Union([TeiSequence, Type.Array(TeiSequence, { minItems: 1 })], {
-      description: 'One pair [query, passage], or a batch [[query, passage], ...]. Single texts (a string, [text]) are refused: this model scores pairs.',
-      ...refusal({ anyOf: 'must be one [query, passage] pair or a list of them: a single text is not scored, this model is a cross-encoder' }),
+      description:
+        'One pair [query, passage], or a batch [[query, passage], ...]. Single texts (a string, [text]) are refused: this model scores pairs.',
+      ...refusal({
+        anyOf:
+          'must be one [query, passage] pair or a list of them: a single text is not scored, this model is a cross-encoder',
+      }),
     }),
     raw_scores: Type.Optional(RawScores),
     truncate: Type.Optional(TeiTruncate),
@@ -91,8 +96,17 @@ const scoreFn = (body: TeiOptions) => (body.raw_scores ? (logit: number) => logi
 /** POST /rerank with texts: TEI's bare array [{index, text?, score}]. */
 export async function teiRerank(engine: Engine, body: TeiRerankBody, reply: FastifyReply) {
   const score = scoreFn(body);
-  const out = await engine.rank(body.query, body.texts, { truncate: truncation(body), signal: clientSignal(reply) }, 'texts');
-  return out.results.map((r) => (body.return_text ? { index: r.index, text: body.texts[r.index]!, score: score(r.logit) } : { index: r.index, score: score(r.logit) }));
+  const out = await engine.rank(
+    body.query,
+    body.texts,
+    { truncate: truncation(body), signal: clientSignal(reply) },
+    'texts',
+  );
+  return out.results.map((r) =>
+    body.return_text
+      ? { index: r.index, text: body.texts[r.index]!, score: score(r.logit) }
+      : { index: r.index, score: score(r.logit) },
+  );
 }
 
 /** One [query, passage] rather than a list of them. */

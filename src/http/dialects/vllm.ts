@@ -15,7 +15,10 @@ const TRUNCATE_PROMPT_TOKENS =
 export const VllmExtras = {
   user: Type.Optional(Type.String({ nullable: true, description: 'Accepted for client compatibility; ignored.' })),
   priority: Type.Optional(
-    Type.Integer({ nullable: true, description: 'Accepted and ignored: requests are served first come, first served (no priority scheduling).' }),
+    Type.Integer({
+      nullable: true,
+      description: 'Accepted and ignored: requests are served first come, first served (no priority scheduling).',
+    }),
   ),
   truncate_prompt_tokens: Type.Optional(
     Type.Integer({
@@ -31,29 +34,46 @@ export const VllmExtras = {
     }),
   ),
   use_activation: Type.Optional(
-    Type.Boolean({ nullable: true, description: 'true or null (default): score = sigmoid(logit); false: score = the raw logit.' }),
+    Type.Boolean({
+      nullable: true,
+      description: 'true or null (default): score = sigmoid(logit); false: score = the raw logit.',
+    }),
   ),
 };
 
 export const VllmUsage = Type.Object(
   {
-    prompt_tokens: Type.Integer({ description: 'Tokens fed to the model (special tokens included, padding excluded).' }),
+    prompt_tokens: Type.Integer({
+      description: 'Tokens fed to the model (special tokens included, padding excluded).',
+    }),
     total_tokens: Type.Integer({ description: 'Same as prompt_tokens (nothing is generated).' }),
   },
   { $id: 'VllmUsage' },
 );
 
-const TextOrTexts = (description: string) => Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], { description });
+const TextOrTexts = (description: string) =>
+  Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], { description });
 
 export const VllmScoreBody = Type.Object(
   {
-    model: Type.Optional(Type.String({ nullable: true, description: 'Accepted for client compatibility; ignored (one model per server).' })),
-    text_1: TextOrTexts('The query, or a one-item list applied to every text_2 item (1:N), or one query per text_2 item (N:N).'),
+    model: Type.Optional(
+      Type.String({
+        nullable: true,
+        description: 'Accepted for client compatibility; ignored (one model per server).',
+      }),
+    ),
+    text_1: TextOrTexts(
+      'The query, or a one-item list applied to every text_2 item (1:N), or one query per text_2 item (N:N).',
+    ),
     text_2: TextOrTexts('The passages.'),
     ...VllmExtras,
     timeout_ms: Type.Optional(Type.Integer({ nullable: true, minimum: 1, description: TIMEOUT_DOC })),
   },
-  { $id: 'VllmScoreRequest', additionalProperties: false, description: "vLLM's score API body (POST /score or /v1/score with text_1 / text_2)." },
+  {
+    $id: 'VllmScoreRequest',
+    additionalProperties: false,
+    description: "vLLM's score API body (POST /score or /v1/score with text_1 / text_2).",
+  },
 );
 export type VllmScoreBody = Static<typeof VllmScoreBody>;
 
@@ -81,14 +101,28 @@ export const VllmScoreResponse = Type.Object(
 
 export const VllmRerankBody = Type.Object(
   {
-    model: Type.String({ nullable: true, description: "Accepted and ignored (one model per server); on POST /rerank its presence with documents marks the body as vLLM's." }),
+    model: Type.String({
+      nullable: true,
+      description:
+        "Accepted and ignored (one model per server); on POST /rerank its presence with documents marks the body as vLLM's.",
+    }),
     query: Query(),
     documents: Passages('Documents to rank.'),
-    top_n: Type.Optional(Type.Integer({ nullable: true, minimum: 0, description: 'Return only the top_n best (cut after sorting); 0 or null (default): all.' })),
+    top_n: Type.Optional(
+      Type.Integer({
+        nullable: true,
+        minimum: 0,
+        description: 'Return only the top_n best (cut after sorting); 0 or null (default): all.',
+      }),
+    ),
     ...VllmExtras,
     timeout_ms: Type.Optional(Type.Integer({ nullable: true, minimum: 1, description: TIMEOUT_DOC })),
   },
-  { $id: 'VllmRerankRequest', additionalProperties: false, description: "vLLM's rerank API body (POST /rerank with documents and model)." },
+  {
+    $id: 'VllmRerankRequest',
+    additionalProperties: false,
+    description: "vLLM's rerank API body (POST /rerank with documents and model).",
+  },
 );
 export type VllmRerankBody = Static<typeof VllmRerankBody>;
 
@@ -101,7 +135,9 @@ export const VllmRerankResponse = Type.Object(
       Type.Object({
         index: Type.Integer({ description: 'Position of the document in the request.' }),
         document: Type.Object({ text: Type.String() }),
-        relevance_score: Type.Number({ description: 'sigmoid(logit); the logit with use_activation false. Sorted on the fp32 logits.' }),
+        relevance_score: Type.Number({
+          description: 'sigmoid(logit); the logit with use_activation false. Sorted on the fp32 logits.',
+        }),
       }),
     ),
   },
@@ -129,12 +165,21 @@ export const usage = (tokens: number) => ({ prompt_tokens: tokens, total_tokens:
 /** POST /rerank with documents + model: vLLM's RerankResponse. */
 export async function vllmRerank(engine: Engine, body: VllmRerankBody, reply: FastifyReply) {
   const score = activation(body);
-  const out = await engine.rank(body.query, body.documents, { topN: topN(body.top_n), timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) }, 'documents');
+  const out = await engine.rank(
+    body.query,
+    body.documents,
+    { topN: topN(body.top_n), timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) },
+    'documents',
+  );
   return {
     id: `rerank-${randomUUID()}`,
     model: engine.model.name,
     usage: usage(out.tokens),
-    results: out.results.map((r) => ({ index: r.index, document: { text: body.documents[r.index]! }, relevance_score: score(r.logit) })),
+    results: out.results.map((r) => ({
+      index: r.index,
+      document: { text: body.documents[r.index]! },
+      relevance_score: score(r.logit),
+    })),
   };
 }
 
@@ -144,7 +189,10 @@ function vllmPairs(body: VllmScoreBody): [string, string][] {
   const t2 = typeof body.text_2 === 'string' ? [body.text_2] : body.text_2;
   if (t1.length === 1) return t2.map((p) => [t1[0]!, p]);
   if (t1.length !== t2.length) {
-    throw new ServiceError('validation', `body/text_1 has ${t1.length} items and body/text_2 ${t2.length}: give one text_1 or as many as text_2`);
+    throw new ServiceError(
+      'validation',
+      `body/text_1 has ${t1.length} items and body/text_2 ${t2.length}: give one text_1 or as many as text_2`,
+    );
   }
   return t1.map((q, i) => [q, t2[i]!]);
 }
@@ -153,7 +201,11 @@ function vllmPairs(body: VllmScoreBody): [string, string][] {
 export async function vllmScore(engine: Engine, body: VllmScoreBody, reply: FastifyReply) {
   const score = activation(body);
   const pairs = vllmPairs(body);
-  const out = await engine.score(pairs, { timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) }, 'text_2');
+  const out = await engine.score(
+    pairs,
+    { timeoutMs: body.timeout_ms ?? undefined, signal: clientSignal(reply) },
+    'text_2',
+  );
   const data = new Array<{ index: number; object: 'score'; score: number }>(pairs.length);
   for (const r of out.results) data[r.index] = { index: r.index, object: 'score', score: score(r.logit) };
   return {

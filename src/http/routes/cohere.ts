@@ -1,6 +1,13 @@
 // Cohere-compatible POST /v1/rerank (also Jina's and vLLM's) and POST /v2/rerank (also vLLM's).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CohereV1Body, CohereV1Response, CohereV2Body, CohereV2Response, cohereV1Rerank, cohereV2Rerank } from '../dialects/cohere.ts';
+import {
+  CohereV1Body,
+  CohereV1Response,
+  CohereV2Body,
+  CohereV2Response,
+  cohereV1Rerank,
+  cohereV2Rerank,
+} from '../dialects/cohere.ts';
 import { deadlineResponses } from '../dialects/common.ts';
 import type { RouteDeps } from './deps.ts';
 

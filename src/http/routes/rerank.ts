@@ -19,7 +19,10 @@ export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { e
           "The body's fields pick the dialect: `texts` → TEI's body and bare-array answer `[{index, score, text?}]` (TeiRerankRequest); else `documents` with `model` → vLLM's body and answer `{id, model, usage, results: [{index, document: {text}, relevance_score}]}` (VllmRerankRequest); else the native body (`passages`, or `documents` without `model`) and answer. Native: sorted by the fp32 logit, highest first (ties by index); score = softmax over all of the request's logits unless `normalize` says otherwise; top_n cuts after sorting; truncation control (max_tokens_per_doc, truncate) and long-passage chunking.",
         tags: ['rerank'],
         body: Type.Union([Type.Ref(RerankBody), Type.Ref(TeiRerankBody), Type.Ref(VllmRerankBody)]),
-        response: { 200: Type.Union([Type.Ref(RerankResponse), Type.Ref(TeiRerankResponse), Type.Ref(VllmRerankResponse)]), ...deadlineResponses },
+        response: {
+          200: Type.Union([Type.Ref(RerankResponse), Type.Ref(TeiRerankResponse), Type.Ref(VllmRerankResponse)]),
+          ...deadlineResponses,
+        },
       },
       attachValidation: true,
     },

@@ -27,14 +27,18 @@ export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
       schema: {
         summary: 'SageMaker inference: the Hugging Face toolkit payload, or the native /rerank body',
         description:
-          "As the Hugging Face inference toolkit serves this model with transformers' TextClassificationPipeline: `{\"inputs\": [{\"text\": query, \"text_pair\": passage}, ...]}` → `[{\"label\": \"LABEL_0\", \"score\": ...}]` in input order; one `{text, text_pair}` → one `{label, score}`. parameters: function_to_apply (sigmoid default, none, softmax), top_k (lists of labels), truncation / max_length / padding (tokenizer options), timeout_ms. `Accept: text/csv` answers `label,score` rows; other Accept types 406. A body with `query` is answered as POST /rerank.",
+          'As the Hugging Face inference toolkit serves this model with transformers\' TextClassificationPipeline: `{"inputs": [{"text": query, "text_pair": passage}, ...]}` → `[{"label": "LABEL_0", "score": ...}]` in input order; one `{text, text_pair}` → one `{label, score}`. parameters: function_to_apply (sigmoid default, none, softmax), top_k (lists of labels), truncation / max_length / padding (tokenizer options), timeout_ms. `Accept: text/csv` answers `label,score` rows; other Accept types 406. A body with `query` is answered as POST /rerank.',
         tags: ['compat'],
         body: Type.Union([Type.Ref(InvocationsBody), Type.Ref(RerankBody)]),
         response: {
           200: {
             content: {
               'application/json': { schema: Type.Union([InvocationsResponse, Type.Ref(RerankResponse)]) },
-              'text/csv': { schema: Type.String({ description: 'label,score header, then one row per input (toolkit answers only).' }) },
+              'text/csv': {
+                schema: Type.String({
+                  description: 'label,score header, then one row per input (toolkit answers only).',
+                }),
+              },
             },
           },
           406: errorResponses[400],

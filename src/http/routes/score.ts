@@ -14,7 +14,10 @@ export const scoreRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { en
       url,
       {
         schema: {
-          summary: url === '/score' ? 'Score (query, passage) pairs (native and vLLM bodies)' : "vLLM's /v1/score (same as /score)",
+          summary:
+            url === '/score'
+              ? 'Score (query, passage) pairs (native and vLLM bodies)'
+              : "vLLM's /v1/score (same as /score)",
           description:
             "`{pairs: [[query, passage], ...]}` → the native answer: sorted by the fp32 logit, highest first; score = softmax over the request's pairs unless `normalize` says otherwise; same truncation and chunking controls as /rerank. A body with `text_1` or `text_2` is vLLM's (VllmScoreRequest) and gets vLLM's answer `{id, object: list, created, model, data: [{index, object: score, score}], usage}` in input order, score = sigmoid(logit).",
           tags: ['rerank'],
