@@ -9,7 +9,7 @@ import {
   cohereV2Rerank,
 } from '../dialects/cohere.ts';
 import { deadlineResponses } from '../dialects/common.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps } from '../deps.ts';
 
 export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   app.post<{ Body: CohereV1Body }>(

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { StatusResponse } from '../dialects/common.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps } from '../deps.ts';
 import { SERVICE_VERSION } from '../../version.ts';
 
 const InfoResponse = Type.Object(

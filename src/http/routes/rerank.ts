@@ -7,7 +7,7 @@ import { dialectError, isTeiRerank, isVllmRerank, rerankDialect } from '../diale
 import { RerankBody, RerankResponse, nativeRerank } from '../dialects/native.ts';
 import { TeiRerankBody, TeiRerankResponse, teiRerank } from '../dialects/tei.ts';
 import { VllmRerankBody, VllmRerankResponse, vllmRerank } from '../dialects/vllm.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps } from '../deps.ts';
 
 export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   app.post<{ Body: RerankBody | TeiRerankBody | VllmRerankBody }>(

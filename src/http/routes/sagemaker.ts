@@ -6,7 +6,7 @@ import { StatusResponse, deadlineResponses, errorResponses } from '../dialects/c
 import { invocationsError, isToolkitPayload } from '../dialects/index.ts';
 import { RerankBody, RerankResponse } from '../dialects/native.ts';
 import { InvocationsBody, InvocationsResponse, invocations, nativeInvocation, ping } from '../dialects/sagemaker.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps } from '../deps.ts';
 
 export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   app.get(

@@ -6,7 +6,7 @@ import { deadlineResponses } from '../dialects/common.ts';
 import { dialectError, isVllmScore, scoreDialect } from '../dialects/index.ts';
 import { ScoreBody, ScoreResponse, nativeScore } from '../dialects/native.ts';
 import { VllmScoreBody, VllmScoreResponse, vllmScore } from '../dialects/vllm.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps } from '../deps.ts';
 
 export const scoreRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   for (const url of ['/score', '/v1/score']) {

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses } from '../dialects/common.ts';
 import { PredictBody, PredictResponse, predict } from '../dialects/tei.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps } from '../deps.ts';
 
 export const teiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   app.post<{ Body: PredictBody }>(

@@ -1,5 +1,5 @@
-import type { Config } from '../../config.ts';
-import type { Engine } from '../../core/engine.ts';
+import type { Config } from '../config.ts';
+import type { Engine } from '../core/engine.ts';
 
 /**
  * What every route plugin is registered with. The routes name their body types as generics (`app.post<{ Body }>`):
