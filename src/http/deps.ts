@@ -2,8 +2,10 @@ import type { Config } from '../config.ts';
 import type { Engine } from '../core/engine.ts';
 
 /**
- * What every route plugin is registered with. The routes name their body types as generics (`app.post<{ Body }>`):
- * the type provider reads schemas with typebox 1.x, to which this project's 0.34 `Type.Ref` and `Type.Unsafe` are unknown.
+ * What every route plugin is registered with. The routes get their body and reply types from the type provider, which
+ * infers them from the route schemas: @fastify/type-provider-typebox 5.x reads them with this project's
+ * @sinclair/typebox 0.34, where `Type.Ref(schema)` and `Type.Unsafe<T>` carry their static type (6.x reads typebox 1.x,
+ * to which both are unknown).
  */
 export interface RouteDeps {
   engine: Engine;

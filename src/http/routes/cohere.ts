@@ -12,7 +12,7 @@ import { deadlineResponses } from '../dialects/common.ts';
 import type { RouteDeps } from '../deps.ts';
 
 export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
-  app.post<{ Body: CohereV1Body }>(
+  app.post(
     '/v1/rerank',
     {
       schema: {
@@ -27,7 +27,7 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     async (request, reply) => cohereV1Rerank(engine, request.body, reply),
   );
 
-  app.post<{ Body: CohereV2Body }>(
+  app.post(
     '/v2/rerank',
     {
       schema: {

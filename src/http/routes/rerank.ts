@@ -10,7 +10,7 @@ import { VllmRerankBody, VllmRerankResponse, vllmRerank } from '../dialects/vllm
 import type { RouteDeps } from '../deps.ts';
 
 export const rerankRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
-  app.post<{ Body: RerankBody | TeiRerankBody | VllmRerankBody }>(
+  app.post(
     '/rerank',
     {
       schema: {

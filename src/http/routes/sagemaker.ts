@@ -21,7 +21,7 @@ export const sagemakerRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
     async (_request, reply) => ping(engine, reply),
   );
 
-  app.post<{ Body: InvocationsBody | RerankBody }>(
+  app.post(
     '/invocations',
     {
       schema: {

@@ -10,7 +10,7 @@ import type { RouteDeps } from '../deps.ts';
 
 export const scoreRoute: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
   for (const url of ['/score', '/v1/score']) {
-    app.post<{ Body: ScoreBody | VllmScoreBody }>(
+    app.post(
       url,
       {
         schema: {

@@ -5,7 +5,7 @@ import { PredictBody, PredictResponse, predict } from '../dialects/tei.ts';
 import type { RouteDeps } from '../deps.ts';
 
 export const teiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
-  app.post<{ Body: PredictBody }>(
+  app.post(
     '/predict',
     {
       schema: {
