@@ -1,6 +1,7 @@
 // Raw session.run throughput and per-micro-batch time vs the batch budget (MAX_BATCH_TOKENS, rows capped by
 // MAX_BATCH_SIZE), over the same tokenized RAG pairs as the throughput suite: how large a micro-batch this CPU needs.
-//   [BUDGETS=512,1024,...] npm run bench -- budget [--out FILE]   (interleaved rounds, medians; default bench/results/<date>-budget.json)
+//   [BUDGETS=512,1024,...] npm run bench -- budget [--out FILE]
+//   (interleaved rounds, medians; default bench/results/<date>-budget.json)
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import ort from 'onnxruntime-node';

@@ -6,8 +6,8 @@
 //   heavy neighbour light 3-passage requests' p99 while a 1,000-passage request of long passages runs, against
 //                  their unloaded p99 (the bar: within 3x);
 //   large bodies   64 concurrent 3 MiB requests: every one answered (200/413/429), none reset;
-//   worker death   POST /debug/fault exit then hang (only a test/helpers/serve.ts --faults server has it, else skipped): the
-//                  service answers correctly again, and how long that took;
+//   worker death   POST /debug/fault exit then hang (only a test/helpers/serve.ts --faults server has it, else
+//                  skipped): the service answers correctly again, and how long that took;
 //   drain          (own server only) SIGTERM under new connections every 8 ms, a 100-passage request of long
 //                  passages accepted just before: requests lost on accepted sockets, and that one answered 200.
 // Exit code 0 when every check that ran passed, 1 otherwise. Output: one JSON report on stdout.

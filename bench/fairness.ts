@@ -1,5 +1,5 @@
 // `npm run bench -- fairness [--quick]`: one heavy request beside light ones, and 3x overload, with the fair batcher,
-// the micro-batch time bound and wait-based admission (the defaults) against the previous behaviour
+// the micro-batch time bound and wait-based admission (the defaults) against batching without them
 // (the length-order batcher of test/helpers/serve.ts --length-order-batching, ADMIT_BY_WAIT=false MAX_BATCH_MS=0),
 // alternately in one run on the same machine. Each mode runs `ko-rerank serve` as a child process; the load comes
 // from this process over keep-alive HTTP.

@@ -1,5 +1,5 @@
 // `npm run bench -- flood`: 128 concurrent ~3.4 MB /rerank bodies against `ko-rerank serve` (a child process), with
-// the default MAX_INFLIGHT_BODY_BYTES (64 MiB) and with it at 1 GiB (every body admitted, the behaviour before the budget), one
+// the default MAX_INFLIGHT_BODY_BYTES (64 MiB) and with it at 1 GiB (every body admitted, as with no budget), one
 // after the other in one run. Reports the statuses, when the last 429 and the last answer came, and the server's RSS:
 // before, peak (sampled every 100 ms from /metrics) and 5 s after the burst. Writes bench/results/<date>-flood.json.
 import http from 'node:http';

@@ -99,7 +99,7 @@ if (rest.includes('--help') || rest.includes('-h')) {
   console.log(`${usage(name)}\n  ${suite.about}\n  (bench/${suite.file}; its header says more)`);
   process.exit(0);
 }
-// The suites read process.argv.slice(2), as when they were run on their own.
+// Each suite reads process.argv.slice(2), as if it were run on its own.
 const file = path.join(here, suite.file);
 process.argv = [process.argv[0]!, file, ...rest];
 await import(pathToFileURL(file).href);

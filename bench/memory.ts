@@ -1,7 +1,7 @@
 // `npm run bench -- memory`: what memory a burst leaves behind, where it lives, and what the idle reclaim gives back
 // after it. In one run:
 //   1. the flood of the flood suite (128 concurrent 3.4 MB /rerank bodies, default MAX_INFLIGHT_BODY_BYTES) against
-//      `ko-rerank serve` with MEMORY_RECLAIM_IDLE_MS=0 (the behaviour before) and with the default, one after the
+//      `ko-rerank serve` with MEMORY_RECLAIM_IDLE_MS=0 (no reclaim) and with the default, one after the
 //      other. Per server: RSS before, at its peak (sampled every 100 ms from /proc) and 2, 5 and 10 s after the last
 //      answer; V8's main-thread heap from /metrics. For the server without the reclaim, where gdb is installed, the
 //      breakdown 10 s after: glibc's malloc_stats() per arena (bytes held vs in use) and the RSS after a

@@ -1,11 +1,12 @@
-// Soak test (`npm run bench -- soak`, not in CI): starts the real server (bin/ko-rerank.mjs serve, embedded model unless
-// MODEL_DIR says otherwise) and drives mixed load at it for --seconds (default 600): every inference route, small
-// and large requests, chunking, malformed bodies, clients that disconnect, short deadlines, and bursts past
+// Soak test (`npm run bench -- soak`, not in CI): starts the real server (bin/ko-rerank.mjs serve, embedded model
+// unless MODEL_DIR says otherwise) and drives mixed load at it for --seconds (default 600): every inference route,
+// small and large requests, chunking, malformed bodies, clients that disconnect, short deadlines, and bursts past
 // MAX_QUEUE_PAIRS. It reports the server's RSS after the warm-up and at the end (growth must stay under 10%), every
 // status seen, and any error that should not happen (a 5xx other than 503 timeout, a wrong ranking, a dead socket).
 // Exit code 0 when both hold, 1 otherwise.
 //
-//   npm run bench -- soak --seconds 600 [--concurrency 6] [--warmup-seconds 60] [--max-growth 0.10] [--max-queue-pairs 1024]
+//   npm run bench -- soak --seconds 600 [--concurrency 6] [--warmup-seconds 60] [--max-growth 0.10]
+//     [--max-queue-pairs 1024]
 //
 // The start figure is taken after the warm-up: onnxruntime's arena and V8's heap grow to the workload's shapes first.
 import { spawn } from 'node:child_process';

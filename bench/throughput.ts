@@ -9,8 +9,8 @@
 //   4. p99 latency of a 20-passage request at half the saturated rate (open loop) vs unloaded (one client);
 //   5. thread settings (INTRA_OP_SPINNING on, WORKERS=2 x INTRA_OP_THREADS=1) against the defaults, alternately;
 //   6. the int8 model: raw and service speed-up over fp32, and the ranking change (MRR@20 on the dev split).
-// Writes bench/results/<date>-throughput[-quick].json and .svg (bench/lib/chart.ts). Settings (MAX_BATCH_TOKENS, ...) come from the
-// environment as for `serve`.
+// Writes bench/results/<date>-throughput[-quick].json and .svg (bench/lib/chart.ts). Settings (MAX_BATCH_TOKENS, ...)
+// come from the environment as for `serve`.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

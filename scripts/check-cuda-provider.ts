@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { readElfDynamic } from '../src/backend/elf.ts';
 import { CUDA_PROVIDER, cudaMajorOf } from '../src/backend/cuda-probe.ts';
 
-/** The default of `ARG CUDA_IMAGE=...` in the Dockerfile and the CUDA major of its tag (nvidia/cuda:<major>.<minor>...). */
+/**
+ * The default of `ARG CUDA_IMAGE=...` in the Dockerfile and the CUDA major of its tag (nvidia/cuda:<major>.<minor>...).
+ */
 export function baseImageCuda(dockerfile: string): { image: string; major: number; cudnn: boolean } {
   const m = /^ARG CUDA_IMAGE=(\S+)$/m.exec(dockerfile);
   if (!m) throw new Error('Dockerfile has no ARG CUDA_IMAGE=...');

@@ -109,7 +109,9 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
   return new Engine({ ...parts, admission, prepare, load });
 }
 
-/** tokenizer.json loaded by the native library and used once: JSON that is not a tokenizer fails here, naming the file. */
+/**
+ * tokenizer.json loaded by the native library and used once: JSON that is not a tokenizer fails here, naming the file.
+ */
 async function checkedTokenizer(model: ModelDir): Promise<TextTokenizer> {
   try {
     const tokenizer = await loadTokenizer(model.dir);

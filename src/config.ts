@@ -122,7 +122,10 @@ function nonEmpty(raw: string): string {
   return raw;
 }
 
-/** A comma-separated list of keys, or the path of an existing file with one key a line ('#' comments, blank lines skipped). */
+/**
+ * A comma-separated list of keys, or the path of an existing file with one key a line ('#'
+ * comments, blank lines skipped).
+ */
 function apiKeys(raw: string): string[] {
   const value = raw.trim();
   if (value === '') return [];

@@ -24,7 +24,9 @@ const big = JSON.stringify({
 
 type Outcome = { kind: 'ok' } | { kind: 'shutting_down' } | { kind: 'refused' } | { kind: 'lost'; detail: string };
 
-/** One request; `agent` false = a fresh socket. Lost: the connection was made but no complete, well-formed answer came. */
+/**
+ * One request; `agent` false = a fresh socket. Lost: the connection was made but no complete, well-formed answer came.
+ */
 function request(port: number, body: string, agent: http.Agent | false): Promise<Outcome> {
   return new Promise((resolve) => {
     let connected = false;

@@ -14,7 +14,9 @@ export interface TensorBatch {
 export interface BackendResult {
   logits: Float32Array;
   inferenceMs: number;
-  /** Rows whose inference failed (their logits are meaningless): set by SplitRetryBackend, src/backend/split-retry.ts. */
+  /**
+   * Rows whose inference failed (their logits are meaningless): set by SplitRetryBackend, src/backend/split-retry.ts.
+   */
   failed?: { rows: number[]; message: string };
 }
 

@@ -53,7 +53,9 @@ export interface ResultMessage {
   inferenceMs: number;
 }
 
-/** The run was withdrawn before it started (OnnxBackend.run's signal): nothing ran, the batcher queues its rows again. */
+/**
+ * The run was withdrawn before it started (OnnxBackend.run's signal): nothing ran, the batcher queues its rows again.
+ */
 export interface WithdrawnMessage {
   type: 'withdrawn';
   id: number;

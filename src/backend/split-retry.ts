@@ -47,7 +47,10 @@ export class SplitRetryBackend implements Backend {
     return this.inner.health?.();
   }
 
-  /** Resolves once no run is in progress (a forced shutdown waits for it: ending a session.run midway aborts the process). */
+  /**
+   * Resolves once no run is in progress (a forced shutdown waits for it: ending a
+   * session.run midway aborts the process).
+   */
   async idle(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }

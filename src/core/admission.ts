@@ -204,7 +204,9 @@ export class Admission {
     this.metrics.admittedPairs.set(this.pairs);
   }
 
-  /** Changes a request's admitted pairs from `from` to `to` (chunking makes more); more is checked against the bounds. */
+  /**
+   * Changes a request's admitted pairs from `from` to `to` (chunking makes more); more is checked against the bounds.
+   */
   resize(from: number, to: number, deadlineMs?: number): void {
     if (to > from) {
       this.pairs -= from;

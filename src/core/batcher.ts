@@ -260,8 +260,9 @@ export class Batcher {
     }
     while (!this.closed && this.inFlight < this.backend.slots && this.queue.length > 0) {
       const waited = performance.now() - this.queue[0]!.enqueuedAt;
-      // An idle backend gets what is queued at once: waiting would only add latency. While a micro-batch runs, a short
-      // queue may wait up to MAX_WAIT_MS for more pairs, since the next batch could not start before the running one ends.
+      // An idle backend gets what is queued at once: waiting would only add latency. While a micro-batch
+      // runs, a short queue may wait up to MAX_WAIT_MS for more pairs, since the next batch could not
+      // start before the running one ends.
       if (this.inFlight > 0 && !this.queueIsFull() && waited < this.opts.maxWaitMs) {
         this.timer = setTimeout(() => this.pump(), Math.max(0, this.opts.maxWaitMs - waited));
         return;

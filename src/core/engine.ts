@@ -123,7 +123,9 @@ export interface EngineParts {
 
 type Pairs = readonly (readonly [string, string])[];
 
-/** How a request's pairs were read: `label` names its items in errors; `oneQuery` when they all share rank()'s query. */
+/**
+ * How a request's pairs were read: `label` names its items in errors; `oneQuery` when they all share rank()'s query.
+ */
 interface Items {
   label: string;
   oneQuery: boolean;
@@ -164,8 +166,8 @@ export class Engine {
   }
 
   /**
-   * The start-up checks that need no model session, run before the port is bound: the model files, and
-   * tokenizer.json loaded by the native library and used once (JSON that is not a tokenizer fails here, naming the file).
+   * The start-up checks that need no model session, run before the port is bound: the model files, and tokenizer.json
+   * loaded by the native library and used once (JSON that is not a tokenizer fails here, naming the file).
    */
   async prepare(): Promise<void> {
     await this.parts.prepare?.();
@@ -407,7 +409,10 @@ export class Engine {
     }));
   }
 
-  /** MAX_PASSAGE_CHARS and well-formed text, before any tokenization. Lone surrogates (JSON allows "\ud800") are refused. */
+  /**
+   * MAX_PASSAGE_CHARS and well-formed text, before any tokenization. Lone surrogates
+   * (JSON allows "\ud800") are refused.
+   */
   private checkTexts(pairs: Pairs, items: Items): void {
     const max = this.config.maxPassageChars;
     const field = items.label;

@@ -22,7 +22,9 @@ export class ServiceError extends Error {
     message: string,
     /** Seconds the client should wait before retrying (sent as Retry-After). */
     readonly retryAfterS?: number,
-    /** timeout only: the deadline that passed was the client's own (timeout_ms), not the server's REQUEST_TIMEOUT_MS. */
+    /**
+     * timeout only: the deadline that passed was the client's own (timeout_ms), not the server's REQUEST_TIMEOUT_MS.
+     */
     readonly clientDeadline = false,
   ) {
     super(message);

@@ -1,7 +1,7 @@
-// Gives a burst's memory back to the OS once the server is idle: a full V8 GC, then glibc's malloc_trim(0) off the event
-// loop, because freed native memory (mostly the tokenizers library's thread arenas) stays in malloc's arenas otherwise.
-// It runs only when RSS grew RECLAIM_MIN_GROWTH since the last time, so light traffic does not pay for it. What and why:
-// docs/operations.md (Memory after a burst); the measurements: bench/results/history.md.
+// Gives a burst's memory back to the OS once the server is idle: a full V8 GC, then glibc's malloc_trim(0) off the
+// event loop, because freed native memory (mostly the tokenizers library's thread arenas) stays in malloc's arenas
+// otherwise. It runs only when RSS grew RECLAIM_MIN_GROWTH since the last time, so light traffic does not pay for it.
+// What and why: docs/operations.md (Memory after a burst); the measurements: bench/results/history.md.
 import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import vm from 'node:vm';

@@ -94,8 +94,9 @@ export class Metrics {
   });
 
   constructor(defaultMetrics = true) {
-    // Event-loop delay sampled every 1 ms (prom-client's default is 10 ms, and a sample counts the whole interval, so
-    // an idle loop would read about 10 ms); ko_rerank_nodejs_eventloop_lag_p99_seconds is over the last scrape interval.
+    // Event-loop delay sampled every 1 ms (prom-client's default is 10 ms, and a sample counts the whole
+    // interval, so an idle loop would read about 10 ms); ko_rerank_nodejs_eventloop_lag_p99_seconds is
+    // over the last scrape interval.
     if (defaultMetrics)
       collectDefaultMetrics({ register: this.registry, prefix: 'ko_rerank_', eventLoopMonitoringPrecision: 1 });
   }

@@ -1,6 +1,7 @@
 // Tokenization: texts -> token ids without special tokens, then our own pair assembly and truncation.
 // The native Hugging Face `tokenizers` package, loading tokenizer.json from the local model directory only.
-// (@huggingface/transformers was measured slower and disagrees on a fixture edge case: see bench/experiments/tokenizers.ts.)
+// (@huggingface/transformers was measured slower and disagrees on a fixture edge case: see
+// bench/experiments/tokenizers.ts.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { planPair } from './truncation.ts';
@@ -28,7 +29,9 @@ export interface TokenizerJson {
   added_tokens?: { id: number; content: string }[];
 }
 
-/** Reads the pair's special token ids from tokenizer.json's post-processor (TemplateProcessing or RobertaProcessing). */
+/**
+ * Reads the pair's special token ids from tokenizer.json's post-processor (TemplateProcessing or RobertaProcessing).
+ */
 export function readSpecialIds(tokenizerJson: TokenizerJson): SpecialIds {
   const pp = tokenizerJson.post_processor;
   const vocabId = (token: string): number | undefined => {

@@ -15,7 +15,10 @@ function splitWords(text: string): string[] {
     .filter((w) => w !== '');
 }
 
-/** Character bigrams inside each lowercased whitespace word (code points, not UTF-16 units); a one-character word is kept as a unigram. */
+/**
+ * Character bigrams inside each lowercased whitespace word (code points, not UTF-16 units); a
+ * one-character word is kept as a unigram.
+ */
 export function charBigrams(text: string): string[] {
   const terms: string[] = [];
   for (const word of splitWords(text)) {

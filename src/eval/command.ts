@@ -162,7 +162,10 @@ export interface EvalReport {
   corpus: { passages: number; file?: string };
   queries: number;
   skipped: { no_positive: number; empty_query: number; over_limit: number };
-  /** recall_at_top_k: share of queries with a positive among BM25's top-k, the most the reranker can reach in any metric. */
+  /**
+   * recall_at_top_k: share of queries with a positive among BM25's top-k, the most the
+   * reranker can reach in any metric.
+   */
   first_stage: {
     method: 'bm25';
     terms: TermMode;

@@ -6,7 +6,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface EvalQuery {
-  /** JSONL: the row's "id" if it has one, else its 0-based line number. CSV: the 1-based data row where the query first appears. */
+  /**
+   * JSONL: the row's "id" if it has one, else its 0-based line number. CSV: the 1-based data row
+   * where the query first appears.
+   */
   id: string | number;
   query: string;
   /** Corpus indexes of the relevant passages. */

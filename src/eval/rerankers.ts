@@ -1,4 +1,5 @@
-// The eval command's second stage: the in-process engine (the code the server runs) or a running ko-rerank's POST /rerank.
+// The eval command's second stage: the in-process engine (the code the server runs) or a
+// running ko-rerank's POST /rerank.
 import { pino } from 'pino';
 import type { Config } from '../config.ts';
 import { createEngine } from '../compose.ts';

@@ -1,7 +1,7 @@
-// A dead or hung inference worker is noticed and replaced (issue 15 item 1), through a real server on 127.0.0.1 with
-// the real ONNX worker: POST /debug/fault (test/helpers/faults.ts) makes the worker exit, throw, or block inside its next run.
-// The service answers correctly afterwards, /ready reports the gap, every restart is counted; when restarts keep
-// failing, /health turns 503 so the orchestrator restarts the pod.
+// A dead or hung inference worker is noticed and replaced, through a real server on 127.0.0.1 with the real ONNX
+// worker: POST /debug/fault (test/helpers/faults.ts) makes the worker exit, throw, or block inside its next run. The
+// service answers correctly afterwards, /ready reports the gap, every restart is counted; when restarts keep failing,
+// /health turns 503 so the orchestrator restarts the pod.
 import { cpSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

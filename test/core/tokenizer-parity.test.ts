@@ -1,5 +1,6 @@
 // The tokenizer we ship (native `tokenizers`) produces exactly the reference ids (Python SentencePiece + our pair rule)
-// for every fixture pair. (bench/experiments/tokenizers.ts checks @huggingface/transformers the same way; it is not shipped.)
+// for every fixture pair. (bench/experiments/tokenizers.ts checks @huggingface/transformers
+// the same way; it is not shipped.)
 import t from 'tap';
 import { readModelDir } from '../../src/backend/model-dir.ts';
 import {

@@ -1,4 +1,5 @@
-// scripts/ci-tally.mjs: the closing "ci: N passed, N failed, N skipped" line of .ci/run, from the runners' own summaries.
+// scripts/ci-tally.mjs: the closing "ci: N passed, N failed, N skipped" line of .ci/run,
+// from the runners' own summaries.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

@@ -16,7 +16,8 @@ import {
 
 const schema = loadSchema('compose-spec.json');
 const draft07 = createRequire(import.meta.url)('ajv/dist/refs/json-schema-draft-07.json');
-// draft-07 schema (Ajv's default draft), strictSchema: an unknown keyword in the schema throws (strictTypes is a style lint the spec does not follow)
+// draft-07 schema (Ajv's default draft), strictSchema: an unknown keyword in the schema throws (strictTypes is a
+// style lint the spec does not follow)
 const ajv = new Ajv({ allErrors: true, strictSchema: true, strictTypes: false, allowUnionTypes: true });
 // the spec names the draft-07 meta-schema by its https URL; Ajv knows it as http://...#: same schema, second name
 ajv.addMetaSchema({ ...draft07, $id: schema.$schema });

@@ -16,7 +16,10 @@ import {
 } from './lib.ts';
 
 const SERVER_TARGETS = ['gpu', 'cpu'];
-/** The CUDA major onnxruntime-node 1.30's CUDA provider is built for; scripts/check-cuda-provider.ts reads it off the binary. */
+/**
+ * The CUDA major onnxruntime-node 1.30's CUDA provider is built for;
+ * scripts/check-cuda-provider.ts reads it off the binary.
+ */
 const PROVIDER_CUDA_MAJOR = 13;
 const RUNTIME_TARGETS = [...SERVER_TARGETS, 'export'];
 

@@ -14,7 +14,7 @@ export function readRepoFile(rel: string): string {
   return readFileSync(path.join(ROOT, rel), 'utf8');
 }
 
-// ---- Dockerfile ------------------------------------------------------------------------------------------------------
+// ---- Dockerfile -----------------------------------------------------------------------------------------------------
 
 export interface Stage {
   name: string | null;
@@ -98,7 +98,7 @@ export function imageRef(ref: string): { name: string; tag: string | null; diges
   return { name: hasTag ? nameTag.slice(0, colon) : nameTag, tag: hasTag ? nameTag.slice(colon + 1) : null, digest };
 }
 
-// ---- .dockerignore ---------------------------------------------------------------------------------------------------
+// ---- .dockerignore --------------------------------------------------------------------------------------------------
 
 function globToRegExp(pattern: string): RegExp {
   let re = '';
@@ -132,7 +132,7 @@ export function dockerIgnored(dockerignore: string, file: string): boolean {
   return ignored;
 }
 
-// ---- YAML: compose and Kubernetes -------------------------------------------------------------------------------------
+// ---- YAML: compose and Kubernetes -----------------------------------------------------------------------------------
 
 export function loadYaml(rel: string): any {
   return parseYaml(readRepoFile(rel));
@@ -204,7 +204,7 @@ export function manifestEnvNames(doc: any): string[] {
   return podContainers(doc).flatMap((c) => (c.env ?? []).map((e: { name: string }) => e.name));
 }
 
-// ---- JSON schemas ----------------------------------------------------------------------------------------------------
+// ---- JSON schemas ---------------------------------------------------------------------------------------------------
 
 export function loadSchema(file: string): any {
   return JSON.parse(readFileSync(path.join(SCHEMA_DIR, file), 'utf8'));

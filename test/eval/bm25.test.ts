@@ -14,7 +14,8 @@ t.test('character bigrams inside each lowercased word; one-character words kept 
   t.same(wordTerms('Hello  세계 A'), ['hello', '세계', 'a']);
 });
 
-// doc 0 "한국어 검색" -> 한국 국어 검색 (3 terms); doc 1 "검색 엔진" -> 검색 엔진 (2); doc 2 "a b 한국" -> a b 한국 (3).
+// doc 0 "한국어 검색" -> 한국 국어 검색 (3 terms); doc 1 "검색 엔진" -> 검색 엔진 (2);
+// doc 2 "a b 한국" -> a b 한국 (3).
 const docs = ['한국어 검색', '검색 엔진', 'a b 한국'];
 
 t.test('scores match the hand computation', async (t) => {
@@ -25,8 +26,10 @@ t.test('scores match the hand computation', async (t) => {
   t.ok(Math.abs(bm25.idf('한국')! - Math.log(1.6)) < 1e-15);
   t.ok(Math.abs(bm25.idf('국어')! - Math.log(1 + 2.5 / 1.5)) < 1e-15, 'df=1: ln(1 + 2.5/1.5)');
   t.equal(bm25.idf('없음'), undefined);
-  // norm = k1 (1 - b + b len/avg): doc 0 and 2: 1.2 (0.25 + 0.75 * 3 / (8/3)) = 1.3125; doc 1: 1.2 (0.25 + 0.75 * 2 / (8/3)) = 0.975
-  // one term, tf 1: idf (k1 + 1) / (1 + norm) -> doc 0/2: 0.4700036 * 2.2 / 2.3125 = 0.4471386; doc 1: 0.4700036 * 2.2 / 1.975 = 0.5235483
+  // norm = k1 (1 - b + b len/avg): doc 0 and 2: 1.2 (0.25 + 0.75 * 3 / (8/3)) = 1.3125;
+  //   doc 1: 1.2 (0.25 + 0.75 * 2 / (8/3)) = 0.975
+  // one term, tf 1: idf (k1 + 1) / (1 + norm) -> doc 0/2: 0.4700036 * 2.2 / 2.3125 = 0.4471386;
+  //   doc 1: 0.4700036 * 2.2 / 1.975 = 0.5235483
   // query "한국 검색": doc 0 has both (0.8942772), doc 1 검색 only (0.5235483), doc 2 한국 only (0.4471386).
   const s = bm25.scores('한국 검색');
   const want = [2 * ((Math.log(1.6) * 2.2) / 2.3125), (Math.log(1.6) * 2.2) / 1.975, (Math.log(1.6) * 2.2) / 2.3125];

@@ -202,7 +202,8 @@ t.test('evaluate maps the reranked order back to the corpus (a fake reranker tha
   t.match(bm25, { name: 'without reranker', hasRightInContexts: 0.5, mrr: 0.75, hit1: 0.5, hit5: 1, queries: 2 });
   t.ok(Math.abs(bm25!.ndcg10 - 0.8154649) < 1e-7);
   // Reversed: q1 [3, 2, 1, 0] -> positive 0 at rank 4; q2 [1, 0, 3, 2] -> positive 3 at rank 3.
-  //           MRR = (1/4 + 1/3) / 2 = 0.2916667, hit@1 = 0, nDCG@10 = (1/log2(5) + 1/log2(4)) / 2 = (0.4306766 + 0.5) / 2 = 0.4653383.
+  //           MRR = (1/4 + 1/3) / 2 = 0.2916667, hit@1 = 0,
+  //           nDCG@10 = (1/log2(5) + 1/log2(4)) / 2 = (0.4306766 + 0.5) / 2 = 0.4653383.
   t.match(reranked, { name: 'with reranker (reverse)', hasRightInContexts: 0, hit1: 0, hit5: 1, queries: 2 });
   t.ok(Math.abs(reranked!.mrr - 0.2916667) < 1e-7);
   t.ok(Math.abs(reranked!.ndcg10 - 0.4653383) < 1e-7);

@@ -8,7 +8,9 @@ import { ServiceError } from '../../src/core/errors.ts';
 import type { ComposeOptions } from '../../src/compose.ts';
 import type { OnnxBackend } from '../../src/backend/onnx.ts';
 
-/** Exit the thread (code 3), throw an uncaught error, or block the thread on its next run as a hung session.run would. */
+/**
+ * Exit the thread (code 3), throw an uncaught error, or block the thread on its next run as a hung session.run would.
+ */
 export type FaultKind = 'exit' | 'crash' | 'hang';
 export interface FaultMessage {
   type: 'fault';

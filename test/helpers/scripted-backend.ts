@@ -45,7 +45,10 @@ export class ScriptedBackend implements Backend {
   async close() {}
 }
 
-/** The value of one sample of a Prometheus text exposition, e.g. metric('ko_rerank_dropped_pairs_total{reason="timeout"}'). */
+/**
+ * The value of one sample of a Prometheus text exposition, e.g.
+ * metric('ko_rerank_dropped_pairs_total{reason="timeout"}').
+ */
 export function metricValue(text: string, sample: string): number {
   const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
   return line === undefined ? NaN : Number(line.slice(sample.length + 1));

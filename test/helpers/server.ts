@@ -23,7 +23,9 @@ export const TINY_MODEL_DIR = 'models/ko-reranker-tiny';
 /** The default model, as `npm start` serves it. */
 export const DEFAULT_MODEL_DIR = 'models/ko-reranker-small';
 
-/** The test config: defaults with the tiny model, MODEL_DIR / MODEL_FILE / DEVICE from the environment, then overrides. */
+/**
+ * The test config: defaults with the tiny model, MODEL_DIR / MODEL_FILE / DEVICE from the environment, then overrides.
+ */
 export function testConfig(overrides: Partial<Config> = {}): Config {
   const env: Record<string, string | undefined> = { MODEL_DIR: TINY_MODEL_DIR };
   for (const k of ['MODEL_DIR', 'MODEL_FILE', 'DEVICE']) if (process.env[k] !== undefined) env[k] = process.env[k];

@@ -1,5 +1,6 @@
 // With a scripted backend: inference errors answer 500 in the error shape and the server keeps serving;
-// A NaN logit fails its request with a clear backend error, never a crash or a wrong sort; a client that goes away has its queued pairs dropped.
+// A NaN logit fails its request with a clear backend error, never a crash or a wrong sort; a client that goes
+// away has its queued pairs dropped.
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { createEngine } from '../../src/compose.ts';

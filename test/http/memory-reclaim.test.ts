@@ -1,9 +1,8 @@
-// Memory goes back to the OS after a burst. A real `ko-rerank serve` (its own process, so the RSS is
-// the server's alone) gets a burst of 12 concurrent ~1 MB bodies of long passages; once it has been idle for
-// MEMORY_RECLAIM_IDLE_MS, its RSS must be back near where it was before the burst. Measured on this 2-core machine
-// (ko-reranker-tiny, this burst, 3 runs each): without the reclaim RSS stayed 193-296 MiB above the pre-burst level
-// (freed tokenizer memory kept by glibc's arenas, V8 garbage); with it -2 to +7 MiB. The bound sits between with wide
-// margins, and the test also checks that the burst raised RSS past the bound, so it cannot pass by doing nothing.
+// Memory goes back to the OS after a burst. A real `ko-rerank serve` (its own process, so the RSS is the server's
+// alone) gets a burst of 12 concurrent ~1 MB bodies of long passages; once it has been idle for MEMORY_RECLAIM_IDLE_MS,
+// its RSS must be back near where it was before the burst. The bound lies with wide margins between the levels measured
+// with and without the reclaim (bench/results/history.md), and the burst must raise RSS past it, so the test cannot
+// pass by doing nothing.
 import t from 'tap';
 import { spawnServer } from '../helpers/process.ts';
 import { metricValue } from '../helpers/scripted-backend.ts';

@@ -1,4 +1,5 @@
-// Through HTTP, /score on every fixture pair gives PyTorch's logit within 1e-4, and the token counts of the reference ids.
+// Through HTTP, /score on every fixture pair gives PyTorch's logit within 1e-4, and the
+// token counts of the reference ids.
 import t from 'tap';
 import { loadReference, startServer } from '../helpers/server.ts';
 

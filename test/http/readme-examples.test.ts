@@ -40,7 +40,10 @@ function runnables(page: string): Runnable[] {
   return out;
 }
 
-/** a and b equal, numbers within 1e-6 (the docs print the answer of one machine; other CPUs may differ in the last bits). */
+/**
+ * a and b equal, numbers within 1e-6 (the docs print the answer of one machine; other
+ * CPUs may differ in the last bits).
+ */
 function same(a: unknown, b: unknown, path = '$'): string | undefined {
   if (typeof a === 'number' && typeof b === 'number')
     return Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)) ? undefined : `${path}: ${a} vs ${b}`;
