@@ -60,7 +60,7 @@ exactly the code path the real model takes: same architecture family, same token
 
 ## Interface (identical to ko-reranker exported by optimum)
 - `XLMRobertaForSequenceClassification`, one logit (`num_labels` 1): higher means more relevant. Score a candidate list
-  with softmax over its logits (the seed's `exp_normalize`) or a sigmoid per pair.
+  with softmax over its logits (ko-reranker's `exp_normalize`) or a sigmoid per pair.
 - Tokenizer: SentencePiece Unigram in the XLM-R id layout (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, pieces shifted by
   the fairseq offset, `<mask>` last), `tokenizer.json` with the Precompiled charsmap normalizer, Strip, `Replace(" {{2,}}", " ")`,
   Metaspace, pair template `<s> A </s></s> B </s>`. `sentencepiece.bpe.model` is the reference tokenizer.
@@ -81,7 +81,7 @@ exactly the code path the real model takes: same architecture family, same token
 - Data: `data/msmarco-ko` ({summary["data"]["queries"]:,} Korean MS MARCO queries with positives, {summary["data"]["passages"]:,}
   passages), a fixed split of {summary["data"]["train"]:,} training and {summary["data"]["dev"]:,} dev queries. The dev queries
   were never trained on.
-- Recipe (the seed's, FlagEmbedding style): per step {s.queries_per_step} queries × groups of {s.group_size}
+- Recipe (ko-reranker's, FlagEmbedding style): per step {s.queries_per_step} queries × groups of {s.group_size}
   (1 positive, {s.hard_negatives} BM25-hard negatives from the top {s.hard_pool}, {s.random_negatives} random passages), softmax
   cross-entropy over each group; AdamW (lr {s.lr}, weight decay {s.weight_decay}), {s.warmup_steps} warm-up steps then linear
   decay, {s.steps} steps, max_len {s.max_len}, seed {s.seed}.
@@ -94,7 +94,7 @@ exactly the code path the real model takes: same architecture family, same token
   {first["aux_loss"]:.2f} → {last["aux_loss"]:.2f}); group accuracy {first["group_accuracy"]:.2f} → {last["group_accuracy"]:.2f}
   (chance 1/{s.group_size}). The full curve is in `training_log.json`.
 
-## Evaluation (dev split, {bm25["queries"]} queries, in the seed's table format)
+## Evaluation (dev split, {bm25["queries"]} queries, in the table format of ko-reranker's model card)
 First stage: character-bigram BM25 over all {summary["data"]["passages"]:,} passages, top 20; the model reranks those 20.
 
 | | has-right-in-contexts (hit@3) | hit@1 | hit@5 | MRR@20 |
@@ -103,7 +103,7 @@ First stage: character-bigram BM25 over all {summary["data"]["passages"]:,} pass
 
 {verdict} The ONNX fp32 file matches PyTorch to {summary["onnx_fp32_vs_pytorch_max_abs_diff"]:.1e} (max |logit difference|
 on padded dev batches); int8 changes MRR@20 by {int8["mrr@20"] - onnx32["mrr@20"]:+.4f}.
-For comparison, the seed's card reports 0.93/0.80 → 0.96/0.87 (has-right-in-contexts / MRR) for the real ko-reranker on
+For comparison, ko-reranker's model card reports 0.93/0.80 → 0.96/0.87 (has-right-in-contexts / MRR) for the real ko-reranker on
 its own RAG set; numbers on different data are not comparable.
 {_hf_check()}
 ## Rebuild

@@ -141,7 +141,7 @@ better than BM25 alone on held-out queries (table below). For the best quality m
 - Loss {first["loss"]:.2f} → {last["loss"]:.2f}, group accuracy {first["group_accuracy"]:.2f} → {last["group_accuracy"]:.2f}
   (chance 1/{1 + s["hard_negatives"] + s["random_negatives"]}); the curve is in `training_log.json`.
 
-## Evaluation (dev split, {bm25["queries"]} queries, the seed's table format)
+## Evaluation (dev split, {bm25["queries"]} queries, the table format of ko-reranker's model card)
 First stage: character-bigram BM25 over all {summary["data"]["passages"]:,} passages, top 20; the model reranks those 20
 (max_len {512}, as served).
 

@@ -65,7 +65,7 @@ def load_corpus(path: Path) -> Corpus:
 
 
 def write_split(corpus: Corpus, examples: list[Example], path: Path) -> None:
-    """One split in the seed's JSONL format, so `ko-rerank eval --data SPLIT --corpus ALL` needs no Python."""
+    """One split in ko-reranker's JSONL format, so `ko-rerank eval --data SPLIT --corpus ALL` needs no Python."""
     with path.open("w", encoding="utf-8") as out:
         for e in examples:
             row = {"id": e.id, "query": e.query, "pos": [corpus.passages[i] for i in e.positives]}

@@ -1,4 +1,4 @@
-"""The seed's table on the dev split: BM25 top-k alone vs BM25 top-k reranked by a model."""
+"""The table of ko-reranker's model card on the dev split: BM25 top-k alone vs BM25 top-k reranked by a model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ranking metrics of the seed's table: has-right-in-contexts (hit@k) and MRR@k."""
+"""Ranking metrics of ko-reranker's model card table: has-right-in-contexts (hit@k) and MRR@k."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trains the tiny cross-encoder with the seed's recipe: groups of 1 positive + (G-1) negatives, softmax CE.
+"""Trains the tiny cross-encoder with ko-reranker's recipe: groups of 1 positive + (G-1) negatives, softmax CE.
 
 From scratch, group cross-entropy alone barely learns on this budget, so a training-only auxiliary head predicts,
 from each query token's final hidden state, whether that token also occurs in the passage (BCE, weight 0.5).

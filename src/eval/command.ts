@@ -1,4 +1,4 @@
-// `ko-rerank eval`: the seed's RAG retrieval table on your data. BM25 top-k first stage, then the reranker
+// `ko-rerank eval`: the RAG retrieval table of ko-reranker's model card on your data. BM25 top-k first stage, then the reranker
 // (in-process engine or a running server at --url) reorders those k; metrics with and without the reranker.
 import { ConfigError, loadConfig } from '../config.ts';
 import { BM25, type TermMode } from './bm25.ts';
@@ -8,7 +8,7 @@ import { EngineReranker, HttpReranker, type Reranker } from './rerankers.ts';
 
 export const EVAL_USAGE = `usage: ko-rerank eval --data FILE [options] [server settings]
 
-Scores BM25 alone and BM25 + reranker on FILE; prints the seed's table (stdout).
+Scores BM25 alone and BM25 + reranker on FILE; prints the table of ko-reranker's model card (stdout).
 
   --data FILE            JSONL {"query","pos":[...],"neg":[...]} (one query a line; "neg" and "id" optional),
                          or CSV/TSV with a header row, one (query, ground-truth passage) pair a row
@@ -363,7 +363,7 @@ export function reportJson(r: EvalReport): string {
   return JSON.stringify({ ...r, rows }, null, 2);
 }
 
-/** The report as the seed's table (Markdown), with a header naming the data, the first stage and the reranker. */
+/** The report as the table of ko-reranker's model card (Markdown), with a header naming the data, the first stage and the reranker. */
 export function reportTable(r: EvalReport): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const skipped = [

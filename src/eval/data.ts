@@ -87,7 +87,7 @@ function stringList(value: unknown, field: string, where: string): string[] {
 }
 
 /**
- * JSONL, one object a line: {"query": str, "pos": [str], "neg": [str]} (the seed's format; "neg" optional,
+ * JSONL, one object a line: {"query": str, "pos": [str], "neg": [str]} (ko-reranker's fine-tuning format; "neg" optional,
  * "id" optional as in data/msmarco-ko). Each line is one query. Blank lines are ignored.
  */
 export function parseJsonl(text: string, opts: Pick<LoadOptions, 'corpus'> = {}, name = 'input'): EvalData {

@@ -1,4 +1,4 @@
-// IR metrics of the seed's table, binary relevance: hit@k (has-right-in-contexts), MRR@k, nDCG@k.
+// IR metrics of ko-reranker's model card table, binary relevance: hit@k (has-right-in-contexts), MRR@k, nDCG@k.
 // Mirrors scripts/modelkit/metrics.py. A ranking is a list of corpus indexes, best first.
 
 /** 1-based rank of the first relevant document within the first `depth` entries, or undefined. */

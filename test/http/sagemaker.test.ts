@@ -11,7 +11,7 @@ import { startServer, testConfig } from '../helpers/server.ts';
 const srv = await startServer();
 t.teardown(() => srv.close());
 
-// The payload the seed's SageMaker endpoint takes (the ko-reranker model card example).
+// The payload ko-reranker's SageMaker endpoint takes (the ko-reranker model card example).
 const seed = {
   inputs: [
     { text: '나는 너를 싫어해', text_pair: '나는 너를 사랑해' },
