@@ -3,7 +3,7 @@
 // clients each submit their next request when the previous one is answered; the backend answers at once and
 // records the micro-batches. Inference time plays no part, so the comparison is exact and repeatable.
 import { Batcher } from '../../src/core/batcher.ts';
-import type { Backend, TensorBatch } from '../../src/backend/onnx.ts';
+import type { Backend, TensorBatch } from '../../src/backend/contract.ts';
 
 interface Submitter {
   submit(seqs: readonly (readonly number[])[]): Promise<unknown>;

@@ -19,21 +19,6 @@ import {
   type TensorBatch,
 } from './contract.ts';
 
-// The contract's names stay importable from here for code written against this module.
-export {
-  BackendDownError,
-  BackendError,
-  RunWithdrawnError,
-  WorkerLostError,
-  type Backend,
-  type BackendInfo,
-  type BackendResult,
-  type LossReason,
-  type PoolHealth,
-  type PoolHooks,
-  type TensorBatch,
-} from './contract.ts';
-
 export interface OnnxBackendOptions extends SessionSettings {
   onnxPath: string;
   device: Device;

@@ -1,6 +1,7 @@
 // The ONNX backend: worker threads, device selection, and an event loop that stays free during inference.
 import t from 'tap';
-import { OnnxBackend, RunWithdrawnError } from '../../src/backend/onnx.ts';
+import { RunWithdrawnError } from '../../src/backend/contract.ts';
+import { OnnxBackend } from '../../src/backend/onnx.ts';
 import { readModelDir } from '../../src/backend/model-dir.ts';
 import { Batcher } from '../../src/core/batcher.ts';
 import { testConfig } from '../helpers/server.ts';
