@@ -22,6 +22,7 @@ export interface BackendResult {
 
 export interface BackendInfo {
   provider: 'cuda' | 'cpu';
+  /** Why CUDA was not used when DEVICE=auto fell back to CPU. */
   fallbackReason?: string;
   inputNames: string[];
   outputNames: string[];

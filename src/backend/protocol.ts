@@ -1,6 +1,7 @@
 // Messages between the main thread (onnx.ts) and the inference worker (onnx-worker.ts).
 import type { Device } from '../config.ts';
 import type { SessionSettings } from './session-options.ts';
+import type { BackendInfo } from './contract.ts';
 
 export interface WorkerInit extends SessionSettings {
   onnxPath: string;
@@ -17,15 +18,9 @@ export interface WorkerStart extends WorkerInit {
   withdraw: SharedArrayBuffer;
 }
 
-export interface ReadyMessage {
+/** A worker's session is up: what it reports is the backend's info. */
+export interface ReadyMessage extends BackendInfo {
   type: 'ready';
-  provider: 'cuda' | 'cpu';
-  /** Why CUDA was not used when DEVICE=auto fell back to CPU. */
-  fallbackReason?: string;
-  inputNames: string[];
-  outputNames: string[];
-  ortVersion: string;
-  warmupMs: number;
 }
 
 export interface InitErrorMessage {
