@@ -583,7 +583,7 @@ export function settingsTable(): string {
 /**
  * The micro-batch token budget when MAX_BATCH_TOKENS is 0. A GPU needs large batches to leave its per-run overhead
  * behind (about 16,000 tokens saturate an H100 with XLM-R-large); a CPU runs small ones faster (raw session on 2 cores,
- * embedded model: 3,018 pairs/s at 2048 tokens vs 2,117 at 16384; bench/results/2026-11-29-cpu-budget.json).
+ * embedded model: 3,018 pairs/s at 2048 tokens vs 2,117 at 16384; bench/results/2026-11-29-budget.json).
  */
 export function maxBatchTokensFor(
   config: Pick<Config, 'maxBatchTokens'>,
