@@ -4,63 +4,54 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+/** Each suite is bench/<name>.ts. */
 interface Suite {
-  file: string;
   about: string;
   options: string;
 }
 
 const SUITES: Record<string, Suite> = {
   throughput: {
-    file: 'throughput.ts',
     about:
       'the service vs the raw session limit and a naive baseline: padding, concurrency sweep, half-load tail, thread settings, int8 (about 8 min; --quick about 3)',
     options: '[--quick] [--skip int8,naive,sweep,variants] [--out FILE]',
   },
   fairness: {
-    file: 'fairness.ts',
     about:
-      'light requests beside a 1,000-passage one, and 3x overload: the fair batcher and wait-based admission vs the previous behaviour',
+      'light requests beside a 1,000-passage one, and 3x overload: the fair batcher and wait-based admission vs batching without them',
     options: '[--quick]',
   },
   chaos: {
-    file: 'chaos.ts',
     about:
       'faults and abuse (slow clients, heavy neighbour, large bodies, worker death, SIGTERM drain), a verdict per check; JSON on stdout, exit 1 on a failure',
     options: '[--url http://host:port] [--api-key KEY] [--stuck-after-ms MS]',
   },
   memory: {
-    file: 'memory.ts',
     about:
       'what a burst of large bodies leaves in RSS, with and without the idle reclaim; onnxruntime CPU arena on vs off (Linux, about 3 min)',
     options: '',
   },
   soak: {
-    file: 'soak.ts',
     about:
       'mixed load on every route for a while: RSS growth after the warm-up and unexpected errors; exit 1 on a failure',
     options: '[--seconds 600] [--concurrency 6] [--warmup-seconds 60] [--max-growth 0.10] [--max-queue-pairs 1024]',
   },
   flood: {
-    file: 'flood.ts',
     about:
       '128 concurrent ~3.4 MB bodies with the default body budget and with 1 GiB: statuses, when the answers came, RSS',
     options: '',
   },
   budget: {
-    file: 'budget.ts',
     about:
       'raw session pairs/s and ms per micro-batch vs MAX_BATCH_TOKENS (env BUDGETS=512,1024,...): how large a batch this CPU needs',
     options: '[--out FILE]',
   },
   'model-speed': {
-    file: 'model-speed.ts',
     about:
       "the default model's speed: bare-session pairs/s (int8, fp32 when built), service pairs/s and latency, vs ko-reranker-tiny",
     options: '[--seconds S]',
   },
   engine: {
-    file: 'engine.ts',
     about:
       'engine.rank throughput and latency without HTTP (tokenizer, batcher, worker, onnxruntime); settings from the env',
     options: '[requests] [concurrency]',
@@ -88,7 +79,7 @@ if (name === undefined || name === '--help' || name === '-h') {
   console.log(list());
   process.exit(0);
 }
-const suite = SUITES[name];
+const suite = Object.hasOwn(SUITES, name) ? SUITES[name] : undefined;
 if (!suite) {
   console.error(
     `bench: no suite ${JSON.stringify(name)}${name.startsWith('-') ? ' (name the suite first, e.g. npm run bench -- throughput --quick)' : ''}\n\n${list()}`,
@@ -96,10 +87,10 @@ if (!suite) {
   process.exit(2);
 }
 if (rest.includes('--help') || rest.includes('-h')) {
-  console.log(`${usage(name)}\n  ${suite.about}\n  (bench/${suite.file}; its header says more)`);
+  console.log(`${usage(name)}\n  ${suite.about}\n  (bench/${name}.ts; its header says more)`);
   process.exit(0);
 }
 // Each suite reads process.argv.slice(2), as if it were run on its own.
-const file = path.join(here, suite.file);
+const file = path.join(here, `${name}.ts`);
 process.argv = [process.argv[0]!, file, ...rest];
 await import(pathToFileURL(file).href);
