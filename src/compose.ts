@@ -57,7 +57,7 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
 
   async function load(): Promise<EngineRuntime> {
     tokenizer ??= await loadTokenizer(model.dir);
-    const backend = opts.backend ?? (await startPool(config, model, opts, poolHooks(reliability, log)));
+    const backend = opts.backend ?? (await startPool(config, model, opts, poolHooks(reliability, metrics, log)));
     const info = backend.info;
     if (info?.fallbackReason) {
       log?.warn(
@@ -103,6 +103,11 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
           ),
       },
     );
+    metrics.scaling = {
+      queuePaddedTokens: () => batcher.queuedPaddedTokens(),
+      predictedWaitMs: () => predictedWaitMs(admission),
+      workersUp: () => backend.health?.()?.up ?? 1,
+    };
     return { tokenizer, backend: split, batcher, maxBatchTokens, maxBatchMs };
   }
 
@@ -150,9 +155,19 @@ async function startPool(
   return pool;
 }
 
-/** Metrics and log lines for every worker loss and restart. */
-function poolHooks(r: ReliabilityMetrics, log: Logger | undefined): PoolHooks {
+/**
+ * The wait the ko_rerank_predicted_wait_seconds gauge shows: admission's prediction for a new request of the mean size
+ * of the requests admitted now (0 with none admitted; 0 before admission has measured a throughput).
+ */
+export function predictedWaitMs(admission: Admission): number {
+  if (admission.admitted === 0 || admission.active === 0) return 0;
+  return admission.predictedMs(Math.max(1, Math.round(admission.admitted / admission.active))) ?? 0;
+}
+
+/** Metrics and log lines for every worker loss and restart, and the workers' busy time. */
+function poolHooks(r: ReliabilityMetrics, metrics: Metrics, log: Logger | undefined): PoolHooks {
   return {
+    onRunDone: (e) => metrics.inferenceBusy.inc(e.ms / 1000),
     onWorkerLost: (e) => {
       r.workerRestarts.inc({ reason: e.reason });
       log?.error(

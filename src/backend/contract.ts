@@ -111,4 +111,6 @@ export interface PoolHooks {
   onWorkerRestarted?(e: { worker: number; attempt: number; ms: number }): void;
   /** Starting a replacement failed; another try follows after `retryInMs` unless the pool gave up (`down`). */
   onRestartFailed?(e: { worker: number; attempt: number; message: string; retryInMs: number; down: boolean }): void;
+  /** A micro-batch ran: `ms` the worker spent in it (its busy time; the ko_rerank_inference_busy_seconds_total counter). */
+  onRunDone?(e: { ms: number }): void;
 }

@@ -367,7 +367,12 @@ export class OnnxBackend implements Backend {
         // Ids stay in 1..2^31-1: they share an Int32 cell with the worker, where 0 means "none".
         const id = this.nextId;
         this.nextId = id >= 0x7fffffff ? 1 : id + 1;
-        return best.run(id, batch, signal);
+        const run = best.run(id, batch, signal);
+        if (!this.hooks.onRunDone) return run;
+        return run.then((r) => {
+          this.hooks.onRunDone?.({ ms: r.inferenceMs });
+          return r;
+        });
       }
       // No worker up: wait for a restart (the request's deadline still applies above).
       await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));

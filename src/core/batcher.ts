@@ -136,6 +136,29 @@ export class Batcher {
     return this.queue.length;
   }
 
+  /**
+   * Padded tokens (rows x padded length) the queued pairs would take if run as they are now: in length order, each
+   * micro-batch as many neighbours as fit the budget and MAX_BATCH_SIZE. Inference time grows with padded tokens, not
+   * with pairs, so this is the queue in units of work (the ko_rerank_queue_padded_tokens gauge, read at scrape time).
+   */
+  queuedPaddedTokens(): number {
+    if (this.queue.length === 0) return 0;
+    const lengths = this.queue.map((e) => e.seq.length).sort((a, b) => a - b);
+    const budget = this.budget();
+    let total = 0;
+    let rows = 0;
+    let longest = 0;
+    for (const len of lengths) {
+      if (rows > 0 && (rows + 1 > this.opts.maxBatchSize || (rows + 1) * len > budget)) {
+        total += rows * longest;
+        rows = 0;
+      }
+      rows++;
+      longest = len;
+    }
+    return total + rows * longest;
+  }
+
   /** The token budget of the next micro-batch: maxBatchTokens, or less under maxBatchMs at the measured cost. */
   budget(): number {
     const { maxBatchTokens, maxBatchMs } = this.opts;

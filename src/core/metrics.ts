@@ -4,6 +4,20 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const msBuckets = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
+/**
+ * Where the autoscaling signals are read at scrape time (src/compose.ts binds them once the engine has loaded): the
+ * batcher's queue in padded tokens, admission's wait prediction, the inference workers up. docs/operations.md,
+ * "Signals to scale on", says which to use when.
+ */
+export interface ScalingSources {
+  /** Padded tokens the queued pairs would take as micro-batches (Batcher.queuedPaddedTokens). */
+  queuePaddedTokens(): number;
+  /** Predicted ms until a new request of the typical size would be scored (0 when nothing is admitted). */
+  predictedWaitMs(): number;
+  /** Inference workers up. */
+  workersUp(): number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
@@ -69,6 +83,31 @@ export class Metrics {
     name: 'ko_rerank_queue_size',
     help: 'Pairs waiting in the batcher queue',
     registers: [this.registry],
+  });
+  /** Set by src/compose.ts once the engine has loaded; until then the gauges below read 0. */
+  scaling: ScalingSources | undefined;
+  readonly queuePaddedTokens: Gauge = new Gauge({
+    name: 'ko_rerank_queue_padded_tokens',
+    help: 'Padded tokens (rows x padded length) the pairs waiting in the batcher queue would take as micro-batches: the queue in units of inference work, for autoscaling',
+    registers: [this.registry],
+    collect: (): void => this.queuePaddedTokens.set(this.scaling?.queuePaddedTokens() ?? 0),
+  });
+  readonly predictedWait: Gauge = new Gauge({
+    name: 'ko_rerank_predicted_wait_seconds',
+    help: 'Predicted time until a new request would be scored if it arrived now (a request of the mean size of those admitted, its own pairs included, under fair batching, at the measured throughput; the estimate wait-based admission refuses by); 0 when nothing is admitted or before the first throughput measurement',
+    registers: [this.registry],
+    collect: (): void => this.predictedWait.set((this.scaling?.predictedWaitMs() ?? 0) / 1000),
+  });
+  readonly inferenceBusy = new Counter({
+    name: 'ko_rerank_inference_busy_seconds_total',
+    help: 'Time the inference workers spent running micro-batches (session.run), summed over workers; rate() / ko_rerank_inference_workers is their busy fraction',
+    registers: [this.registry],
+  });
+  readonly inferenceWorkers: Gauge = new Gauge({
+    name: 'ko_rerank_inference_workers',
+    help: 'Inference workers up (WORKERS when all are)',
+    registers: [this.registry],
+    collect: (): void => this.inferenceWorkers.set(this.scaling?.workersUp() ?? 0),
   });
   readonly inputTokens = new Histogram({
     name: 'ko_rerank_pair_tokens',
