@@ -51,6 +51,11 @@ const SUITES: Record<string, Suite> = {
       "the default model's speed: bare-session pairs/s (int8, fp32 when built), service pairs/s and latency, vs ko-reranker-tiny",
     options: '[--seconds S]',
   },
+  scaling: {
+    about:
+      'the autoscaling signals (queue pairs/padded tokens, predicted wait, busy fraction, 429s) vs closed-loop concurrency: where the HPA/KEDA thresholds come from',
+    options: '[--seconds 8] [--steps 1,2,4,8,16,32,64]',
+  },
   engine: {
     about:
       'engine.rank throughput and latency without HTTP (tokenizer, batcher, worker, onnxruntime); settings from the env',

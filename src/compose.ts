@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { maxBatchTokensFor, type Config } from './config.ts';
 import type { Backend, PoolHooks } from './backend/contract.ts';
+import { intraOpThreadsFor } from './backend/cpu-budget.ts';
 import { checkModel } from './backend/model-check.ts';
 import { ModelDirError, readModelDir, type ModelDir } from './backend/model-dir.ts';
 import { OnnxBackend } from './backend/onnx.ts';
@@ -141,7 +142,7 @@ async function startPool(
     {
       onnxPath: model.onnxPath,
       device: config.device,
-      intraOpThreads: config.intraOpThreads,
+      intraOpThreads: intraOpThreadsFor(config.intraOpThreads, config.workers),
       spinning: config.intraOpSpinning,
       cudaDeviceId: config.cudaDeviceId,
       workers: config.workers,

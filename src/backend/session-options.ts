@@ -3,7 +3,7 @@
 import type ort from 'onnxruntime-node';
 
 export interface SessionSettings {
-  /** onnxruntime intra-op threads (0 = its default: one per core). */
+  /** onnxruntime intra-op threads (0 = its default: one per core of the machine; compose.ts resolves INTRA_OP_THREADS=0 first, src/backend/cpu-budget.ts). */
   intraOpThreads: number;
   /** Let idle intra-op threads spin (onnxruntime's default) or sleep at once (session.intra_op.allow_spinning=0). */
   spinning: boolean;
