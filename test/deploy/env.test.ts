@@ -21,6 +21,10 @@ const NOT_SETTINGS: Record<string, string> = {
   // export image only: torch and pip want a writable home; the image runs as an unprivileged user without one
   HOME: 'export image: writable home for torch/pip',
   PYTHONDONTWRITEBYTECODE: 'export image: no .pyc next to the read-only scripts',
+  // deploy/k8s/model-fill: the checkpoint the export Job downloads (huggingface_hub in the export image)
+  HF_MODEL: 'model-fill Job: Hugging Face model repository to export',
+  HF_REVISION: 'model-fill Job: its revision',
+  HF_HOME: 'model-fill Job: huggingface_hub cache directory',
 };
 const SETTING_NAMES = new Set<string>(SETTINGS.map((s) => s.env));
 
@@ -61,17 +65,22 @@ function k8sUses(docs: { file: string; doc: any }[]): Use[] {
   return docs.flatMap(({ file, doc }) => {
     if (doc.kind === 'ConfigMap')
       return Object.entries<string>(doc.data ?? {}).map(([name, value]) => ({
-        where: `deploy/k8s/${file}`,
+        where: `deploy/k8s/rendered/${file}`,
         name,
         value,
       }));
-    return podContainers(doc).flatMap((c) =>
-      (c.env ?? []).map((e: any) => ({
-        where: `deploy/k8s/${file} container ${c.name}`,
+    // A path into a mounted Secret is a file only in the pod (API_KEYS' key file): k8s.test.ts checks the mount.
+    const volumes = new Map<string, any>((doc.spec?.template?.spec?.volumes ?? []).map((v: any) => [v.name, v]));
+    return podContainers(doc).flatMap((c) => {
+      const secretDirs = (c.volumeMounts ?? [])
+        .filter((m: any) => volumes.get(m.name)?.secret)
+        .map((m: any) => `${m.mountPath}/`);
+      return (c.env ?? []).map((e: any) => ({
+        where: `deploy/k8s/rendered/${file} container ${c.name}`,
         name: e.name,
-        value: e.value,
-      })),
-    );
+        value: secretDirs.some((d: string) => e.value?.startsWith(d)) ? undefined : e.value,
+      }));
+    });
   });
 }
 

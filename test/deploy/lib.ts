@@ -1,6 +1,6 @@
 // Helpers for the deployment checks (test/deploy/*.test.ts): Dockerfile stages, .dockerignore matching, compose
 // interpolation, Kubernetes manifests, the vendored JSON schemas. Static only: no Docker engine, cluster or network.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DockerfileParser, type Env, type Instruction } from 'dockerfile-ast';
@@ -174,22 +174,57 @@ export interface Manifest {
   doc: any;
 }
 
-export function k8sManifestFiles(): string[] {
-  return readdirSync(K8S_DIR)
-    .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+/** The committed renders of the kustomizations (scripts/k8s-validate.sh --write; CI checks they are current). */
+export const RENDERED_DIR = path.join(K8S_DIR, 'rendered');
+
+/** Directories (relative to deploy/k8s) holding a kustomization.yaml of kind Kustomization (not Component). */
+export function kustomizationDirs(dir = K8S_DIR): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isDirectory() || path.join(dir, e.name) === RENDERED_DIR) continue;
+    const sub = path.join(dir, e.name);
+    const k = path.join(sub, 'kustomization.yaml');
+    if (existsSync(k) && parseYaml(readFileSync(k, 'utf8'))?.kind === 'Kustomization')
+      out.push(path.relative(K8S_DIR, sub));
+    out.push(...kustomizationDirs(sub));
+  }
+  return out.sort();
+}
+
+/** The render file of a kustomization directory: overlays/hpa -> overlays-hpa.yaml. */
+export const renderName = (dir: string) => `${dir.replaceAll('/', '-')}.yaml`;
+
+export function renderedFiles(): string[] {
+  return readdirSync(RENDERED_DIR)
+    .filter((f) => f.endsWith('.yaml'))
     .sort();
 }
 
-export function loadManifests(files = k8sManifestFiles()): Manifest[] {
+function parseManifests(file: string, text: string): Manifest[] {
   const out: Manifest[] = [];
-  for (const file of files) {
-    for (const d of parseAllDocuments(readFileSync(path.join(K8S_DIR, file), 'utf8'))) {
-      if (d.errors.length) throw new Error(`${file}: ${d.errors[0]!.message}`);
-      const doc = d.toJS();
-      if (doc) out.push({ file, doc });
-    }
+  for (const d of parseAllDocuments(text)) {
+    if (d.errors.length) throw new Error(`${file}: ${d.errors[0]!.message}`);
+    const doc = d.toJS();
+    if (doc) out.push({ file, doc });
   }
   return out;
+}
+
+/** The objects of one render (`overlays-hpa.yaml`). */
+export function loadRendered(file: string): Manifest[] {
+  return parseManifests(file, readFileSync(path.join(RENDERED_DIR, file), 'utf8'));
+}
+
+/** Every object that some kustomization renders, each once (the base's objects appear in every overlay). */
+export function loadManifests(): Manifest[] {
+  const seen = new Map<string, Manifest>();
+  for (const file of renderedFiles()) {
+    for (const m of loadRendered(file)) {
+      const key = `${m.doc.apiVersion}/${m.doc.kind}/${m.doc.metadata?.namespace}/${m.doc.metadata?.name}`;
+      if (!seen.has(key)) seen.set(key, m);
+    }
+  }
+  return [...seen.values()];
 }
 
 /** Containers (init and regular) of a workload's pod template. */
