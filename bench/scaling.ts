@@ -100,7 +100,9 @@ async function step(concurrency: number, ms: number): Promise<Step> {
     refusedPerSec: r3(refused / wall),
     otherErrors: other,
     latencyMs: { p50: at(0.5), p95: at(0.95), p99: at(0.99) },
-    busyFraction: r3(d('ko_rerank_inference_busy_seconds_total') / wall / metricValue(m1, 'ko_rerank_inference_workers')),
+    busyFraction: r3(
+      d('ko_rerank_inference_busy_seconds_total') / wall / metricValue(m1, 'ko_rerank_inference_workers'),
+    ),
     signals: Object.fromEntries(
       SIGNALS.map((s) => {
         const xs = samples[s]!;

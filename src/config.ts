@@ -220,7 +220,7 @@ export const SETTINGS = [
     env: 'INTRA_OP_THREADS',
     flag: '--intra-op-threads',
     default: 0,
-    doc: 'onnxruntime intra-op threads per worker; 0 = auto: the CPUs this process may use (CPU affinity, capped by the cgroup CPU limit of a container) divided by WORKERS, at least 1. The Kubernetes manifests set it from the pod\'s CPU request.',
+    doc: "onnxruntime intra-op threads per worker; 0 = auto: the CPUs this process may use (CPU affinity, capped by the cgroup CPU limit of a container) divided by WORKERS, at least 1. The Kubernetes manifests set it from the pod's CPU request.",
     parse: int(0, 1024),
   }),
   setting({

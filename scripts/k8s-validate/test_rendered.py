@@ -24,7 +24,7 @@ CRDS = json.loads((ROOT / "test/fixtures/schemas/crd-schemas-strict.json").read_
 
 
 def crd_key(doc):
-    return "kind:%s.%s" % (doc["apiVersion"].replace("/", "."), doc["kind"])
+    return f"kind:{doc['apiVersion'].replace('/', '.')}.{doc['kind']}"
 
 
 def validate(doc):
@@ -32,7 +32,7 @@ def validate(doc):
     if crd_key(doc) in CRDS:
         jsonschema.Draft202012Validator(CRDS[crd_key(doc)]).validate(doc)
         return "CRD schema"
-    return "Kubernetes %s" % kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    return f"Kubernetes {kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)}"
 
 
 def objects():
@@ -65,12 +65,12 @@ def _add(file, doc, n):
             checked = validate(doc)
         except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as e:
             path = ".".join(str(p) for p in e.absolute_path)
-            self.fail("%s %s/%s: %s: %s" % (file, doc["kind"], doc["metadata"]["name"], path, e.message))
+            self.fail(f"{file} {doc['kind']}/{doc['metadata']['name']}: {path}: {e.message}")
         except kubernetes_validate.SchemaNotFoundError as e:
-            self.fail("%s: %s" % (file, e.message))
+            self.fail(f"{file}: {e.message}")
         self.assertTrue(checked)
 
-    name = "test_%02d_%s_%s_%s" % (n, file.removesuffix(".yaml"), doc["kind"], doc["metadata"]["name"])
+    name = f"test_{n:02d}_{file.removesuffix('.yaml')}_{doc['kind']}_{doc['metadata']['name']}"
     setattr(RenderedManifests, re.sub(r"\W", "_", name).lower(), test)
 
 

@@ -220,7 +220,10 @@ t.test('GPU nodes with a driver for CUDA 13 (>= 580), spread over nodes and zone
   const spread = pod.topologySpreadConstraints;
   t.same(spread.map((s: any) => s.topologyKey).sort(), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
   for (const s of spread) {
-    t.ok(Object.entries(s.labelSelector.matchLabels).every(([k, v]) => podLabels[k] === v), 'selects the pods');
+    t.ok(
+      Object.entries(s.labelSelector.matchLabels).every(([k, v]) => podLabels[k] === v),
+      'selects the pods',
+    );
     t.equal(s.maxSkew, 1);
   }
   t.equal(spread.find((s: any) => s.topologyKey === 'kubernetes.io/hostname').whenUnsatisfiable, 'DoNotSchedule');

@@ -3,7 +3,7 @@
 // counter counts every 429 by reason; the padded-token figure of the queue is exact on a known queue.
 import t from 'tap';
 import { Batcher } from '../../src/core/batcher.ts';
-import type { Backend, BackendResult, TensorBatch } from '../../src/backend/contract.ts';
+import type { Backend, BackendResult } from '../../src/backend/contract.ts';
 import { startServer } from '../helpers/server.ts';
 import { metricValue } from '../helpers/scripted-backend.ts';
 
@@ -100,7 +100,10 @@ t.test('under load the queue, wait and busy signals move; idle again afterwards'
 });
 
 t.test('every 429 is counted by reason', async (t) => {
-  const before = metricValue((await srv.get('/metrics')).text, 'ko_rerank_rejected_requests_total{reason="overloaded"}');
+  const before = metricValue(
+    (await srv.get('/metrics')).text,
+    'ko_rerank_rejected_requests_total{reason="overloaded"}',
+  );
   // 12 clients x 40 pairs against MAX_QUEUE_PAIRS=200: some must be refused
   const statuses = (
     await Promise.all(
