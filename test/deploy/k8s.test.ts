@@ -282,7 +282,11 @@ t.test('model volume: parameters, and the Job that fills it where the server rea
   const checkpoint = spec.initContainers[0].volumeMounts.find((m: any) => m.mountPath === out![1]);
   t.ok(checkpoint, 'the initContainer downloads into the checkpoint path');
   t.match(spec.initContainers[0].args[0], /from huggingface_hub import snapshot_download/);
-  t.match(readRepoFile('scripts/requirements.txt'), /^tokenizers==/m, 'the export venv has huggingface_hub (tokenizers)');
+  t.match(
+    readRepoFile('scripts/requirements.txt'),
+    /^tokenizers==/m,
+    'the export venv has huggingface_hub (tokenizers)',
+  );
   t.equal(spec.securityContext.runAsUser, 10001);
   for (const c of podContainers(job)) t.equal(c.securityContext.readOnlyRootFilesystem, true, c.name);
 });
