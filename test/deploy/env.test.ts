@@ -159,4 +159,7 @@ t.test('the check fails on an unknown variable or a bad value', async (t) => {
   t.match(pk, /WORKER_COUNT is not a setting/);
   t.match(pk, /invalid setting LOG_LEVEL/);
   t.same(manifestEnvNames(dep), ['WORKER_COUNT']);
+  // a key-file path is exempt only inside a mounted Secret
+  dep.spec.template.spec.containers[0].env = [{ name: 'API_KEYS', value: '/etc/elsewhere/keys' }];
+  t.match(problems(k8sUses(m)).join('\n'), /invalid setting API_KEYS.*looks like a path/);
 });
