@@ -143,7 +143,11 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
   app.addHook('onResponse', async (request, reply) => {
     if (isProbe(request.url)) {
       request.log.debug(
-        { req: { method: request.method, url: request.url }, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
+        {
+          req: { method: request.method, url: request.url },
+          res: { statusCode: reply.statusCode },
+          responseTime: reply.elapsedTime,
+        },
         'probe completed',
       );
     }

@@ -7,13 +7,15 @@ import { isProbe } from '../../src/app.ts';
 
 t.test('isProbe: the four probe paths, with or without a query string, and nothing else', async (t) => {
   for (const u of ['/health', '/ready', '/ping', '/metrics', '/metrics?name=x', '/ping?']) t.ok(isProbe(u), u);
-  for (const u of ['/rerank', '/invocations', '/info', '/healthz', '/ready/x', '/', undefined]) t.notOk(isProbe(u), String(u));
+  for (const u of ['/rerank', '/invocations', '/info', '/healthz', '/ready/x', '/', undefined])
+    t.notOk(isProbe(u), String(u));
 });
 
 t.test('probes log at debug only; /rerank keeps its info access log', async (t) => {
   const p = await spawnServer({ LOG_LEVEL: 'debug' });
   t.teardown(() => p.kill());
-  for (const path of ['/health', '/ready', '/ping', '/metrics']) t.equal((await fetch(p.base + path)).status, 200, path);
+  for (const path of ['/health', '/ready', '/ping', '/metrics'])
+    t.equal((await fetch(p.base + path)).status, 200, path);
   const r = await fetch(p.base + '/rerank', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -35,8 +37,14 @@ t.test('probes log at debug only; /rerank keeps its info access log', async (t) 
       [],
       `${path}: nothing at info or above`,
     );
-    t.ok(own.some((l) => l.level === 20 && l.msg === 'probe completed' && l.res?.statusCode === 200), `${path} at debug`);
+    t.ok(
+      own.some((l) => l.level === 20 && l.msg === 'probe completed' && l.res?.statusCode === 200),
+      `${path} at debug`,
+    );
   }
   const rerank = about('/rerank');
-  t.ok(rerank.some((l) => l.level === 30 && l.msg === 'incoming request'), '/rerank: incoming request at info');
+  t.ok(
+    rerank.some((l) => l.level === 30 && l.msg === 'incoming request'),
+    '/rerank: incoming request at info',
+  );
 });
