@@ -4,7 +4,8 @@
 # npm@NPM_VERSION from the npm registry, unpacked once into $KO_RERANK_CACHE (default /var/cache/ko-rerank).
 # usage (.ci/run): PATH="$(bash scripts/ci-node.sh):$PATH"
 set -euo pipefail
-NODE_VERSION=${NODE_VERSION:-24.22.3}
+# the version of the Dockerfile's NODE_IMAGE (node:<version>-bookworm-slim), so that CI and the images agree
+NODE_VERSION=${NODE_VERSION:-$(sed -n 's/^ARG NODE_IMAGE=node:\([0-9.]*\)-.*/\1/p' "$(dirname "$0")/../Dockerfile")}
 NPM_VERSION=${NPM_VERSION:-11.21.2}
 if [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || true)" = "${NODE_VERSION%%.*}" ]; then
   dirname "$(command -v node)"

@@ -16,7 +16,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${KO_RERANK_CACHE:-/var/cache/ko-rerank}/standins
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-NODE_VERSION=${NODE_VERSION:-24.22.3}
+# the version of the Dockerfile's NODE_IMAGE (node:<version>-bookworm-slim)
+NODE_VERSION=${NODE_VERSION:-$(sed -n 's/^ARG NODE_IMAGE=node:\([0-9.]*\)-.*/\1/p' "$HERE/../../Dockerfile")}
 NPM_VERSION=${NPM_VERSION:-11.21.2}
 CUDA_WHEELS=${CUDA_WHEELS:-nvidia-cuda-runtime==13.0.88 nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 nvidia-cudnn-cu13==9.13.0.50}
 CA=/etc/ssl/certs/ca-certificates.crt
