@@ -38,6 +38,8 @@ log() { echo "# $*"; }
 cleanup() {
   for c in "${CONTAINERS[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
   if [ ${#COMPOSE_ARGS[@]} -gt 0 ]; then "${COMPOSE_ARGS[@]}" down -v --timeout 5 >/dev/null 2>&1; fi
+  # earlier builds of the ko-rerank:* tags, now untagged (the build cache stays)
+  docker image prune -f >/dev/null 2>&1
   if [ -n "$STARTED_DOCKERD" ]; then
     kill "$STARTED_DOCKERD" 2>/dev/null
     for _ in $(seq 30); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 1; done
@@ -127,7 +129,9 @@ no_extra_ca_in_image() { # the build-time CA is not in the images' trust stores 
   local fp
   fp=$(printf '%s\n' "$EXTRA_CA" | sed -n '2p')
   for t in cpu gpu export; do
-    if docker run --rm --entrypoint sh "ko-rerank:$t" -c "grep -rlF '$fp' /tmp /app /opt/ko-rerank /usr/local/share/ca-certificates 2>/dev/null | grep -v node_modules/npm | head -1" | grep -q .; then
+    # where the build steps run (the stand-in bases themselves carry this machine's CA in /etc/ssl and
+    # /usr/local/share/ca-certificates, so those are not searched)
+    if docker run --rm --entrypoint sh "ko-rerank:$t" -c "grep -rlF '$fp' /tmp /app /opt/ko-rerank /root 2>/dev/null | head -1" | grep -q .; then
       echo "# ko-rerank:$t holds the build-time CA"; return 1
     fi
   done
@@ -194,7 +198,9 @@ if run_bg krt-cpu --read-only --tmpfs /tmp -p 127.0.0.1::8080 ko-rerank:cpu; the
   RES=$(post "http://127.0.0.1:$P/rerank" "$RERANK_BODY")
   check "cpu: README's rerank example through the published port gives README's answer" same_as_readme "$RES"
   check "cpu: runs as uid 10001, not root" test "$(docker exec krt-cpu id -u)" = 10001
-  check "cpu: the root filesystem is read-only" sh -c '! docker exec krt-cpu sh -c "touch /app/x" 2>/dev/null'
+  # /models belongs to uid 10001: only the read-only root stops a write there; /tmp (tmpfs) stays writable
+  check "cpu: the root filesystem is read-only, /tmp writable" \
+    sh -c '! docker exec krt-cpu touch /models/x 2>/dev/null && docker exec krt-cpu touch /tmp/x'
   docker logs krt-cpu >"$WORK/cpu.log" 2>&1
   check "cpu: no probe request logged at info" sh -c "! grep -E '\"url\":\"/(ready|health|ping|metrics)' '$WORK/cpu.log' | grep -q '\"level\":30'"
   docker rm -f krt-cpu >/dev/null
@@ -222,12 +228,14 @@ if run_bg krt-gpu-auto --read-only --tmpfs /tmp -p 127.0.0.1::8080 ko-rerank:gpu
 else
   bad "gpu, DEVICE=auto: container starts"
 fi
-docker run --rm -e DEVICE=cuda ko-rerank:gpu >"$WORK/gpu-cuda.log" 2>&1
+# stdout carries the JSON log (its fatal entry included); stderr the one line for whoever started it
+docker run --rm -e DEVICE=cuda ko-rerank:gpu >"$WORK/gpu-cuda.out" 2>"$WORK/gpu-cuda.err"
 rc=$?
-lines=$(grep -c . "$WORK/gpu-cuda.log")
+lines=$(grep -c . "$WORK/gpu-cuda.err")
 check "gpu, DEVICE=cuda without a GPU: exits non-zero ($rc)" test "$rc" -ne 0
-check "gpu, DEVICE=cuda: one line of output ($lines)" test "$lines" = 1
-sed 's/^/#   /' "$WORK/gpu-cuda.log" | cut -c1-400
+check "gpu, DEVICE=cuda: one line on stderr ($lines), naming the cause" \
+  sh -c "[ $lines = 1 ] && grep -q 'DEVICE=cuda but the CUDA execution provider cannot load: no NVIDIA driver' '$WORK/gpu-cuda.err'"
+sed 's/^/#   /' "$WORK/gpu-cuda.err" | cut -c1-400
 
 # the entrypoint's CUDA forward-compatibility decision, with stand-in drivers and compat libraries
 mkdir -p "$WORK/fake/compat"
@@ -267,11 +275,12 @@ assert len(logits) == 3 and all(math.isfinite(v) for v in logits), r
 assert logits[-1] - logits[0] > 0.05, logits
 EOF
 }
+THREE='{"query":"대한민국의 수도는 어디인가요?","passages":["부산은 대한민국 남동부에 있는 항구 도시이다.","서울은 대한민국의 수도이자 최대 도시이다.","김치는 배추와 고춧가루로 만드는 한국의 전통 음식이다."]}'
 if run_bg krt-exported --read-only --tmpfs /tmp -p 127.0.0.1::8080 -v "$WORK/models/random:/models/random:ro" \
   -e MODEL_DIR=/models/random ko-rerank:cpu; then
   P=$(host_port krt-exported 8080)
   if wait_http "http://127.0.0.1:$P/ready" 120; then
-    check "cpu image serves the exported model (distinct finite logits)" distinct_scores "$(post "http://127.0.0.1:$P/rerank" "$RERANK_BODY")"
+    check "cpu image serves the exported model (distinct finite logits)" distinct_scores "$(post "http://127.0.0.1:$P/rerank" "$THREE")"
   else
     bad "cpu image serves the exported model: ready within 120 s"; docker logs krt-exported 2>&1 | tail -5 | sed 's/^/#   /'
   fi

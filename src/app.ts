@@ -1,6 +1,6 @@
 // buildApp(config, engine): the Fastify instance with plugins and routes, no listen().
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -53,7 +53,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
     bodyLimit: config.bodyLimit,
     // Probes: fastify's own "incoming request" / "request completed" (info) are off for them; the onResponse hook
     // below logs them at debug instead. Every other route keeps fastify's request logging.
-    disableRequestLogging: (req: { url?: string }) => isProbe(req.url),
+    logController: new LogController({ disableRequestLogging: (req: { url?: string }) => isProbe(req.url) }),
     ...connectionOptions(config),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

@@ -42,6 +42,11 @@ t.test('probes log at debug only; /rerank keeps its info access log', async (t) 
       `${path} at debug`,
     );
   }
+  t.notMatch(
+    p.log(),
+    /FSTDEP|DeprecationWarning/,
+    'no deprecation warning (fastify 5 logController, not the top-level option)',
+  );
   const rerank = about('/rerank');
   t.ok(
     rerank.some((l) => l.level === 30 && l.msg === 'incoming request'),
