@@ -131,7 +131,7 @@ no_extra_ca_in_image() { # the build-time CA is not in the images' trust stores 
   for t in cpu gpu export; do
     # where the build steps run (the stand-in bases themselves carry this machine's CA in /etc/ssl and
     # /usr/local/share/ca-certificates, so those are not searched)
-    if docker run --rm --entrypoint sh "ko-rerank:$t" -c "grep -rlF '$fp' /tmp /app /opt/ko-rerank /root 2>/dev/null | head -1" | grep -q .; then
+    if docker run --rm --user 0 --entrypoint sh "ko-rerank:$t" -c "grep -rlF '$fp' /tmp /app /opt/ko-rerank /root 2>/dev/null | head -1" | grep -q .; then
       echo "# ko-rerank:$t holds the build-time CA"; return 1
     fi
   done
