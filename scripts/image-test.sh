@@ -112,7 +112,9 @@ build gpu ko-rerank:gpu || finish
 build export ko-rerank:export || finish
 # the gpu build runs `cuda-check --skip-driver` (and ldd) and fails on a missing library; a cached build prints
 # nothing of it, so run the same check in the image
-provider_check() { docker run --rm ko-rerank:gpu cuda-check --skip-driver 2>&1 | tee "$WORK/cuda-check.log" | grep -q 'cuda-check: ok'; }
+provider_check() {
+  docker run --rm ko-rerank:gpu cuda-check --skip-driver >"$WORK/cuda-check.log" 2>&1 && grep -q 'cuda-check: ok' "$WORK/cuda-check.log"
+}
 check "gpu: the build-time CUDA provider check (cuda-check --skip-driver) passes in the image" provider_check
 sed 's/^/#   /' "$WORK/cuda-check.log" | cut -c1-300
 size_mb() { docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%d", $1 / 1000000 }'; }
@@ -135,8 +137,9 @@ no_extra_ca_in_image() { # the build-time CA is not in the images' trust stores 
   for t in cpu gpu export; do
     # where the build steps run (the stand-in bases themselves carry this machine's CA in /etc/ssl and
     # /usr/local/share/ca-certificates, so those are not searched)
-    if docker run --rm --user 0 --entrypoint sh "ko-rerank:$t" -c "grep -rlF '$fp' /tmp /app /opt/ko-rerank /root 2>/dev/null | head -1" | grep -q .; then
-      echo "# ko-rerank:$t holds the build-time CA"; return 1
+    found=$(docker run --rm --user 0 --entrypoint sh "ko-rerank:$t" -c "grep -rlF '$fp' /tmp /app /opt/ko-rerank /root 2>/dev/null | head -1")
+    if [ -n "$found" ]; then
+      echo "# ko-rerank:$t holds the build-time CA in $found"; return 1
     fi
   done
 }
