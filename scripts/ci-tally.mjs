@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `node scripts/ci-tally.mjs LOG...`: the closing line of a CI run, "ci: N passed, N failed, N skipped", added up from
 // the summaries that the runners of .ci/run print: tap's `# { total, pass, fail, skip, todo }`, Python unittest's
-// `Ran N tests` + `OK` / `FAILED (...)`, and schemathesis's `N generated, N passed, N failed, N skipped`. One line per
+// `Ran N tests` + `OK` / `FAILED (...)`, schemathesis's `N generated, N passed, N failed, N skipped`, and the plain
+// `NAME: N passed, N failed[, N skipped]` line that the repo's own shell runners close on (scripts/image-test.sh). One line per
 // runner summary goes to stdout before it. Exit code 1 when no summary was found (CI that ran no test must not pass)
 // or when any test failed.
 import { readFileSync } from 'node:fs';
@@ -33,6 +34,16 @@ for (const file of logs) {
         n('failures') + n('errors') + n('unexpected successes') + (status.startsWith('FAILED (no') ? 1 : 0);
       const skipped = n('skipped') + n('expected failures');
       rows.push({ runner: 'unittest', passed: Number(ran[1]) - failed - skipped, failed, skipped });
+      continue;
+    }
+    const plain = /^([a-z][\w-]*): (\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/.exec(line);
+    if (plain && plain[1] !== 'ci') {
+      rows.push({
+        runner: plain[1],
+        passed: Number(plain[2]),
+        failed: Number(plain[3]),
+        skipped: Number(plain[4] ?? 0),
+      });
       continue;
     }
     const st = /^\s*(\d+) generated(, .*)$/.exec(line);

@@ -1,6 +1,6 @@
 // buildApp(config, engine): the Fastify instance with plugins and routes, no listen().
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -34,6 +34,14 @@ export interface BuildOptions {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Orchestrator probes (Docker HEALTHCHECK, Kubernetes, SageMaker, Prometheus): their request logs go at debug, not
+ *  info, so that a probe every few seconds does not fill the log. */
+export const PROBE_PATHS: ReadonlySet<string> = new Set(['/health', '/ready', '/ping', '/metrics']);
+export function isProbe(url: string | undefined): boolean {
+  const path = (url ?? '').split('?', 1)[0]!;
+  return PROBE_PATHS.has(path);
+}
+
 /** Never log API keys, whatever a serializer or a log call includes (src/http/log-redact.ts). */
 export { REDACT } from './http/log-redact.ts';
 
@@ -43,6 +51,9 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
       ? { loggerInstance: opts.logger as FastifyBaseLogger }
       : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimit,
+    // Probes: fastify's own "incoming request" / "request completed" (info) are off for them; the onResponse hook
+    // below logs them at debug instead. Every other route keeps fastify's request logging.
+    logController: new LogController({ disableRequestLogging: (req: { url?: string }) => isProbe(req.url) }),
     ...connectionOptions(config),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -130,6 +141,16 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
+    if (isProbe(request.url)) {
+      request.log.debug(
+        {
+          req: { method: request.method, url: request.url },
+          res: { statusCode: reply.statusCode },
+          responseTime: reply.elapsedTime,
+        },
+        'probe completed',
+      );
+    }
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.requestDuration.observe({ route }, reply.elapsedTime);

@@ -38,6 +38,20 @@ t.test('failures in any runner fail the tally', async (t) => {
   t.match(tally(st).stdout, /^ci: 90 passed, 10 failed, 0 skipped$/m);
 });
 
+t.test("adds up the plain 'NAME: N passed, N failed, N skipped' line (scripts/image-test.sh)", async (t) => {
+  const img = log('image.log', 'ok - build --target cpu\nnot ok - x\nimage-test: 24 passed, 0 failed, 1 skipped\n');
+  const tap = log('tap2.log', '# { total: 10, pass: 10 }\n');
+  const r = tally(img, tap);
+  t.equal(r.status, 0, r.stdout);
+  t.match(r.stdout, /^ {2}image-test: 24 passed, 0 failed, 1 skipped$/m);
+  t.match(r.stdout, /^ci: 34 passed, 0 failed, 1 skipped$/m);
+  const failed = tally(log('image-fail.log', 'image-test: 20 passed, 2 failed\n'));
+  t.equal(failed.status, 1);
+  t.match(failed.stdout, /^ci: 20 passed, 2 failed, 0 skipped$/m);
+  // a tally's own closing line is not read back as a runner
+  t.equal(tally(log('ci-only.log', 'ci: 5 passed, 0 failed, 0 skipped\n')).status, 1);
+});
+
 t.test('a log without any runner summary is a failure, not a pass', async (t) => {
   const r = tally(log('empty.log', 'npm test\n> tap\n'));
   t.equal(r.status, 1);
@@ -51,6 +65,7 @@ t.test('.ci/run keeps every test step and closes on the tally', async (t) => {
     'bash scripts/schemathesis.sh',
     'bash scripts/test-python.sh',
     'bash scripts/test-clients.sh',
+    'bash scripts/image-test.sh',
   ]) {
     t.match(run, new RegExp(`^step \\w+ ${step.replace(/\./g, '\\.')}$`, 'm'), `${step} goes through step`);
   }

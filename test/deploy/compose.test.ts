@@ -1,5 +1,5 @@
 // docker-compose.yml validates against the Compose specification schema (vendored: test/fixtures/schemas) and wires
-// the services the issue asks for. Static only: `docker compose config` is not run (no Docker here).
+// the services the issue asks for. Static only here; scripts/image-test.sh (CI) runs `docker compose up` / `down`.
 import t from 'tap';
 import { Ajv } from 'ajv';
 import { createRequire } from 'node:module';
@@ -13,6 +13,7 @@ import {
   parseDockerfile,
   readRepoFile,
 } from './lib.ts';
+import { loadConfig } from '../../src/config.ts';
 
 const schema = loadSchema('compose-spec.json');
 const draft07 = createRequire(import.meta.url)('ajv/dist/refs/json-schema-draft-07.json');
@@ -133,4 +134,15 @@ t.test('interpolation: MODEL_DIR picks the exported model when set', async (t) =
   const withModel = interpolate(raw, { MODEL_DIR: '/models/ko-reranker' }) as any;
   t.equal(withModel.services['ko-rerank'].environment.MODEL_DIR, '/models/ko-reranker');
   t.equal(compose.services['ko-rerank'].environment.MODEL_DIR, '/app/models/ko-reranker-small');
+});
+
+t.test('the defaults name no ONNX file: the server picks the one the model directory ships', async (t) => {
+  // A hard-coded MODEL_FILE (it was ${MODEL_FILE:-model.onnx}) crash-loops on a model that ships another file (the
+  // embedded ko-reranker-small ships onnx/model_quantized.onnx only); the server's default, auto, picks the file.
+  for (const [name, svc] of Object.entries<any>(compose.services)) {
+    t.notOk('MODEL_FILE' in (svc.environment ?? {}), `${name}: no MODEL_FILE default`);
+  }
+  t.notMatch(readRepoFile('docker-compose.yml'), /MODEL_FILE:-/, 'no ${MODEL_FILE:-...} default either');
+  t.equal(loadConfig([], {}).modelFile, 'auto', "the server's default picks the file");
+  // scripts/image-test.sh starts `docker compose up` with these defaults and checks that both services serve
 });

@@ -1,4 +1,5 @@
-// The Dockerfile parses and follows the deployment rules in docs/deploy.md. No Docker engine: static checks only.
+// The Dockerfile parses and follows the deployment rules in docs/deploy.md. Static checks only; scripts/image-test.sh
+// (CI) builds and runs the images.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -22,6 +23,11 @@ const SERVER_TARGETS = ['gpu', 'cpu'];
  */
 const PROVIDER_CUDA_MAJOR = 13;
 const RUNTIME_TARGETS = [...SERVER_TARGETS, 'export'];
+/** The Node major of package.json's engines: the images run it. */
+const NODE_MAJOR = Number(/\d+/.exec(JSON.parse(readRepoFile('package.json')).engines.node)![0]);
+/** The server images start through this script (docker/entrypoint.sh), which ends in `exec node /app/dist/main.js`. */
+const ENTRYPOINT = '/usr/local/bin/ko-rerank-entrypoint';
+const ENTRYPOINT_SOURCE = 'docker/entrypoint.sh';
 
 function stage(df: ParsedDockerfile, name: string): Stage | undefined {
   return df.stages.find((s) => s.name === name);
@@ -122,8 +128,13 @@ export function dockerfileViolations(text: string): string[] {
       v.push(`${name}: ENTRYPOINT includes serve, so \`docker run IMAGE serve\` would pass it twice`);
     if (JSON.stringify(cmd) !== '["serve"]') v.push(`${name}: CMD is not ["serve"]`);
     // Production runs the compiled JavaScript on plain node with production dependencies only: no tsx, no sources.
-    if (JSON.stringify(entrypoint) !== '["node","/app/dist/main.js"]')
-      v.push(`${name}: ENTRYPOINT is not node /app/dist/main.js`);
+    // The entrypoint script (CUDA forward compatibility, SageMaker's model dir) ends in `exec node /app/dist/main.js`.
+    if (JSON.stringify(entrypoint) !== JSON.stringify([ENTRYPOINT])) v.push(`${name}: ENTRYPOINT is not ${ENTRYPOINT}`);
+    else if (
+      !keyword(s, 'COPY').some((i) => (i.getArgumentsContent() ?? '').trim() === `${ENTRYPOINT_SOURCE} ${ENTRYPOINT}`)
+    )
+      v.push(`${name}: ${ENTRYPOINT} is not copied from ${ENTRYPOINT_SOURCE}`);
+    if (s.env.get('HOME') !== '/tmp') v.push(`${name}: HOME is not /tmp (writable under a read-only root)`);
     const dist = distSource(df, s);
     if (!dist) v.push(`${name}: dist/ not copied from a build stage`);
     else if (!runs(dist).some((r) => /(^|\s)npm run build(\s|$)/.test(r)))
@@ -134,13 +145,12 @@ export function dockerfileViolations(text: string): string[] {
     if (contextSources(s).some((a) => /^(\.\/)?src(\/|$)|\.ts$|^tsconfig/.test(a)))
       v.push(`${name}: copies the TypeScript sources`);
     if (s.instructions.some((i) => /\btsx\b/.test(i.toString()))) v.push(`${name}: uses tsx`);
-    if (!s.env.get('MODEL_DIR')) v.push(`${name}: no MODEL_DIR`);
-    else {
-      const copiesModel = keyword(s, 'COPY').some((i) =>
-        (i.getArgumentsContent() ?? '').includes('models/ko-reranker-small'),
-      );
-      if (!copiesModel) v.push(`${name}: the embedded model is not copied in`);
-    }
+    // MODEL_DIR stays unset in the image: the entrypoint picks SageMaker's /opt/ml/model or the embedded model.
+    if (s.env.get('MODEL_DIR')) v.push(`${name}: sets MODEL_DIR, which hides SageMaker's /opt/ml/model`);
+    const copiesModel = keyword(s, 'COPY').some((i) =>
+      (i.getArgumentsContent() ?? '').includes('models/ko-reranker-small'),
+    );
+    if (!copiesModel) v.push(`${name}: the embedded model is not copied in`);
   }
 
   const gpu = stage(df, 'gpu');
@@ -152,9 +162,12 @@ export function dockerfileViolations(text: string): string[] {
         `gpu: base ${gpu.from} is not an nvidia/cuda ${PROVIDER_CUDA_MAJOR}.x cuDNN 9 (-cudnn-runtime-) Ubuntu image`,
       );
     }
-    if (!copyFromStages(gpu).some((f) => stage(df, f) && /^node:20\./.test(stage(df, f)!.from))) {
-      v.push('gpu: Node 20 is not copied in from a node:20.x stage');
+    if (
+      !copyFromStages(gpu).some((f) => stage(df, f) && new RegExp(`^node:${NODE_MAJOR}\\.`).test(stage(df, f)!.from))
+    ) {
+      v.push(`gpu: Node ${NODE_MAJOR} is not copied in from a node:${NODE_MAJOR}.x stage`);
     }
+    if (!/^\/tmp\//.test(gpu.env.get('CUDA_CACHE_PATH') ?? '')) v.push('gpu: CUDA_CACHE_PATH is not under /tmp');
     const src = nodeModulesSource(df, gpu);
     if (!src) v.push('gpu: node_modules not copied from a build stage');
     else {
@@ -180,9 +193,11 @@ export function dockerfileViolations(text: string): string[] {
   }
   const cpu = stage(df, 'cpu');
   if (cpu) {
-    if (!/^node:20\.\d+\.\d+-\w+-slim$/.test(cpu.from))
-      v.push(`cpu: base ${cpu.from} is not a pinned slim Node 20 image`);
+    if (!new RegExp(`^node:${NODE_MAJOR}\\.\\d+\\.\\d+-\\w+-slim$`).test(cpu.from))
+      v.push(`cpu: base ${cpu.from} is not a pinned slim Node ${NODE_MAJOR} image`);
     const src = nodeModulesSource(df, cpu);
+    if (src && !runs(src).some((r) => /prune-native\.sh node_modules/.test(r)))
+      v.push("cpu: node_modules keep other platforms' native binaries (no docker/prune-native.sh)");
     if (!src) v.push('cpu: node_modules not copied from a build stage');
     else if (src.env.get('ONNXRUNTIME_NODE_INSTALL') !== 'skip')
       v.push(
@@ -215,7 +230,7 @@ t.test('stages and pinned bases', async (t) => {
     ['deps', 'build', 'deps-cuda', 'node', 'export', 'cpu', 'gpu'],
   );
   t.equal(stage(df, 'gpu')!.from, 'nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04');
-  t.equal(stage(df, 'cpu')!.from, 'node:20.20.2-bookworm-slim');
+  t.equal(stage(df, 'cpu')!.from, 'node:24.22.3-bookworm-slim');
   t.equal(stage(df, 'deps-cuda')!.parent?.name, 'deps');
   // a digest passed as a build arg is taken as is
   const pinned = parseDockerfile(dockerfile, {
@@ -230,7 +245,12 @@ t.test('the rules catch what they are for', async (t) => {
     return dockerfile.replace(from, to);
   };
   const cases: [string, string, RegExp][] = [
-    ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:latest', /uses latest/],
+    ['ARG NODE_IMAGE=node:24.22.3-bookworm-slim', 'ARG NODE_IMAGE=node:latest', /uses latest/],
+    [
+      'ARG NODE_IMAGE=node:24.22.3-bookworm-slim',
+      'ARG NODE_IMAGE=node:20.20.2-bookworm-slim',
+      /not a pinned slim Node 24/,
+    ],
     ['ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04', 'ARG CUDA_IMAGE=nvidia/cuda', /not pinned/],
     [
       'ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04',
@@ -242,7 +262,14 @@ t.test('the rules catch what they are for', async (t) => {
       'ARG CUDA_IMAGE=nvidia/cuda:13.0.1-runtime-ubuntu24.04',
       /cuDNN 9/,
     ],
-    ['ARG NODE_IMAGE=node:20.20.2-bookworm-slim', 'ARG NODE_IMAGE=node:20', /tag is not a version/],
+    ['ARG NODE_IMAGE=node:24.22.3-bookworm-slim', 'ARG NODE_IMAGE=node:24', /tag is not a version/],
+    [' \\\n && prune-native.sh node_modules', '', /other platforms' native binaries/],
+    [
+      'HOME=/tmp NODE_ENV=production CUDA_CACHE_PATH=/tmp/cuda-cache',
+      'NODE_ENV=production',
+      /gpu: HOME is not \/tmp[^]*gpu: CUDA_CACHE_PATH is not under/,
+    ],
+    ['DEVICE=cpu HOME=/tmp', 'DEVICE=cpu HOME=/tmp MODEL_DIR=/app/models/ko-reranker-small', /cpu: sets MODEL_DIR/],
     ['bash scripts/install-cuda-provider.sh "$ONNXRUNTIME_CUDA_SOURCE"', 'true', /does not install the CUDA provider/],
     ['ARG ONNXRUNTIME_CUDA_SOURCE=pypi', 'ARG ONNXRUNTIME_CUDA_SOURCE=github', /defaults to github/],
     ['RUN node dist/main.js cuda-check --skip-driver \\\n && ', 'RUN ', /does not run cuda-check/],
@@ -254,9 +281,14 @@ t.test('the rules catch what they are for', async (t) => {
     ],
     ['CMD ["serve"]\n\n# ---- GPU', 'CMD ["--port", "8080"]\n\n# ---- GPU', /cpu: CMD is not \["serve"\]/],
     [
-      'ENTRYPOINT ["node", "/app/dist/main.js"]',
+      'ENTRYPOINT ["/usr/local/bin/ko-rerank-entrypoint"]',
       'ENTRYPOINT ["node", "--import", "tsx", "/app/src/main.ts"]',
-      /cpu: ENTRYPOINT is not node \/app\/dist\/main\.js/,
+      /cpu: ENTRYPOINT is not \/usr\/local\/bin\/ko-rerank-entrypoint/,
+    ],
+    [
+      'COPY docker/entrypoint.sh /usr/local/bin/ko-rerank-entrypoint\nUSER',
+      'USER',
+      /cpu: \/usr\/local\/bin\/ko-rerank-entrypoint is not copied from docker\/entrypoint\.sh/,
     ],
     ['RUN npm run build', 'RUN true', /gpu: the stage dist\/ comes from does not run npm run build/],
     [
@@ -286,7 +318,7 @@ t.test('the rules catch what they are for', async (t) => {
   t.match(v, /gpu: no HEALTHCHECK/);
   t.match(v, /gpu: no EXPOSE 8080/);
   t.notMatch(v, /cpu: no HEALTHCHECK/);
-  t.match(dockerfileViolations('FROM node:20.20.2-bookworm-slim AS cpu\nCMD ["serve"]\n').join('\n'), /no gpu target/);
+  t.match(dockerfileViolations('FROM node:24.22.3-bookworm-slim AS cpu\nCMD ["serve"]\n').join('\n'), /no gpu target/);
 });
 
 t.test('.dockerignore keeps what the images copy and drops the rest', async (t) => {
@@ -330,9 +362,13 @@ t.test('the entrypoint is what the build makes of a source in the repo', async (
   t.same([compilerOptions.rootDir, compilerOptions.outDir], ['src', 'dist'], 'npm run build compiles src/ into dist/');
   for (const name of SERVER_TARGETS) {
     const entrypoint = execForm(keyword(stage(df, name)!, 'ENTRYPOINT').at(-1)!.getArgumentsContent())!;
-    t.same(entrypoint.slice(0, 1), ['node']);
-    const source = entrypoint[1]!.replace(/^\/app\/dist\//, 'src/').replace(/\.js$/, '.ts');
-    t.ok(existsSync(path.join(ROOT, source)), `${entrypoint[1]} is built from ${source}`);
-    t.equal(stage(df, name)!.env.get('MODEL_DIR'), '/app/models/ko-reranker-small');
+    t.same(entrypoint, [ENTRYPOINT]);
   }
+  // the script starts the compiled CLI, and defaults MODEL_DIR to the embedded model the images copy in
+  const script = readRepoFile(ENTRYPOINT_SOURCE);
+  const node = /exec node (\/app\/dist\/\S+\.js) "\$@"/.exec(script);
+  t.ok(node, 'the entrypoint execs node on dist/');
+  const source = node![1]!.replace(/^\/app\/dist\//, 'src/').replace(/\.js$/, '.ts');
+  t.ok(existsSync(path.join(ROOT, source)), `${node![1]} is built from ${source}`);
+  t.match(script, /MODEL_DIR=\/app\/models\/ko-reranker-small\n/);
 });
