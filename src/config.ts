@@ -400,7 +400,7 @@ export const SETTINGS = [
     env: 'REQUEST_TIMEOUT_MS',
     flag: '--request-timeout-ms',
     default: 30000,
-    doc: "Deadline of an inference request from when it is accepted; past it the answer is 503 (type timeout, Retry-After) and its queued pairs are dropped. A body `timeout_ms` may only shorten it; the request's own timeout_ms passing is answered 408 (type timeout).",
+    doc: "Deadline of an inference request from when it is accepted; past it the answer is 503 (type timeout, Retry-After) and its queued pairs are dropped. A body `timeout_ms` may only shorten it; the request's own timeout_ms passing is answered 504 (type deadline_exceeded).",
     parse: int(1),
   }),
   setting({

@@ -14,8 +14,11 @@ const STATUS: Record<ErrorType, number> = {
   method_not_allowed: 405,
   not_ready: 503,
   overloaded: 429,
-  // The server's REQUEST_TIMEOUT_MS passed; a client's own timeout_ms is 408 (statusOf).
+  // The server's REQUEST_TIMEOUT_MS passed (with Retry-After): the server was too busy.
   timeout: 503,
+  // The request's own timeout_ms passed: the client's deadline, as gRPC's DEADLINE_EXCEEDED maps to 504. Not 408,
+  // which says the request never arrived in full and which browsers and proxies retry on their own.
+  deadline_exceeded: 504,
   shutting_down: 503,
   cancelled: 499,
   backend: 500,
@@ -24,11 +27,7 @@ const STATUS: Record<ErrorType, number> = {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
-/**
- * A deadline the client set itself (timeout_ms) that passes is the client's outcome, 408 Request Timeout, as Node's
- * own header and body timeouts (src/http/connections.ts); the server's REQUEST_TIMEOUT_MS passing is 503.
- */
-const statusOf = (e: ServiceError) => (e.type === 'timeout' && e.clientDeadline ? 408 : STATUS[e.type]);
+const statusOf = (e: ServiceError) => STATUS[e.type];
 
 export function errorBody(type: ErrorType, message: string) {
   return { error: { type, message } };
