@@ -6,6 +6,9 @@
 #   - 504 deadline_exceeded: the request's own timeout_ms passed before it was scored (a deadline the client chose;
 #     the spec declares 504 on every route whose body takes timeout_ms). The one 5xx that is not a server fault, so
 #     it is also accepted from the not_a_server_error check (ST101), matched the same way.
+#   - 405 method_not_allowed: the spec lists each method a path does not take as an operation answering 405 (marked
+#     x-method-not-allowed), so that every status the server answers is in the spec; valid data sent there is
+#     refused by design.
 #   - rules across fields or over token counts, which JSON Schema (OpenAPI 3.0's subset) cannot say:
 #     text_1 of N > 1 items with a text_2 of another length; rank_fields naming a field a document lacks;
 #     truncate: false (or its dialect forms) with a passage that does not fit max_len / max_tokens_per_doc.
@@ -17,6 +20,7 @@ from schemathesis.core.failures import ServerError
 from schemathesis.openapi.checks import RejectedPositiveData
 
 ACCEPTED_REFUSALS = [
+    (405, "method_not_allowed", re.compile(r"^[A-Z]+ is not allowed on /")),
     (504, "deadline_exceeded", re.compile(r"deadline \(timeout_ms\)")),
     (422, "validation", re.compile(r"^body/text_1 has \d+ items and body/text_2 \d+")),
     (422, "validation", re.compile(r"^body/documents/\d+ has no string field .* named in rank_fields$")),

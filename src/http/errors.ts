@@ -141,6 +141,54 @@ function methodNotAllowed(
     .send(errorBody('method_not_allowed', `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`));
 }
 
+type SpecOperation = { tags?: string[]; responses?: Record<string, unknown>; [k: string]: unknown };
+/** The methods an OpenAPI 3.0 path item can hold. */
+const SPEC_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+/** Marks the operations methodNotAllowedInSpec adds (the docs' route table leaves them out). */
+export const NOT_ALLOWED_MARK = 'x-method-not-allowed';
+
+/**
+ * The spec lists every status the server answers, 405s included: on each path, every method it does not take (HEAD
+ * is taken wherever GET is) becomes an operation answering 405 with Allow, as methodNotAllowed does; 401 first when
+ * API_KEYS is set (a path asked with a method it does not take is no public route). Used as the spec's transform.
+ */
+export function methodNotAllowedInSpec<S extends { paths?: object }>(spec: S): S {
+  const paths: Record<string, Record<string, SpecOperation>> = {};
+  for (const [path, item] of Object.entries((spec.paths ?? {}) as Record<string, Record<string, SpecOperation>>)) {
+    const own = SPEC_METHODS.filter((m) => item[m]);
+    const taken = new Set<string>(own.includes('get') ? [...own, 'head'] : own);
+    const allow = METHODS.filter((m) => taken.has(m.toLowerCase())).join(', ');
+    const tags = own.map((m) => item[m]!.tags).find((t) => t !== undefined);
+    const added: Record<string, SpecOperation> = {};
+    for (const m of SPEC_METHODS) {
+      if (taken.has(m)) continue;
+      added[m] = {
+        summary: `Not allowed: ${m.toUpperCase()} ${path} is answered 405 (use ${allow})`,
+        ...(tags ? { tags: [...tags] } : {}),
+        [NOT_ALLOWED_MARK]: true,
+        responses: {
+          401: { $ref: '#/components/responses/Unauthorized' },
+          405: { $ref: '#/components/responses/MethodNotAllowed' },
+        },
+      };
+    }
+    paths[path] = { ...item, ...added };
+  }
+  // A fresh object each time: a shared one would be written as a YAML anchor.
+  const error = () => ({ 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } });
+  const components = (spec as { components?: { responses?: object } }).components ?? {};
+  const responses = {
+    ...components.responses,
+    Unauthorized: { description: 'Missing or invalid API key (only when API_KEYS is set).', content: error() },
+    MethodNotAllowed: {
+      description: 'method_not_allowed: the path does not take this method; Allow lists the ones it takes.',
+      headers: { Allow: { description: 'The methods the path takes, e.g. `POST`.', schema: { type: 'string' } } },
+      content: error(),
+    },
+  };
+  return { ...spec, paths, components: { ...components, responses } };
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // A method Fastify parses a body for (QUERY, ...) fails on its body before the 404 handler: 405 all the same.
