@@ -260,7 +260,7 @@ export const SETTINGS = [
     env: 'WATCHDOG_MS',
     flag: '--watchdog-ms',
     default: 10000,
-    doc: 'Watchdog of the inference workers: a session.run longer than this per 1,000 padded tokens of its micro-batch (never less than this) counts as hung; its worker is replaced and the requests it held fail (0 = off).',
+    doc: 'Watchdog of the inference workers: the most a session.run may take, this per 1,000 padded tokens of its micro-batch (never less than this); once runs were measured, a run longer than 20 times its expected time (at least 2 s) or a worker outside a run silent to its heartbeat for 2.5 s counts as hung too. A hung worker is replaced and the requests it held fail (0 = off).',
     parse: int(0),
   }),
   setting({

@@ -23,7 +23,7 @@ export class ReliabilityMetrics {
     });
     this.workerRestarts = new Counter({
       name: 'ko_rerank_worker_restarts_total',
-      help: 'Inference workers lost and replaced: exit (the thread exited), error (uncaught error), hang (WATCHDOG_MS passed)',
+      help: 'Inference workers lost and replaced: exit (the thread exited), error (uncaught error), hang (run bound or heartbeat)',
       labelNames: ['reason'] as const,
       registers: [registry],
     });
