@@ -390,7 +390,7 @@ export const SETTINGS = [
     env: 'ADMIT_BY_WAIT',
     flag: '--admit-by-wait',
     default: true,
-    doc: 'Refuse at once (429 with Retry-After) a request whose predicted wait, from the admitted work and the last 10 s of throughput, passes its deadline, instead of letting it time out in the queue.',
+    doc: 'Refuse at once (429 with Retry-After) a request whose predicted wait, from the admitted work and the scoring rate measured from the micro-batches run (kept across idle gaps and worker restarts), passes its deadline, instead of letting it time out in the queue.',
     parse: bool,
   }),
   setting({
