@@ -86,11 +86,5 @@ export interface CloseMessage {
 }
 
 export type FromWorker =
-  | ReadyMessage
-  | InitErrorMessage
-  | ResultMessage
-  | RunErrorMessage
-  | WithdrawnMessage
-  | StartedMessage
-  | PongMessage;
+  ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage | WithdrawnMessage | StartedMessage | PongMessage;
 export type ToWorker = RunMessage | CloseMessage | PingMessage;

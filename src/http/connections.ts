@@ -70,7 +70,8 @@ export function installConnectionLimits(app: FastifyInstance, config: Config): v
   app.addHook('onSend', async (request, reply, payload) => {
     const req = request.raw;
     // (inject() has no real socket.)
-    if (req.complete || !hasBody(req.headers) || !req.socket || typeof req.socket.destroy !== 'function') return payload;
+    if (req.complete || !hasBody(req.headers) || !req.socket || typeof req.socket.destroy !== 'function')
+      return payload;
     // Answered before its body arrived: no further request on this connection.
     reply.header('connection', 'close');
     // For a Connection: close answer Node calls socket.destroySoon(), which destroys the socket once the answer is

@@ -249,7 +249,8 @@ function check(
   tally.statuses[status] = (tally.statuses[status] ?? 0) + 1;
   // The request's own timeout_ms passing is 504 deadline_exceeded: the client's deadline, not a server fault.
   const ownDeadline = status === 504 && body.includes('"type":"deadline_exceeded"');
-  if (status >= 500 && !ownDeadline) tally.problems.push(`${req.method} ${req.url} -> ${status}: ${body.slice(0, 300)}`);
+  if (status >= 500 && !ownDeadline)
+    tally.problems.push(`${req.method} ${req.url} -> ${status}: ${body.slice(0, 300)}`);
   else if (status >= 400 && req.method === 'POST') {
     let err: any;
     try {

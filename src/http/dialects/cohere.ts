@@ -242,11 +242,7 @@ export async function cohereV1Rerank(engine: Engine, body: CohereV1Body, reply: 
     id: randomUUID(),
     model: engine.model.name,
     results: out.results.map((r) =>
-      withDocument(
-        { index: r.index, relevance_score: score(r.logit) },
-        body.documents[r.index]!,
-        returnDocuments,
-      ),
+      withDocument({ index: r.index, relevance_score: score(r.logit) }, body.documents[r.index]!, returnDocuments),
     ),
     usage: usage(out.tokens),
     meta: { api_version: { version: '1' as const }, billed_units: { search_units: searchUnits(out) } },
