@@ -149,8 +149,9 @@ export const NOT_ALLOWED_MARK = 'x-method-not-allowed';
 
 /**
  * The spec lists every status the server answers, 405s included: on each path, every method it does not take (HEAD
- * is taken wherever GET is) becomes an operation answering 405 with Allow, as methodNotAllowed does; 401 first when
- * API_KEYS is set (a path asked with a method it does not take is no public route). Used as the spec's transform.
+ * is taken wherever GET is) becomes an operation answering 405 with Allow, as methodNotAllowed does. No key is needed
+ * for that answer (the error handler answers 405 before an unauthorized: the path is in the spec anyway), so these
+ * operations have no security and no 401. Used as the spec's transform.
  */
 export function methodNotAllowedInSpec<S extends { paths?: object }>(spec: S): S {
   const paths: Record<string, Record<string, SpecOperation>> = {};
@@ -166,10 +167,8 @@ export function methodNotAllowedInSpec<S extends { paths?: object }>(spec: S): S
         summary: `Not allowed: ${m.toUpperCase()} ${path} is answered 405 (use ${allow})`,
         ...(tags ? { tags: [...tags] } : {}),
         [NOT_ALLOWED_MARK]: true,
-        responses: {
-          401: { $ref: '#/components/responses/Unauthorized' },
-          405: { $ref: '#/components/responses/MethodNotAllowed' },
-        },
+        security: [],
+        responses: { 405: { $ref: '#/components/responses/MethodNotAllowed' } },
       };
     }
     paths[path] = { ...item, ...added };
@@ -179,7 +178,6 @@ export function methodNotAllowedInSpec<S extends { paths?: object }>(spec: S): S
   const components = (spec as { components?: { responses?: object } }).components ?? {};
   const responses = {
     ...components.responses,
-    Unauthorized: { description: 'Missing or invalid API key (only when API_KEYS is set).', content: error() },
     MethodNotAllowed: {
       description: 'method_not_allowed: the path does not take this method; Allow lists the ones it takes.',
       headers: { Allow: { description: 'The methods the path takes, e.g. `POST`.', schema: { type: 'string' } } },
