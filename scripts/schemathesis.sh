@@ -4,8 +4,9 @@
 # fixed seed. Exit code: schemathesis's.
 # The spec (/openapi.json, from the route schemas) says what the server takes: exactly one of passages or documents,
 # non-blank queries, the values each field accepts. scripts/schemathesis_hooks.py accepts the few refusals of
-# schema-valid bodies that OpenAPI 3.0 cannot state (a client's own timeout_ms passing: 408; rules across fields or
-# over token counts), each matched on its status, type and message; see its header.
+# schema-valid bodies that OpenAPI 3.0 cannot state (a client's own timeout_ms passing: 504 deadline_exceeded; a
+# method a path does not take: 405; rules across fields or over token counts), each matched on its status, type and
+# message; see its header.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=scripts/.venv-schemathesis

@@ -8,7 +8,7 @@ import type { Plugin } from 'ajv';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Engine } from './core/engine.ts';
-import { installErrorHandlers } from './http/errors.ts';
+import { installErrorHandlers, methodNotAllowedInSpec } from './http/errors.ts';
 import { installJsonParser } from './http/body.ts';
 import { EXPLAINED_KEYWORDS, errorMessageKey, unauthorizedResponse } from './http/dialects/common.ts';
 import { refSchemas, sharedSchemas } from './http/dialects/index.ts';
@@ -130,6 +130,7 @@ export async function buildApp(config: Config, engine: Engine, opts: BuildOption
       security: [{ bearerAuth: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transformObject: (doc) => ('openapiObject' in doc ? methodNotAllowedInSpec(doc.openapiObject) : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

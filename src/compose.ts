@@ -45,7 +45,12 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
   const metrics = opts.metrics ?? new Metrics();
   const reliability = new ReliabilityMetrics(metrics.registry);
   const admission = new Admission(
-    { maxQueuePairs: config.maxQueuePairs, requestTimeoutMs: config.requestTimeoutMs, admitByWait: config.admitByWait },
+    {
+      maxQueuePairs: config.maxQueuePairs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      admitByWait: config.admitByWait,
+      parallelRuns: config.workers,
+    },
     reliability,
   );
   let tokenizer: TextTokenizer | undefined;
@@ -89,6 +94,7 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
       },
       {
         onBatch: (s) => {
+          admission.observeRun(s);
           metrics.batchSize.observe(s.rows);
           metrics.batchTokens.observe(s.paddedTokens);
           metrics.batchRealTokens.inc(s.realTokens);

@@ -260,7 +260,7 @@ export const SETTINGS = [
     env: 'WATCHDOG_MS',
     flag: '--watchdog-ms',
     default: 10000,
-    doc: 'Watchdog of the inference workers: a session.run longer than this per 1,000 padded tokens of its micro-batch (never less than this) counts as hung; its worker is replaced and the requests it held fail (0 = off).',
+    doc: 'Watchdog of the inference workers: the most a session.run may take, this per 1,000 padded tokens of its micro-batch (never less than this); once runs were measured, a run longer than 20 times its expected time (at least 2 s) or a worker outside a run silent to its heartbeat for 2.5 s counts as hung too. A hung worker is replaced and the requests it held fail (0 = off).',
     parse: int(0),
   }),
   setting({
@@ -390,7 +390,7 @@ export const SETTINGS = [
     env: 'ADMIT_BY_WAIT',
     flag: '--admit-by-wait',
     default: true,
-    doc: 'Refuse at once (429 with Retry-After) a request whose predicted wait, from the admitted work and the last 10 s of throughput, passes its deadline, instead of letting it time out in the queue.',
+    doc: 'Refuse at once (429 with Retry-After) a request whose predicted wait, from the admitted work and the scoring rate measured from the micro-batches run (kept across idle gaps and worker restarts), passes its deadline, instead of letting it time out in the queue.',
     parse: bool,
   }),
   setting({
@@ -400,7 +400,7 @@ export const SETTINGS = [
     env: 'REQUEST_TIMEOUT_MS',
     flag: '--request-timeout-ms',
     default: 30000,
-    doc: "Deadline of an inference request from when it is accepted; past it the answer is 503 (type timeout, Retry-After) and its queued pairs are dropped. A body `timeout_ms` may only shorten it; the request's own timeout_ms passing is answered 408 (type timeout).",
+    doc: "Deadline of an inference request from when it is accepted; past it the answer is 503 (type timeout, Retry-After) and its queued pairs are dropped. A body `timeout_ms` may only shorten it; the request's own timeout_ms passing is answered 504 (type deadline_exceeded).",
     parse: int(1),
   }),
   setting({

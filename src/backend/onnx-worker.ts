@@ -115,6 +115,8 @@ async function main(): Promise<void> {
   // withdrawn until it starts (the `withdraw` cell), so a light request need not wait behind it.
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (msg: ToWorker) => {
+    // The heartbeat is answered at once, not after the queued runs: it says this event loop turns.
+    if (msg.type === 'ping') return post({ type: 'pong' });
     chain = chain.then(() => handle(msg));
   });
   async function handle(msg: ToWorker): Promise<void> {
@@ -131,6 +133,7 @@ async function main(): Promise<void> {
       post({ type: 'withdrawn', id: msg.id });
       return;
     }
+    post({ type: 'started', id: msg.id });
     const start = performance.now();
     try {
       let seqLen = msg.seqLen;

@@ -2,7 +2,15 @@
 // Speaks tensors only: int64 ids/mask in, float32 logits out.
 import { Worker } from 'node:worker_threads';
 import type { Device } from '../config.ts';
-import type { CloseMessage, FromWorker, ReadyMessage, RunMessage, WorkerInit, WorkerStart } from './protocol.ts';
+import type {
+  CloseMessage,
+  FromWorker,
+  PingMessage,
+  ReadyMessage,
+  RunMessage,
+  WorkerInit,
+  WorkerStart,
+} from './protocol.ts';
 import type { SessionSettings } from './session-options.ts';
 import { probeCuda } from './cuda-probe.ts';
 import {
@@ -37,21 +45,41 @@ const CLOSE_GRACE_MS = 10_000;
 interface Pending {
   resolve: (r: BackendResult) => void;
   reject: (e: Error) => void;
-  /** Watchdog bound of this run (ms), 0 = none. */
-  boundMs: number;
   tokens: number;
 }
 
-/** Watchdog bound of one run: WATCHDOG_MS per 1,000 padded tokens, never below WATCHDOG_MS; 0 disables it. */
-export function watchdogBoundMs(watchdogMs: number, paddedTokens: number): number {
-  return watchdogMs <= 0 ? 0 : Math.round(watchdogMs * Math.max(1, paddedTokens / 1000));
+/** Heartbeat: how often the pool pings each worker. */
+export const HEARTBEAT_INTERVAL_MS = 500;
+/** A worker not inside a run that answers nothing (pong, result) for this long is hung, idle or not. */
+export const HEARTBEAT_TIMEOUT_MS = 2500;
+/** A run may take this many times its expected time (padded tokens x measured ms per padded token) ... */
+const RUN_BOUND_FACTOR = 20;
+/** ... and never less than this. */
+const RUN_BOUND_FLOOR_MS = 2000;
+
+/**
+ * Watchdog bound of one run (ms from its start), 0 = none (WATCHDOG_MS=0): RUN_BOUND_FACTOR times what the run is
+ * expected to take at the pool's measured ms per padded token, never less than RUN_BOUND_FLOOR_MS; never more than
+ * WATCHDOG_MS per 1,000 padded tokens (with WATCHDOG_MS at least), which alone applies before anything is measured.
+ * The one place the run bound is decided.
+ */
+export function watchdogBoundMs(watchdogMs: number, paddedTokens: number, msPerToken?: number): number {
+  if (watchdogMs <= 0) return 0;
+  const ceiling = Math.round(watchdogMs * Math.max(1, paddedTokens / 1000));
+  if (msPerToken === undefined || !(msPerToken > 0)) return ceiling;
+  return Math.min(ceiling, Math.round(Math.max(RUN_BOUND_FLOOR_MS, RUN_BOUND_FACTOR * paddedTokens * msPerToken)));
 }
 
 class InferenceWorker {
   /** Runs posted and not answered, in the order the worker runs them (one at a time). */
   readonly pending = new Map<number, Pending>();
   private dead: Error | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  /** The run the worker said it started (StartedMessage) and has not answered: the run bound counts from `since`. */
+  private running: { id: number; since: number; tokens: number } | undefined;
+  /** When the worker was last heard from (any message): the heartbeat's clock. */
+  private lastHeard = performance.now();
+  private lastTick = performance.now();
+  private readonly heartbeat: NodeJS.Timeout | undefined;
   /** A run has finished on this worker since it started. */
   proven = false;
 
@@ -59,47 +87,75 @@ class InferenceWorker {
     readonly worker: Worker,
     /** Shared with the worker: the id of a queued run to withdraw (WorkerStart.withdraw). */
     private readonly withdraw: Int32Array,
-    private readonly watchdogMs: number,
+    /** The run bound for a run of this many padded tokens (watchdogBoundMs with the pool's measurement); 0 = off. */
+    private readonly boundMs: (paddedTokens: number) => number,
     private readonly onLost: (w: InferenceWorker, reason: LossReason, message: string, runs: number) => void,
-    private readonly onRun: () => void,
+    private readonly onRun: (paddedTokens: number, inferenceMs: number) => void,
   ) {
     worker.on('message', (msg: FromWorker) => {
+      this.lastHeard = performance.now();
+      if (msg.type === 'started') {
+        const p = this.pending.get(msg.id);
+        if (p) this.running = { id: msg.id, since: this.lastHeard, tokens: p.tokens };
+        return;
+      }
       if (msg.type === 'result' || msg.type === 'run-error' || msg.type === 'withdrawn') {
+        if (this.running?.id === msg.id) this.running = undefined;
         const p = this.pending.get(msg.id);
         if (!p) return;
         this.pending.delete(msg.id);
-        this.arm();
         if (msg.type === 'withdrawn') return p.reject(new RunWithdrawnError());
         this.proven = true;
-        this.onRun();
-        if (msg.type === 'result') p.resolve({ logits: new Float32Array(msg.logits), inferenceMs: msg.inferenceMs });
-        else p.reject(new BackendError(msg.message));
+        if (msg.type === 'result') {
+          this.onRun(p.tokens, msg.inferenceMs);
+          p.resolve({ logits: new Float32Array(msg.logits), inferenceMs: msg.inferenceMs });
+        } else {
+          this.onRun(p.tokens, Number.NaN);
+          p.reject(new BackendError(msg.message));
+        }
       }
     });
     worker.on('error', (err) => this.lose('error', `inference worker crashed: ${err.message}`));
     worker.on('exit', (code) => this.lose('exit', `inference worker exited with code ${code}`));
+    if (boundMs(1) > 0) {
+      this.heartbeat = setInterval(() => this.check(), HEARTBEAT_INTERVAL_MS);
+      this.heartbeat.unref();
+    }
   }
 
   get alive(): boolean {
     return this.dead === undefined;
   }
 
-  /** (Re)starts the watchdog for the run at the head of the queue: the one the worker is running now. */
-  private arm(): void {
-    if (this.watchdog) clearTimeout(this.watchdog);
-    this.watchdog = undefined;
-    const head = this.pending.values().next();
-    if (head.done || head.value.boundMs === 0) return;
-    const { boundMs, tokens } = head.value;
-    this.watchdog = setTimeout(() => {
-      this.lose(
-        'hang',
-        `inference worker hung: a session.run of ${tokens} padded tokens took longer than ${boundMs} ms (WATCHDOG_MS)`,
+  /**
+   * Every HEARTBEAT_INTERVAL_MS: a run going on longer than its bound, or (outside a run) a worker silent for
+   * HEARTBEAT_TIMEOUT_MS, is a hang: the worker is replaced. Both count from what the worker said, never from the
+   * requests (whose deadlines may pass long before): a hang is noticed whatever they are, idle or busy. Then the next
+   * ping. A tick that comes late (this event loop was blocked) judges nothing: the worker's answers may be queued.
+   */
+  private check(): void {
+    const now = performance.now();
+    const late = now - this.lastTick > 2 * HEARTBEAT_INTERVAL_MS;
+    this.lastTick = now;
+    if (!late && this.running) {
+      const bound = this.boundMs(this.running.tokens);
+      if (bound > 0 && now - this.running.since > bound) {
+        return this.hung(
+          `inference worker hung: a session.run of ${this.running.tokens} padded tokens took longer than ${bound} ms (WATCHDOG_MS)`,
+        );
+      }
+    } else if (!late && now - this.lastHeard > HEARTBEAT_TIMEOUT_MS) {
+      return this.hung(
+        `inference worker hung: no answer to its heartbeat for ${Math.round(now - this.lastHeard)} ms (${this.pending.size} runs waiting on it)`,
       );
-      // A thread stuck in native code only ends when the call returns; the replacement does not wait for it.
-      void this.worker.terminate().catch(() => {});
-    }, boundMs);
-    this.watchdog.unref();
+    }
+    this.worker.postMessage({ type: 'ping' } satisfies PingMessage);
+  }
+
+  private hung(message: string): void {
+    this.lose('hang', message);
+    // A thread stuck in native code only ends when the call returns; the replacement does not wait for it.
+    void this.worker.terminate().catch(() => {});
   }
 
   /** The worker is gone (or given up on): its runs fail, the pool replaces it. Only the first call counts. */
@@ -107,7 +163,7 @@ class InferenceWorker {
     if (this.dead) return;
     const err = new WorkerLostError(message);
     this.dead = err;
-    if (this.watchdog) clearTimeout(this.watchdog);
+    clearInterval(this.heartbeat);
     const runs = this.pending.size;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
@@ -120,9 +176,7 @@ class InferenceWorker {
     // The worker claims the cell just before it starts run `id`; set after that, it matches nothing.
     signal?.addEventListener('abort', () => void Atomics.store(this.withdraw, 0, id), { once: true });
     return new Promise((resolve, reject) => {
-      const tokens = batch.rows * batch.seqLen;
-      this.pending.set(id, { resolve, reject, boundMs: watchdogBoundMs(this.watchdogMs, tokens), tokens });
-      if (this.pending.size === 1) this.arm();
+      this.pending.set(id, { resolve, reject, tokens: batch.rows * batch.seqLen });
       const ids = batch.ids.buffer as ArrayBuffer;
       const mask = batch.mask.buffer as ArrayBuffer;
       const msg: RunMessage = {
@@ -142,7 +196,7 @@ class InferenceWorker {
   async close(): Promise<void> {
     if (this.dead) return;
     this.dead = new BackendError('backend is closed');
-    if (this.watchdog) clearTimeout(this.watchdog);
+    clearInterval(this.heartbeat);
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.postMessage({ type: 'close' } satisfies CloseMessage);
     let timer: NodeJS.Timeout | undefined;
@@ -208,6 +262,11 @@ export class OnnxBackend implements Backend {
   private down: BackendDownError | undefined;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  /**
+   * Moving average of a run's ms per padded token, over the pool: the run bound's measure of what a run should take.
+   * Kept across idle time and worker restarts (undefined until a run finished: the WATCHDOG_MS ceiling applies).
+   */
+  private msPerToken: number | undefined;
 
   private constructor(
     workers: { worker: Worker; withdraw: Int32Array }[],
@@ -269,9 +328,14 @@ export class OnnxBackend implements Backend {
     return new InferenceWorker(
       worker,
       withdraw,
-      this.opts.watchdogMs,
+      (tokens) => watchdogBoundMs(this.opts.watchdogMs, tokens, this.msPerToken),
       (w, reason, message, runs) => this.lost(w, reason, message, runs),
-      () => (this.strikes = 0),
+      (tokens, inferenceMs) => {
+        this.strikes = 0;
+        if (!(inferenceMs >= 0) || tokens <= 0) return;
+        const sample = inferenceMs / tokens;
+        this.msPerToken = this.msPerToken === undefined ? sample : 0.8 * this.msPerToken + 0.2 * sample;
+      },
     );
   }
 

@@ -62,10 +62,29 @@ export interface RunErrorMessage {
   message: string;
 }
 
+/**
+ * The run is starting now (posted just before session.run, which holds the thread until it returns): the pool's run
+ * bound counts from here, and the heartbeat is not expected while it runs.
+ */
+export interface StartedMessage {
+  type: 'started';
+  id: number;
+}
+
+/** Heartbeat: the pool asks every HEARTBEAT_INTERVAL_MS (onnx.ts); the worker answers pong from its event loop. */
+export interface PingMessage {
+  type: 'ping';
+}
+
+export interface PongMessage {
+  type: 'pong';
+}
+
 /** Finish the queued runs, release the session, then exit (terminating a thread with a live session can abort). */
 export interface CloseMessage {
   type: 'close';
 }
 
-export type FromWorker = ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage | WithdrawnMessage;
-export type ToWorker = RunMessage | CloseMessage;
+export type FromWorker =
+  ReadyMessage | InitErrorMessage | ResultMessage | RunErrorMessage | WithdrawnMessage | StartedMessage | PongMessage;
+export type ToWorker = RunMessage | CloseMessage | PingMessage;

@@ -23,7 +23,7 @@ export class ReliabilityMetrics {
     });
     this.workerRestarts = new Counter({
       name: 'ko_rerank_worker_restarts_total',
-      help: 'Inference workers lost and replaced: exit (the thread exited), error (uncaught error), hang (WATCHDOG_MS passed)',
+      help: 'Inference workers lost and replaced: exit (the thread exited), error (uncaught error), hang (run bound or heartbeat)',
       labelNames: ['reason'] as const,
       registers: [registry],
     });
@@ -70,6 +70,8 @@ export interface AdmissionOptions {
   requestTimeoutMs: number;
   /** Refuse (429) a request whose predicted wait passes its deadline (ADMIT_BY_WAIT, default true). */
   admitByWait?: boolean;
+  /** Micro-batches the backend runs at once (WORKERS, default 1): the scoring rate is this many runs' worth. */
+  parallelRuns?: number;
 }
 
 /** A request's deadline: its signal aborts on client disconnect or when the deadline passes. */
@@ -81,19 +83,32 @@ export interface Deadline {
   dispose(): void;
 }
 
-/** Throughput over the last RATE_WINDOW_MS, for the Retry-After estimate. */
-const RATE_WINDOW_MS = 10_000;
+/** A micro-batch the backend ran (the batcher's onBatch): what the scoring rate is measured from. */
+export interface RunCost {
+  rows: number;
+  paddedTokens: number;
+  inferenceMs: number;
+}
+
+/**
+ * The cost averages forget half of what they knew per this many padded tokens run: a few full micro-batches move
+ * them, a trickle of small ones barely does, and time alone (idle) never does.
+ */
+const COST_HALF_LIFE_TOKENS = 50_000;
 
 export class Admission {
   private pairs = 0;
   private requests = 0;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
-  /** Answered requests' scored pairs, with when, and the busy time (busyMsNow) at that moment. */
-  private completions: { at: number; pairs: number; busy: number }[] = [];
-  /** Time with admitted pairs, summed over the past busy periods; the current one runs from busySince. */
-  private busyMs = 0;
-  private busySince: number | undefined;
+  /**
+   * Decayed sums over the micro-batches run (each weighs its padded tokens): inference ms, padded tokens, rows. Their
+   * ratios are the measured ms per padded token and padded tokens per pair. They change only when micro-batches run:
+   * kept across idle gaps (nothing runs) and worker restarts (they measure the model on this machine, not a worker).
+   */
+  private costMs = 0;
+  private costTokens = 0;
+  private costRows = 0;
   /** Pair counts of the admitted requests not yet answered (for the wait prediction). */
   private inflight: number[] = [];
 
@@ -177,15 +192,15 @@ export class Admission {
     this.metrics.rejected.inc({ reason: 'overloaded' });
     throw new ServiceError(
       'overloaded',
-      `server busy: scoring these ${pairs} pairs is predicted to take ${Math.round(waitMs)} ms at the recent throughput, more than the request's ${deadlineMs} ms deadline; retry after the Retry-After seconds`,
+      `server busy: scoring these ${pairs} pairs is predicted to take ${Math.round(waitMs)} ms at the measured throughput, more than the request's ${deadlineMs} ms deadline; retry after the Retry-After seconds`,
       Math.min(60, Math.max(1, Math.ceil((waitMs - deadlineMs) / 1000))),
     );
   }
 
   /**
    * Predicted ms until a new request of `pairs` pairs is scored, under the batcher's fair sharing: its own pairs plus,
-   * of each admitted request, as many pairs as it has (min(p, pairs)), at the pairs/s of the last 10 s. Undefined
-   * without a throughput estimate yet.
+   * of each admitted request, as many pairs as it has (min(p, pairs)), at the measured scoring rate (throughput()).
+   * Undefined before any micro-batch was measured.
    */
   predictedMs(pairs: number): number | undefined {
     const perS = this.throughput();
@@ -195,10 +210,18 @@ export class Admission {
     return (ahead * 1000) / perS;
   }
 
+  /** A micro-batch ran (the batcher's onBatch): it feeds the measured scoring rate. */
+  observeRun(run: RunCost): void {
+    if (!(run.inferenceMs > 0) || !(run.paddedTokens > 0) || !(run.rows > 0)) return;
+    const keep = 0.5 ** (run.paddedTokens / COST_HALF_LIFE_TOKENS);
+    this.costMs = this.costMs * keep + run.inferenceMs;
+    this.costTokens = this.costTokens * keep + run.paddedTokens;
+    this.costRows = this.costRows * keep + run.rows;
+  }
+
   /** Accepts `pairs` (throws overloaded past the bounds); release() them once the request is answered. */
   acquire(pairs: number, deadlineMs?: number): void {
     this.check(pairs, deadlineMs);
-    if (this.pairs === 0 && pairs > 0) this.busySince = performance.now();
     this.pairs += pairs;
     this.inflight.push(pairs);
     this.metrics.admittedPairs.set(this.pairs);
@@ -222,38 +245,28 @@ export class Admission {
     this.metrics.admittedPairs.set(this.pairs);
   }
 
-  /** `scored`: the pairs that were run (they feed the throughput estimate); the rest were dropped or failed. */
-  release(pairs: number, scored: number): void {
+  /** Releases a request's pairs once it is answered. `_scored` (the pairs that were run) is kept for callers. */
+  release(pairs: number, _scored = 0): void {
     this.pairs -= pairs;
     const i = this.inflight.indexOf(pairs);
     if (i >= 0) this.inflight.splice(i, 1);
     this.metrics.admittedPairs.set(this.pairs);
-    const now = performance.now();
-    if (scored > 0) this.completions.push({ at: now, pairs: scored, busy: this.busyMsNow(now) });
-    if (this.pairs === 0 && this.busySince !== undefined) {
-      this.busyMs += now - this.busySince;
-      this.busySince = undefined;
-    }
-  }
-
-  private busyMsNow(now: number): number {
-    return this.busyMs + (this.busySince === undefined ? 0 : now - this.busySince);
   }
 
   /**
-   * Pairs scored per second of busy time (some pairs admitted) over the last RATE_WINDOW_MS, undefined with fewer
-   * than 2 completions. Busy time, not wall time: idle gaps (the clients refused, or quiet) say nothing about how fast
-   * the server scores, and counting them would make each refusal predict longer waits and refuse more.
+   * Pairs the server scores per second: parallelRuns / (measured ms per padded token x padded tokens per pair), both
+   * from the micro-batches run (observeRun); undefined before any was. From the cost of the work itself, not from
+   * recent completions: a burst after an idle gap or a worker restart is judged at the rate the server has shown,
+   * not at the few requests answered in its first second (which made it refuse what it could serve).
    */
   private throughput(): number | undefined {
-    const now = performance.now();
-    while (this.completions.length > 0 && now - this.completions[0]!.at > RATE_WINDOW_MS) this.completions.shift();
-    if (this.completions.length < 2) return undefined;
-    const span = Math.max(1000, this.busyMsNow(now) - this.completions[0]!.busy);
-    return (this.completions.reduce((n, c) => n + c.pairs, 0) * 1000) / span;
+    if (this.costRows === 0) return undefined;
+    // (ms per padded token) x (padded tokens per pair) = ms per pair.
+    const msPerPair = this.costMs / this.costRows;
+    return ((this.opts.parallelRuns ?? 1) * 1000) / msPerPair;
   }
 
-  /** Seconds until the queue has room again at the recent throughput: between 1 and 60. */
+  /** Seconds until the queue has room again at the measured throughput: between 1 and 60. */
   retryAfterS(): number {
     const perS = this.throughput();
     if (perS === undefined) return 1;

@@ -251,10 +251,8 @@ export class Engine {
           // The client's own timeout_ms (at most REQUEST_TIMEOUT_MS) is the client's choice; the server's cap is not.
           if (opts.timeoutMs !== undefined && opts.timeoutMs <= this.config.requestTimeoutMs) {
             throw new ServiceError(
-              'timeout',
+              'deadline_exceeded',
               `the request did not finish within its ${deadline.ms} ms deadline (timeout_ms); the pairs not yet scored were dropped: send a larger timeout_ms (at most REQUEST_TIMEOUT_MS=${this.config.requestTimeoutMs}) or fewer passages`,
-              undefined,
-              true,
             );
           }
           throw new ServiceError(

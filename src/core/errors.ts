@@ -11,6 +11,7 @@ export type ErrorType =
   | 'not_ready'
   | 'overloaded'
   | 'timeout'
+  | 'deadline_exceeded'
   | 'shutting_down'
   | 'cancelled'
   | 'backend'
@@ -22,10 +23,6 @@ export class ServiceError extends Error {
     message: string,
     /** Seconds the client should wait before retrying (sent as Retry-After). */
     readonly retryAfterS?: number,
-    /**
-     * timeout only: the deadline that passed was the client's own (timeout_ms), not the server's REQUEST_TIMEOUT_MS.
-     */
-    readonly clientDeadline = false,
   ) {
     super(message);
     this.name = 'ServiceError';

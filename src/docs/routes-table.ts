@@ -38,6 +38,8 @@ export function routesTable(spec: Spec): string {
   const rows = ['| Route | What it does | Request body | Statuses |', '|---|---|---|---|'];
   for (const [path, ops] of Object.entries(spec.paths)) {
     for (const [method, op] of Object.entries(ops)) {
+      // The 405 operations (a method the path does not take): said once under the table, not a row each.
+      if ((op as Record<string, unknown>)['x-method-not-allowed']) continue;
       const body = op.requestBody?.content?.['application/json']?.schema;
       rows.push(
         `| \`${method.toUpperCase()} ${path}\` | ${cell(op.summary ?? '')} | ${cell(describe(body)) || '-'} | ${Object.keys(op.responses ?? {}).join(', ')} |`,

@@ -1,14 +1,23 @@
 // Slow and silent clients: Node's timeouts on the listening server, our JSON shape for the 408 it answers, and the
-// early-response rule. A request answered before its body arrived (401, 413, 415, shutting_down) has the rest of
-// its body read and thrown away for at most EARLY_RESPONSE_LINGER_MS, so an honest client that is still sending
-// reads the answer instead of a reset (closing at once would RST the socket under its unread bytes); a client still
-// trickling after that is cut off.
+// early-response rule. A request answered before its body arrived (401, 413, 415, 429, shutting_down) gets
+// `Connection: close`, and the connection is closed gracefully (lingering close, as nginx does): the answer is sent
+// with a FIN, the rest of the body is read and thrown away, and the socket closes once the client is done. Closing at
+// once would reset the connection under the client's unread bytes, and a client that sends its whole body before it
+// reads (Python's http.client, requests) would see ECONNRESET instead of the answer. The rest must keep arriving at
+// EARLY_RESPONSE_MIN_BYTES_PER_S (after EARLY_RESPONSE_LINGER_MS of grace): a client trickling it is cut off.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
 
-/** How long the rest of a body answered early may keep arriving before the connection is closed. */
+/** Grace for the rest of a body answered early, on top of its bytes at EARLY_RESPONSE_MIN_BYTES_PER_S. */
 export const EARLY_RESPONSE_LINGER_MS = 3000;
+/** The slowest the rest of a body answered early may arrive (1 MiB/s: 100 MB in 100 s, a trickler is cut in 3 s). */
+export const EARLY_RESPONSE_MIN_BYTES_PER_S = 1024 * 1024;
+
+/** How long the rest of a body of `contentLength` bytes (unknown when chunked) may take once it is answered early. */
+export const earlyResponseLingerMs = (contentLength: number | undefined) =>
+  EARLY_RESPONSE_LINGER_MS + ((contentLength ?? 0) / EARLY_RESPONSE_MIN_BYTES_PER_S) * 1000;
 
 /** How often Node checks HEADERS_TIMEOUT_MS / BODY_TIMEOUT_MS (its default is every 30 s). */
 const CHECK_INTERVAL_MS = 1000;
@@ -51,21 +60,45 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   socket.destroy(err);
 }
 
+const hasBody = (headers: IncomingHttpHeaders) =>
+  Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
+
 /** Header timeout and connection cap (not Fastify options), and the early-response linger. */
 export function installConnectionLimits(app: FastifyInstance, config: Config): void {
   app.server.headersTimeout = config.headersTimeoutMs;
   app.server.maxConnections = config.maxConnections;
-  app.addHook('onResponse', async (request) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     const req = request.raw;
     // (inject() has no real socket.)
-    if (req.complete || !req.socket || req.socket.destroyed || typeof req.socket.destroy !== 'function') return;
-    // Node reads and discards the rest of the body after the response; bound how long that may take.
+    if (req.complete || !hasBody(req.headers) || !req.socket || typeof req.socket.destroy !== 'function')
+      return payload;
+    // Answered before its body arrived: no further request on this connection.
+    reply.header('connection', 'close');
+    // For a Connection: close answer Node calls socket.destroySoon(), which destroys the socket once the answer is
+    // written, under the body still arriving (a reset). socket.end() instead: the answer, a FIN, and the rest of the
+    // body is still read (and thrown away: Node dumps an unread request body); the socket closes when the client
+    // closes its side, or when the linger below runs out.
     const socket = req.socket;
-    const timer = setTimeout(() => {
-      if (!req.complete) socket.destroy();
-    }, EARLY_RESPONSE_LINGER_MS);
+    socket.destroySoon = () => void socket.end();
+    return payload;
+  });
+  app.addHook('onResponse', async (request) => {
+    const req = request.raw;
+    if (req.complete || !req.socket || req.socket.destroyed || typeof req.socket.destroy !== 'function') return;
+    const socket = req.socket;
+    const length = Number(req.headers['content-length']);
+    const timer = setTimeout(
+      () => {
+        if (!req.complete) socket.destroy();
+      },
+      earlyResponseLingerMs(Number.isFinite(length) ? length : undefined),
+    );
     timer.unref();
-    req.once('end', () => clearTimeout(timer));
+    req.once('end', () => {
+      clearTimeout(timer);
+      // The whole body is read and our side is closed: a client that keeps its side open is not waited for.
+      if (socket.writableEnded) setTimeout(() => socket.destroy(), 1000).unref();
+    });
     socket.once('close', () => clearTimeout(timer));
   });
 }

@@ -14,8 +14,11 @@ const STATUS: Record<ErrorType, number> = {
   method_not_allowed: 405,
   not_ready: 503,
   overloaded: 429,
-  // The server's REQUEST_TIMEOUT_MS passed; a client's own timeout_ms is 408 (statusOf).
+  // The server's REQUEST_TIMEOUT_MS passed (with Retry-After): the server was too busy.
   timeout: 503,
+  // The request's own timeout_ms passed: the client's deadline, as gRPC's DEADLINE_EXCEEDED maps to 504. Not 408,
+  // which says the request never arrived in full and which browsers and proxies retry on their own.
+  deadline_exceeded: 504,
   shutting_down: 503,
   cancelled: 499,
   backend: 500,
@@ -24,11 +27,7 @@ const STATUS: Record<ErrorType, number> = {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
-/**
- * A deadline the client set itself (timeout_ms) that passes is the client's outcome, 408 Request Timeout, as Node's
- * own header and body timeouts (src/http/connections.ts); the server's REQUEST_TIMEOUT_MS passing is 503.
- */
-const statusOf = (e: ServiceError) => (e.type === 'timeout' && e.clientDeadline ? 408 : STATUS[e.type]);
+const statusOf = (e: ServiceError) => STATUS[e.type];
 
 export function errorBody(type: ErrorType, message: string) {
   return { error: { type, message } };
@@ -140,6 +139,52 @@ function methodNotAllowed(
   return reply
     .status(405)
     .send(errorBody('method_not_allowed', `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`));
+}
+
+type SpecOperation = { tags?: string[]; responses?: Record<string, unknown>; [k: string]: unknown };
+/** The methods an OpenAPI 3.0 path item can hold. */
+const SPEC_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+/** Marks the operations methodNotAllowedInSpec adds (the docs' route table leaves them out). */
+export const NOT_ALLOWED_MARK = 'x-method-not-allowed';
+
+/**
+ * The spec lists every status the server answers, 405s included: on each path, every method it does not take (HEAD
+ * is taken wherever GET is) becomes an operation answering 405 with Allow, as methodNotAllowed does. No key is needed
+ * for that answer (the error handler answers 405 before an unauthorized: the path is in the spec anyway), so these
+ * operations have no security and no 401. Used as the spec's transform.
+ */
+export function methodNotAllowedInSpec<S extends { paths?: object }>(spec: S): S {
+  const paths: Record<string, Record<string, SpecOperation>> = {};
+  for (const [path, item] of Object.entries((spec.paths ?? {}) as Record<string, Record<string, SpecOperation>>)) {
+    const own = SPEC_METHODS.filter((m) => item[m]);
+    const taken = new Set<string>(own.includes('get') ? [...own, 'head'] : own);
+    const allow = METHODS.filter((m) => taken.has(m.toLowerCase())).join(', ');
+    const tags = own.map((m) => item[m]!.tags).find((t) => t !== undefined);
+    const added: Record<string, SpecOperation> = {};
+    for (const m of SPEC_METHODS) {
+      if (taken.has(m)) continue;
+      added[m] = {
+        summary: `Not allowed: ${m.toUpperCase()} ${path} is answered 405 (use ${allow})`,
+        ...(tags ? { tags: [...tags] } : {}),
+        [NOT_ALLOWED_MARK]: true,
+        security: [],
+        responses: { 405: { $ref: '#/components/responses/MethodNotAllowed' } },
+      };
+    }
+    paths[path] = { ...item, ...added };
+  }
+  // A fresh object each time: a shared one would be written as a YAML anchor.
+  const error = () => ({ 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } });
+  const components = (spec as { components?: { responses?: object } }).components ?? {};
+  const responses = {
+    ...components.responses,
+    MethodNotAllowed: {
+      description: 'method_not_allowed: the path does not take this method; Allow lists the ones it takes.',
+      headers: { Allow: { description: 'The methods the path takes, e.g. `POST`.', schema: { type: 'string' } } },
+      content: error(),
+    },
+  };
+  return { ...spec, paths, components: { ...components, responses } };
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

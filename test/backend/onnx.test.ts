@@ -1,7 +1,7 @@
 // The ONNX backend: worker threads, device selection, and an event loop that stays free during inference.
 import t from 'tap';
 import { RunWithdrawnError } from '../../src/backend/contract.ts';
-import { OnnxBackend } from '../../src/backend/onnx.ts';
+import { OnnxBackend, watchdogBoundMs } from '../../src/backend/onnx.ts';
 import { readModelDir } from '../../src/backend/model-dir.ts';
 import { Batcher } from '../../src/core/batcher.ts';
 import { testConfig } from '../helpers/server.ts';
@@ -153,3 +153,16 @@ t.test('a run queued behind a running one is withdrawn when its signal aborts; n
   // An already aborted signal never reaches the worker.
   await t.rejects(backend.run(small(), AbortSignal.abort()), RunWithdrawnError);
 });
+
+t.test(
+  'the run bound: 20x the measured expected time, at least 2 s, at most WATCHDOG_MS per 1,000 tokens',
+  async (t) => {
+    t.equal(watchdogBoundMs(0, 4096, 0.01), 0, 'WATCHDOG_MS=0: off');
+    t.equal(watchdogBoundMs(10_000, 4096), 40_960, 'nothing measured yet: WATCHDOG_MS per 1,000 padded tokens');
+    t.equal(watchdogBoundMs(10_000, 500), 10_000, '... never less than WATCHDOG_MS');
+    t.equal(watchdogBoundMs(10_000, 100, 0.05), 2000, 'measured, a small run: the 2 s floor');
+    t.equal(watchdogBoundMs(10_000, 16_384, 0.05), 16_384, 'measured, a large run: 20x its expected 819 ms');
+    t.equal(watchdogBoundMs(10_000, 4096, 1), 40_960, 'never more than the WATCHDOG_MS ceiling');
+    t.equal(watchdogBoundMs(1500, 100, 0.05), 1500, 'a WATCHDOG_MS below the floor wins');
+  },
+);

@@ -70,6 +70,42 @@ t.test('exit, crash and hang: the worker is replaced and the service answers cor
   t.equal((await s.get('/health')).status, 200, '/health stays 200 while restarts succeed');
 });
 
+t.test('a hung worker is noticed within seconds, idle or mid-run, with short request deadlines', async (t) => {
+  // Default WATCHDOG_MS; requests give up after 3 s, long before the old 10 s watchdog floor.
+  const s = await startServer({ requestTimeoutMs: 3000 }, { faults: true });
+  t.teardown(() => s.close());
+  const baseline = await s.post('/rerank', body);
+  t.equal(baseline.status, 200);
+  /** ms from now until /ready answers 503 (the hang noticed), or Infinity after `ms`. */
+  const noticed = async (ms = 15_000) => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) {
+      if ((await s.get('/ready')).status === 503) return performance.now() - t0;
+      await sleep(50);
+    }
+    return Infinity;
+  };
+  for (const kind of ['hang-idle', 'hang'] as const) {
+    const before = await restarts(s, 'hang');
+    t.equal((await s.post('/debug/fault', { kind })).status, 202, `${kind} injected`);
+    // hang-idle: no request at all, only the heartbeat can tell. hang: a request's run hangs the worker.
+    const held = kind === 'hang' ? s.post('/rerank', body) : undefined;
+    const ms = await noticed();
+    t.ok(ms < 6000, `${kind}: /ready turned 503 ${Math.round(ms)} ms after the hang`);
+    if (held) {
+      const r = await held;
+      t.ok([500, 503].includes(r.status), `the request held by the hung run fails (${r.status})`);
+      if (r.status === 500)
+        t.match(r.body.error.message, /a session\.run of \d+ padded tokens took longer than \d+ ms/, 'the run bound');
+    }
+    await until(`a hang counted for ${kind}`, async () => (await restarts(s, 'hang')) === before + 1, 10_000);
+    await until(`/ready after ${kind}`, async () => (await s.get('/ready')).status === 200);
+    const after = await s.post('/rerank', body);
+    t.equal(after.status, 200, `answers after ${kind}`);
+    t.same(after.body.results, baseline.body.results, `same answer after ${kind}`);
+  }
+});
+
 t.test('requests that arrive while no worker is up wait for the restart instead of failing', async (t) => {
   const s = await startServer({}, { faults: true });
   t.teardown(() => s.close());

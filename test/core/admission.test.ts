@@ -1,4 +1,5 @@
-// Admission control in isolation: the queue bound, Retry-After from the recent throughput, deadlines, the drain.
+// Admission control in isolation: the queue bound, Retry-After and the predicted wait from the measured scoring rate,
+// deadlines, the drain.
 import t from 'tap';
 import { Registry } from 'prom-client';
 import { Admission, ReliabilityMetrics } from '../../src/core/admission.ts';
@@ -43,48 +44,64 @@ t.test('MAX_QUEUE_PAIRS: accepted up to the bound, overloaded past it, one reque
   t.match(await registry.getSingleMetricAsString('ko_rerank_rejected_requests_total'), /reason="overloaded"} 1/);
 });
 
-t.test('Retry-After follows the throughput of the last seconds, between 1 and 60', async (t) => {
+t.test('Retry-After follows the measured scoring rate, between 1 and 60', async (t) => {
   const { a } = make(1000);
-  t.equal(a.retryAfterS(), 1, 'no history: 1 s');
-  // 2 completions of 10 pairs within a second: about 20 pairs/s over the 1 s floor of the window
-  a.acquire(10);
-  a.release(10, 10);
-  a.acquire(10);
-  a.release(10, 10);
+  t.equal(a.retryAfterS(), 1, 'nothing measured: 1 s');
+  // Micro-batches of 10 pairs x 100 padded tokens in 500 ms: 0.5 ms per padded token, 50 ms per pair, 20 pairs/s.
+  a.observeRun({ rows: 10, paddedTokens: 1000, inferenceMs: 500 });
+  a.observeRun({ rows: 10, paddedTokens: 1000, inferenceMs: 500 });
   a.acquire(1000);
   t.equal(a.retryAfterS(), 25, '(1000 - 500) pairs at 20 pairs/s');
   const err = refusal(() => a.acquire(1));
   t.equal(err?.retryAfterS, 25, 'the 429 carries it');
   const { a: big } = make(1_000_000);
-  big.acquire(10);
-  big.release(10, 10);
-  big.acquire(10);
-  big.release(10, 10);
+  big.observeRun({ rows: 10, paddedTokens: 1000, inferenceMs: 500 });
   big.acquire(1_000_000);
   t.equal(big.retryAfterS(), 60, 'capped at 60 s');
 });
 
-t.test('the throughput behind the wait prediction counts busy time only, not idle gaps between requests', async (t) => {
+t.test(
+  'the predicted wait: fair shares of the admitted work at the measured ms per pair, times parallel runs',
+  async (t) => {
+    const registry = new Registry();
+    const two = new Admission(
+      { maxQueuePairs: 10_000, requestTimeoutMs: 10_000, parallelRuns: 2 },
+      new ReliabilityMetrics(registry),
+    );
+    t.equal(two.predictedMs(20), undefined, 'nothing measured: no prediction (admitted)');
+    two.observeRun({ rows: 64, paddedTokens: 6400, inferenceMs: 640 }); // 10 ms per pair, 2 runs at once: 200 pairs/s
+    for (let i = 0; i < 10; i++) two.acquire(20);
+    two.acquire(5);
+    // 20 of its own + 10 x min(20, 20) + min(5, 20) = 225 pairs at 200 pairs/s.
+    t.equal(two.predictedMs(20), 1125);
+    t.equal(refusal(() => two.acquire(20, 1000))?.type, 'overloaded', 'more than its 1000 ms deadline: 429 at once');
+    t.match(
+      refusal(() => two.acquire(20, 1000))?.message,
+      /predicted to take 1125 ms at the measured throughput, more than the request's 1000 ms deadline/,
+    );
+    t.equal(
+      refusal(() => two.acquire(20, 1200)),
+      undefined,
+      'within its deadline: admitted',
+    );
+  },
+);
+
+t.test('the measured rate survives idle time, and a trickle of small micro-batches barely moves it', async (t) => {
   const { a } = make(100_000);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  // Two busy periods of about 1.2 s scoring 100 pairs each, 2 s of nothing between them. The estimate sums the pairs
-  // of the completions in the window over the time since the first one: 200 / 1.2 s busy = 167 pairs/s; over wall
-  // time (3.2 s) it would be 62.
-  for (let round = 0; round < 2; round++) {
-    if (round > 0) await sleep(2000);
-    a.acquire(100);
-    await sleep(1200);
-    a.release(100, 100);
-  }
+  for (let i = 0; i < 5; i++) a.observeRun({ rows: 64, paddedTokens: 6400, inferenceMs: 320 }); // 5 ms per pair
   a.acquire(1);
-  const perS = (200 * 1000) / a.predictedMs(200)!;
-  a.release(1, 0);
-  // predictedMs(200) = (200 + min(1, 200)) pairs at the estimate.
-  const estimate = (perS * 201) / 200;
-  t.ok(
-    estimate > 140 && estimate < 200,
-    `about 167 pairs/s (both completions over 1.2 s of busy time), got ${estimate.toFixed(0)}`,
-  );
+  const before = a.predictedMs(100)!;
+  t.equal(Math.round(before), 505, '(100 + 1) pairs at 5 ms');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(a.predictedMs(100), before, 'idle time alone changes nothing (no window of recent completions to empty)');
+  // Ten single-pair runs at 20 ms each (a trickle: the overhead of a run dominates) weigh 10 x 60 tokens.
+  for (let i = 0; i < 10; i++) a.observeRun({ rows: 1, paddedTokens: 60, inferenceMs: 20 });
+  const after = a.predictedMs(100)!;
+  t.ok(after / before < 1.6, `a trickle moves the estimate little (${Math.round(before)} -> ${Math.round(after)} ms)`);
+  // Full micro-batches move it: the server got slower (10 ms per pair).
+  for (let i = 0; i < 20; i++) a.observeRun({ rows: 64, paddedTokens: 6400, inferenceMs: 640 });
+  t.ok(Math.abs(a.predictedMs(100)! - 1010) < 60, `full micro-batches move it (${Math.round(a.predictedMs(100)!)} ms)`);
 });
 
 t.test(

@@ -9,9 +9,10 @@ import type { ComposeOptions } from '../../src/compose.ts';
 import type { OnnxBackend } from '../../src/backend/onnx.ts';
 
 /**
- * Exit the thread (code 3), throw an uncaught error, or block the thread on its next run as a hung session.run would.
+ * Exit the thread (code 3), throw an uncaught error, hang the thread in its next run as a hung session.run would
+ * (hang), or hang it at once while idle (hang-idle); a hang is a busy loop in the worker's event loop.
  */
-export type FaultKind = 'exit' | 'crash' | 'hang';
+export type FaultKind = 'exit' | 'crash' | 'hang' | 'hang-idle';
 export interface FaultMessage {
   type: 'fault';
   kind: FaultKind;
@@ -19,7 +20,7 @@ export interface FaultMessage {
 
 const FaultBody = Type.Object(
   {
-    kind: Type.Union([Type.Literal('exit'), Type.Literal('crash'), Type.Literal('hang')]),
+    kind: Type.Union([Type.Literal('exit'), Type.Literal('crash'), Type.Literal('hang'), Type.Literal('hang-idle')]),
     worker: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },

@@ -210,6 +210,39 @@ t.test('cohere-ai CohereClient (v1).rerank round trip: strings, objects, rank_fi
   t.equal(chunked.results.length, 3, 'maxChunksPerDoc is accepted');
 });
 
+t.test(
+  "/v1/rerank return_documents omitted: Cohere's default (false) for Cohere clients, Jina's (true) for the rest",
+  async (t) => {
+    // The real SDK: it sends X-Fern-SDK-Name: cohere-ai and User-Agent cohere-ai/<version>, no return_documents.
+    const client = new CohereClient({ token: 'any', environment: srv.base });
+    const sdk = await client.rerank({ query, documents, topN: 3 });
+    t.equal(sdk.results.length, 3);
+    for (const r of sdk.results) t.equal(r.document, undefined, 'cohere-ai SDK without returnDocuments: no documents');
+    const asked = await client.rerank({ query, documents, topN: 1, returnDocuments: true });
+    t.equal(asked.results[0]!.document?.text, documents[asked.results[0]!.index], 'returnDocuments true: documents');
+    const raw = async (headers: Record<string, string>, body: object) => {
+      const res = await fetch(`${srv.base}/v1/rerank`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ query, documents, top_n: 2, ...body }),
+      });
+      t.equal(res.status, 200);
+      return ((await res.json()) as { results: { document?: unknown }[] }).results.map((r) => r.document !== undefined);
+    };
+    t.same(await raw({ 'x-fern-sdk-name': 'cohere' }, {}), [false, false], "the Python SDK's X-Fern-SDK-Name: cohere");
+    t.same(await raw({ 'user-agent': 'cohere/5.21.1' }, {}), [false, false], 'a cohere/* User-Agent');
+    t.same(await raw({}, { model: 'rerank-v3.5' }), [false, false], 'a Cohere model name (rerank-*), raw HTTP');
+    t.same(
+      await raw({}, { model: 'jina-reranker-v2-base-multilingual' }),
+      [true, true],
+      "Jina's model: Jina's default",
+    );
+    t.same(await raw({}, {}), [true, true], 'nothing to tell them apart: Jina and vLLM default (true)');
+    t.same(await raw({ 'user-agent': 'cohere-ai/8.1.0' }, { return_documents: true }), [true, true], 'explicit wins');
+    t.same(await raw({}, { model: 'jina-reranker-m0', return_documents: false }), [false, false], 'explicit wins');
+  },
+);
+
 t.test('@langchain/cohere CohereRerank with a client pointed at the server', async (t) => {
   // CohereRerank takes `client`: a CohereClient of the cohere-ai version it depends on (7.x), with our base URL.
   const { CohereClient: LangchainCohereClient } = createRequire(import.meta.resolve('@langchain/cohere'))(

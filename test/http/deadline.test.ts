@@ -1,4 +1,4 @@
-// Deadlines and client disconnects: a request past its own timeout_ms gets 408 (type timeout), one past the server's
+// Deadlines and client disconnects: a request past its own timeout_ms gets 504 (type deadline_exceeded), one past the server's
 // REQUEST_TIMEOUT_MS 503 (type timeout, Retry-After), and one whose client has gone is dropped; each way its queued
 // pairs are removed before they reach the model (counted in ko_rerank_dropped_pairs_total{reason}) and no inference
 // is spent on them.
@@ -42,7 +42,7 @@ function hold(backend: ScriptedBackend): () => void {
 const passages = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} 문단 ${i}`);
 
 t.test(
-  "timeout_ms: past the client's own deadline the request is 408 timeout and its queued pairs never reach the model",
+  "timeout_ms: past the client's own deadline the request is 504 deadline_exceeded and its queued pairs never reach the model",
   async (t) => {
     const s = await server({ requestTimeoutMs: 30_000 });
     t.teardown(s.close);
@@ -51,10 +51,10 @@ t.test(
     while (s.backend.batches.length === 0) await sleep(5);
     const t0 = performance.now();
     const late = await s.post('/rerank', { query: '질문', passages: passages(40, '나'), timeout_ms: 100 });
-    t.equal(late.status, 408, "the client's deadline: 408, not a server error");
+    t.equal(late.status, 504, "the client's deadline: 504 Gateway Timeout (gRPC DEADLINE_EXCEEDED), not 408");
     t.ok(performance.now() - t0 < 5_000, 'answered at its deadline, not after the queue drained');
     const body = (await late.json()) as any;
-    t.equal(body.error.type, 'timeout');
+    t.equal(body.error.type, 'deadline_exceeded');
     t.match(
       body.error.message,
       /100 ms deadline \(timeout_ms\).*larger timeout_ms \(at most REQUEST_TIMEOUT_MS=30000\)/,
@@ -96,14 +96,15 @@ t.test(
     }
     // A timeout_ms equal to REQUEST_TIMEOUT_MS is the client's own deadline.
     const own = await s.post('/score', { pairs: [['q', 'a']], timeout_ms: 150 });
-    t.equal(own.status, 408);
+    t.equal(own.status, 504);
+    t.equal(((await own.json()) as any).error.type, 'deadline_exceeded');
     const late = await s.post('/v1/rerank', { query: 'q', documents: ['a'], timeout_ms: 50 });
-    t.equal(late.status, 408, 'the Cohere routes too');
+    t.equal(late.status, 504, 'the Cohere routes too');
     const toolkit = await s.post('/invocations', {
       inputs: [{ text: 'q', text_pair: 'a' }],
       parameters: { timeout_ms: 50 },
     });
-    t.equal(toolkit.status, 408, '/invocations parameters.timeout_ms too');
+    t.equal(toolkit.status, 504, '/invocations parameters.timeout_ms too');
   },
 );
 

@@ -88,10 +88,11 @@ t.test('the spec states what the server enforces (scripts/schemathesis.sh checks
   const timeoutRoutes = ['/rerank', '/score', '/v1/score', '/v1/rerank', '/v2/rerank', '/invocations'];
   for (const path of timeoutRoutes) {
     const responses = served.paths[path].post.responses;
-    t.ok(responses['408'], `${path}: 408 (its own timeout_ms passed) declared`);
+    t.ok(responses['504'], `${path}: 504 (its own timeout_ms passed) declared`);
+    t.notOk(responses['408'], `${path}: no 408 (the request did arrive)`);
     t.ok(responses['503'], `${path}: 503 (REQUEST_TIMEOUT_MS, not ready, shutting down) declared`);
   }
-  t.notOk(served.paths['/predict'].post.responses['408'], '/predict takes no timeout_ms: no 408');
+  t.notOk(served.paths['/predict'].post.responses['504'], '/predict takes no timeout_ms: no 504');
 });
 
 t.test(
@@ -123,3 +124,28 @@ t.test('/ready is 503 and inference 503 until the engine is started', async (t) 
   t.equal(rr.statusCode, 503);
   t.equal(rr.json().error.type, 'not_ready');
 });
+
+t.test(
+  'every 405 the server answers on a spec path is in the spec, with Allow; every declared 405 is answered',
+  async (t) => {
+    const served = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+    const missing: string[] = [];
+    const wrong: string[] = [];
+    for (const [path, item] of Object.entries<any>(served.paths)) {
+      for (const method of methods) {
+        const res = await app.inject({ method: method.toUpperCase() as 'GET', url: path });
+        const ref = item[method]?.responses?.['405']?.$ref as string | undefined;
+        const declared = ref ? served.components.responses[ref.split('/').pop()!] : item[method]?.responses?.['405'];
+        if (res.statusCode === 405) {
+          if (!declared) missing.push(`${method.toUpperCase()} ${path}`);
+          else if (!declared.headers?.Allow) wrong.push(`${method.toUpperCase()} ${path}: no Allow header declared`);
+        } else if (declared) wrong.push(`${method.toUpperCase()} ${path}: declared 405, answered ${res.statusCode}`);
+      }
+    }
+    t.same(missing, [], 'each 405 answered is declared (GET /predict, GET /v1/score, POST /health ...)');
+    t.same(wrong, [], 'each declared 405 is answered, with Allow');
+    t.ok(served.paths['/predict'].get?.responses['405'], 'GET /predict: 405 declared');
+    t.ok(served.paths['/v1/score'].get?.responses['405'], 'GET /v1/score: 405 declared');
+  },
+);

@@ -121,6 +121,56 @@ t.test('a large body answered early (413) reaches the client as a 413, not a res
   }
 });
 
+t.test(
+  'a 100 MB body with Content-Length gets its early 413 JSON, not a reset, whether the client reads early or late',
+  async (t) => {
+    const s = await startServer({});
+    t.teardown(() => s.close());
+    const port = Number(new URL(s.base).port);
+    const MB = 1024 * 1024;
+    const chunk = Buffer.alloc(MB, 0x20);
+    // A client that sends its whole body before it reads the answer, as Python's http.client (requests) does: the
+    // server must read and throw away the rest of the body, not close under it (which resets the connection).
+    for (let round = 0; round < 2; round++) {
+      const sock = net.connect(port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.pause();
+      let error: (Error & { code?: string }) | undefined;
+      sock.on('error', (e) => (error = e));
+      sock.write(head('/rerank', `Content-Length: ${100 * MB}\r\n\r\n`));
+      for (let i = 0; i < 100 && !error && !sock.destroyed; i++) {
+        if (!sock.write(chunk)) await new Promise((r) => (sock.once('drain', r), sock.once('close', r)));
+      }
+      t.equal(error?.code, undefined, `#${round}: the 100 MB were sent without a reset`);
+      let got = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (d) => (got += d));
+      sock.resume();
+      await Promise.race([new Promise((r) => sock.once('close', r)), sleep(10_000)]);
+      sock.destroy();
+      t.match(got, /^HTTP\/1\.1 413 /, `#${round}: 413 read after the whole body was sent`);
+      t.match(got, /\r\nconnection: close\r\n/i, 'Connection: close');
+      t.match(got, /\{"error":\{"type":"too_large","message":"Request body is too large/, 'the JSON error');
+      t.equal(error?.code, undefined, `#${round}: no reset while reading the answer`);
+    }
+    // fetch (undici) reads the answer while it sends.
+    const big = Buffer.alloc(100 * MB, 0x20);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(s.base + '/rerank', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: big,
+      }).then(
+        async (r) => ({ status: r.status, body: (await r.json()) as any }),
+        (e: Error & { cause?: { code?: string } }) => ({ status: 0, body: e.cause?.code ?? e.message }),
+      );
+      t.equal(res.status, 413, `fetch #${i}: ${JSON.stringify(res.body).slice(0, 120)}`);
+      t.equal(res.body.error?.type, 'too_large');
+    }
+    t.ok(await ordinary(s), 'the server still serves');
+  },
+);
+
 t.test('MAX_CONNECTIONS: connections past the cap are closed at once, the server recovers once they go', async (t) => {
   const s = await startServer({ maxConnections: 20, headersTimeoutMs: 1500 });
   t.teardown(() => s.close());

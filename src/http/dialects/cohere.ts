@@ -7,6 +7,7 @@ import type { Engine, EngineResult } from '../../core/engine.ts';
 import { ServiceError } from '../../core/errors.ts';
 import { Query, TIMEOUT_DOC, clientSignal, refusal } from './common.ts';
 import { JinaDocument, JinaModel, JinaReturnDocuments, withDocument } from './jina.ts';
+import type { V1Client } from './index.ts';
 import { VllmExtras, VllmUsage, activation, topN, usage } from './vllm.ts';
 
 const CohereDocument = Type.Union(
@@ -228,20 +229,20 @@ const rankOptions = (body: CohereV1Body | CohereV2Body, reply: FastifyReply) => 
   signal: clientSignal(reply),
 });
 
-/** POST /v1/rerank: Cohere v1's answer with Jina's and vLLM's fields. */
-export async function cohereV1Rerank(engine: Engine, body: CohereV1Body, reply: FastifyReply) {
+/**
+ * POST /v1/rerank: Cohere v1's answer with Jina's and vLLM's fields. `client` (v1Client) picks the default of
+ * return_documents: Cohere's false, Jina's true.
+ */
+export async function cohereV1Rerank(engine: Engine, body: CohereV1Body, reply: FastifyReply, client: V1Client) {
   const texts = documentTexts(body.documents, body.rank_fields ?? undefined);
+  const returnDocuments = body.return_documents ?? client === 'jina';
   const score = activation(body);
   const out = await engine.rank(body.query, texts, rankOptions(body, reply), 'documents');
   return {
     id: randomUUID(),
     model: engine.model.name,
     results: out.results.map((r) =>
-      withDocument(
-        { index: r.index, relevance_score: score(r.logit) },
-        body.documents[r.index]!,
-        body.return_documents,
-      ),
+      withDocument({ index: r.index, relevance_score: score(r.logit) }, body.documents[r.index]!, returnDocuments),
     ),
     usage: usage(out.tokens),
     meta: { api_version: { version: '1' as const }, billed_units: { search_units: searchUnits(out) } },

@@ -50,7 +50,7 @@ export const Query = (description = 'The search query; not empty or blank.') =>
 export const Passages = (description: string) => Type.Array(Type.String(), { minItems: 1, description });
 
 export const TIMEOUT_DOC =
-  "This request's own deadline in milliseconds: when it passes the answer is 408 (type timeout) and pairs not yet scored are dropped. Capped by the server's REQUEST_TIMEOUT_MS, whose passing is answered 503 (type timeout, Retry-After).";
+  "This request's own deadline in milliseconds: when it passes the answer is 504 (type deadline_exceeded, no Retry-After) and pairs not yet scored are dropped. Capped by the server's REQUEST_TIMEOUT_MS, whose passing is answered 503 (type timeout, Retry-After).";
 export const TimeoutMs = Type.Integer({ minimum: 1, description: TIMEOUT_DOC });
 
 export const ErrorResponse = Type.Object(
@@ -58,7 +58,7 @@ export const ErrorResponse = Type.Object(
     error: Type.Object({
       type: Type.String({
         description:
-          'bad_request | unauthorized | validation | too_large | unsupported_media_type | not_acceptable | not_found | not_ready | overloaded | timeout | shutting_down | internal | backend',
+          'bad_request | unauthorized | validation | too_large | unsupported_media_type | not_acceptable | not_found | method_not_allowed | not_ready | overloaded | timeout | deadline_exceeded | shutting_down | internal | backend',
       }),
       message: Type.String(),
     }),
@@ -85,12 +85,12 @@ export const errorResponses = {
       "not_ready (the model is loading), shutting_down, or timeout: the server's REQUEST_TIMEOUT_MS passed (with Retry-After).",
   }),
 };
-/** The routes whose bodies take timeout_ms: its passing is 408. */
+/** The routes whose bodies take timeout_ms: its passing is 504. */
 export const deadlineResponses = {
   ...errorResponses,
-  408: Type.Ref(ErrorResponse, {
+  504: Type.Ref(ErrorResponse, {
     description:
-      "timeout: the request's own timeout_ms passed before it was scored (no Retry-After: the deadline was the client's).",
+      "deadline_exceeded: the request's own timeout_ms passed before it was scored (no Retry-After: the deadline was the client's; gRPC's DEADLINE_EXCEEDED).",
   }),
 };
 

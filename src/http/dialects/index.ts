@@ -4,7 +4,9 @@
 //                           `documents` without `model`)
 //   POST /score, /v1/score  `text_1` or `text_2` → vLLM; else native (`pairs`)
 //   POST /invocations       `inputs` → the SageMaker toolkit payload; else the native /rerank body (`query`)
-//   POST /v1/rerank         Cohere v1's body, which Jina and vLLM send too; POST /v2/rerank: Cohere v2's, also vLLM's
+//   POST /v1/rerank         Cohere v1's body, which Jina and vLLM send too; POST /v2/rerank: Cohere v2's, also vLLM's.
+//                           The body alone cannot say whose it is; where the defaults differ (return_documents),
+//                           v1Client tells Cohere's clients apart by what they send (v1Client below)
 //   POST /predict           TEI
 import { ServiceError } from '../../core/errors.ts';
 import { pickError, validationMessage, type SchemaError } from '../errors.ts';
@@ -44,6 +46,25 @@ export function rerankDialect(body: unknown): Dialect {
   if (has(body, 'texts')) return TEI_RERANK;
   if (has(body, 'documents') && has(body, 'model')) return VLLM_RERANK;
   return NATIVE_RERANK;
+}
+
+/** Who sent a POST /v1/rerank body, where it matters: Cohere's default return_documents is false, Jina's true. */
+export type V1Client = 'cohere' | 'jina';
+
+/**
+ * Cohere's clients, by what they send: the official SDKs (cohere-ai for JavaScript, cohere for Python, and what is
+ * built on them: langchain-cohere, LlamaIndex's CohereRerank) send `X-Fern-SDK-Name: cohere-ai` / `cohere` and a
+ * `User-Agent` of `cohere-ai/<version>` / `cohere/<version>`; raw HTTP may name a Cohere model (`rerank-english-v3.0`,
+ * `rerank-v3.5`: Cohere's models are named rerank-*). Anything else (Jina's clients, which name jina-reranker-*
+ * models, vLLM's, curl) is read as Jina's. The headers win over the model name.
+ */
+export function v1Client(headers: Readonly<Record<string, string | string[] | undefined>>, body: unknown): V1Client {
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v)?.trim().toLowerCase() ?? '';
+  const sdk = first(headers['x-fern-sdk-name']);
+  if (sdk === 'cohere' || sdk === 'cohere-ai') return 'cohere';
+  if (/^cohere(-ai)?\//.test(first(headers['user-agent']))) return 'cohere';
+  const model = has(body, 'model') ? (body as { model: unknown }).model : undefined;
+  return typeof model === 'string' && model.toLowerCase().startsWith('rerank-') ? 'cohere' : 'jina';
 }
 
 /** POST /score's and /v1/score's dialect of a body. */

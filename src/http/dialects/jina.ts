@@ -2,12 +2,12 @@
 // the answer than Cohere's clients: the served `model`, `usage`, and each result's document, returned by default.
 import { Type } from '@sinclair/typebox';
 
-/** The v1 body's return_documents, with Jina's default. */
+/** The v1 body's return_documents, with Cohere's default for Cohere's clients and Jina's for the rest. */
 export const JinaReturnDocuments = Type.Optional(
   Type.Boolean({
     nullable: true,
     description:
-      'Default true (as Jina and vLLM answer): each result has its document, `{text}` or the object as sent. false: no documents.',
+      "true: each result has its document, `{text}` or the object as sent; false: no documents. Omitted or null: Cohere's default (false) for Cohere's clients (the SDKs' `X-Fern-SDK-Name: cohere-ai` / `cohere` or a `User-Agent` of `cohere-ai/...` / `cohere/...`; else a `model` named `rerank-*`), Jina's and vLLM's default (true) for every other client.",
   }),
 );
 
@@ -22,12 +22,8 @@ export const JinaDocument = Type.Optional(
   ),
 );
 
-/** A v1 result with its document as Jina reads it (`{text}` for a string, an object as sent), unless return_documents is false. */
-export function withDocument<R extends object, D extends object>(
-  item: R,
-  doc: string | D,
-  returnDocuments: boolean | null | undefined,
-) {
-  if (returnDocuments === false) return item;
+/** A v1 result with its document as Jina reads it (`{text}` for a string, an object as sent), when returnDocuments. */
+export function withDocument<R extends object, D extends object>(item: R, doc: string | D, returnDocuments: boolean) {
+  if (!returnDocuments) return item;
   return { ...item, document: typeof doc === 'string' ? { text: doc } : doc };
 }

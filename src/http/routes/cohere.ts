@@ -9,6 +9,7 @@ import {
   cohereV2Rerank,
 } from '../dialects/cohere.ts';
 import { deadlineResponses } from '../dialects/common.ts';
+import { v1Client } from '../dialects/index.ts';
 import type { RouteDeps } from '../deps.ts';
 
 export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { engine }) => {
@@ -18,13 +19,13 @@ export const cohereRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       schema: {
         summary: 'Cohere v1, Jina and vLLM compatible rerank',
         description:
-          "Cohere v1 (`cohere-ai` CohereClient), Jina (langchain_community JinaRerank) and vLLM's /v1/rerank. relevance_score = sigmoid(logit) (the logit with vLLM's use_activation false), results sorted on the fp32 logits, top_n cut after sorting (0: all, as vLLM). Each result has its `document` unless return_documents is false (Jina and vLLM return them by default); `model` and `usage` for Jina and vLLM clients.",
+          "Cohere v1 (`cohere-ai` CohereClient), Jina (langchain_community JinaRerank) and vLLM's /v1/rerank. relevance_score = sigmoid(logit) (the logit with vLLM's use_activation false), results sorted on the fp32 logits, top_n cut after sorting (0: all, as vLLM). Each result has its `document` when return_documents is true; left out, Cohere's default (false) applies to Cohere's clients (the SDKs' X-Fern-SDK-Name / User-Agent, or a Cohere model name rerank-*) and Jina's and vLLM's (true) to the rest; `model` and `usage` for Jina and vLLM clients.",
         tags: ['compat'],
         body: CohereV1Body,
         response: { 200: CohereV1Response, ...deadlineResponses },
       },
     },
-    async (request, reply) => cohereV1Rerank(engine, request.body, reply),
+    async (request, reply) => cohereV1Rerank(engine, request.body, reply, v1Client(request.headers, request.body)),
   );
 
   app.post(
