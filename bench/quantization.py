@@ -28,7 +28,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,9 @@ def dev_rows(queries: int):
     tokenizer = ReferenceTokenizer(MODEL / "sentencepiece.bpe.model", config["vocab_size"])
     dev = corpus.dev[:queries]
     candidates = bm25_candidates(corpus, BM25(corpus.passages), DEPTH)[:queries]
-    rows = [tokenizer.encode_pair(e.query, corpus.passages[d], MAX_LEN)[0] for e, docs in zip(dev, candidates) for d in docs]
+    rows = [
+        tokenizer.encode_pair(e.query, corpus.passages[d], MAX_LEN)[0] for e, docs in zip(dev, candidates) for d in docs
+    ]
     relevant = [set(e.positives) for e in dev]
     return rows, candidates, relevant
 
@@ -104,7 +106,7 @@ def main() -> None:
         "2026-12-04: git show 132a601:models/ko-reranker-small/onnx/model_quantized.onnx > FILE)",
     )
     args = parser.parse_args()
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
     out = args.out or ROOT / f"bench/results/{date}-quantization.json"
 
     started = time.time()
@@ -161,7 +163,9 @@ def main() -> None:
     for r in results.values():
         logits = r.pop("_logits")
         r["max_abs_diff_vs_fp32"] = round(max(abs(a - b) for a, b in zip(logits, reference)), 4)
-        top = [max(range(i, i + DEPTH), key=lambda j: x[j]) for x in (logits, reference) for i in range(0, len(x), DEPTH)]
+        top = [
+            max(range(i, i + DEPTH), key=lambda j: x[j]) for x in (logits, reference) for i in range(0, len(x), DEPTH)
+        ]
         half = len(top) // 2
         r["top1_agreement_with_fp32"] = round(sum(a == b for a, b in zip(top[:half], top[half:])) / half, 4)
 

@@ -22,8 +22,8 @@ from .data import load_corpus, write_split
 from .evaluate import bm25_candidates, rerank, table
 from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .onnx_export import OnnxScorer, export, quantize_int8
-from .quantize import DEFAULT_METHOD, FILE_NAMES
 from .pairs import pad_batch
+from .quantize import DEFAULT_METHOD, FILE_NAMES
 from .tokenizer import ReferenceTokenizer, train_sentencepiece, write_hf_tokenizer
 from .train import TrainSettings, train
 

@@ -1,8 +1,8 @@
 """The second half of build_small: export, quantization, dev evaluation, fixtures, metrics.json and the model card.
 
-The default (served) file is SERVED (scripts/modelkit/quantize.py's default method, whose scores do not depend on the
-batch), the only ONNX file in the model directory. The fp32 export
-goes to build/ko-reranker-small (gitignored, itself a servable model directory), since both files together would
+The default (served) file is SERVED (card_small.METHOD of scripts/modelkit/quantize.py, chosen by
+bench/quantization.py; its scores do not depend on the batch), the only ONNX file in the model directory. The fp32
+export goes to build/ko-reranker-small (gitignored, itself a servable model directory), since both files together would
 exceed the repository budget; scripts/tests/test_small_model.py re-exports it from model.safetensors and checks it
 against the fixtures' PyTorch logits.
 """
@@ -19,14 +19,14 @@ import torch
 
 from . import card_small, fixtures, safetensors_io
 from .bm25 import BM25
+from .card_small import METHOD, SERVED
 from .evaluate import bm25_candidates, rerank, table
 from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
-from .onnx_export import OnnxScorer, export, quantize_int8
-from .quantize import DEFAULT_METHOD, FILE_NAMES
+from .onnx_export import OnnxScorer, export
 from .pairs import pad_batch
+from .quantize import quantize
 
 DEPTH = 20
-SERVED = "onnx/" + FILE_NAMES[DEFAULT_METHOD]
 EVAL_MAX_LEN = 512
 TOKENIZER_FILES = (
     "config.json",
@@ -60,7 +60,7 @@ def export_all(model, out: Path, root: Path) -> Path:
     export(model, fp32 / "onnx/model.onnx")
     for stale in (out / "onnx").glob("*.onnx"):
         stale.unlink()
-    quantize_int8(fp32 / "onnx/model.onnx", out / SERVED, out)
+    quantize(fp32 / "onnx/model.onnx", out / SERVED, method=METHOD, model_dir=out)
     return fp32 / "onnx/model.onnx"
 
 

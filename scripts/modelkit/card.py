@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .modeling import XLMRConfig
-from .quantize import DEFAULT_METHOD, FILE_NAMES
+from .quantize import DEFAULT_METHOD, DESCRIPTIONS, FILE_NAMES
 from .train import TrainSettings
 
 INT8 = FILE_NAMES[DEFAULT_METHOD]
@@ -68,9 +68,9 @@ exactly the code path the real model takes: same architecture family, same token
   the fairseq offset, `<mask>` last), `tokenizer.json` with the Precompiled charsmap normalizer, Strip, `Replace(" {{2,}}", " ")`,
   Metaspace, pair template `<s> A </s></s> B </s>`. `sentencepiece.bpe.model` is the reference tokenizer.
 - `onnx/model.onnx` (fp32, opset 14): inputs `input_ids`, `attention_mask` (int64, dynamic batch and sequence),
-  output `logits` float32 `[batch, 1]`. `onnx/{INT8}`: weight-only int8
-  (`scripts/modelkit/quantize.py`, method `{DEFAULT_METHOD}`: int8 weights, fp32 arithmetic), so a pair's logit does not
-  depend on the other pairs of its batch.
+  output `logits` float32 `[batch, 1]`. `onnx/{INT8}`:
+  `scripts/modelkit/quantize.py` method `{DEFAULT_METHOD}` ({DESCRIPTIONS[DEFAULT_METHOD]}), so a pair's logit
+  does not depend on the other pairs of its batch.
 - `model.safetensors`: the PyTorch weights with Hugging Face parameter names (re-export, parity tests).
 
 ## Architecture and size

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .modeling import XLMRConfig
-from .quantize import DEFAULT_METHOD, FILE_NAMES
+from .quantize import DESCRIPTIONS, FILE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Results files are named <date>-<suite>.<ext>: the last in name order is the newest.
@@ -17,7 +17,10 @@ SPEED = max((ROOT / "bench/results").glob("*-model-speed.json"), default=ROOT / 
 QUANTIZATION = max(
     (ROOT / "bench/results").glob("*-quantization.json"), default=ROOT / "bench/results/quantization.json"
 )
-SERVED = "onnx/" + FILE_NAMES[DEFAULT_METHOD]
+# The served file's method, chosen by bench/quantization.py (the card's table); build_small_eval writes it.
+METHOD = "int8-weights"
+SERVED = "onnx/" + FILE_NAMES[METHOD]
+CHOICE = "TODO"
 # The dynamic int8 file served until 2026-12-04; its rows stay in metrics.json under this name until a full rebuild.
 OLD_INT8 = "(ONNX dynamic int8, served before 2026-12-04)"
 
@@ -99,11 +102,8 @@ other jobs, so pairs/s is a floor and CPU ms per pair the steadier number): {r["
 |---|---|---|---|---|---|---|---|---|---|
 {rows}
 
-Served: `{SERVED}` (`{DEFAULT_METHOD}`), the only ONNX file here: int8 storage within the repository budget (fp32 is
-{_mb(r["candidates"]["fp32"]["bytes"])} and fp16 weights {_mb(r["candidates"]["fp16-weights"]["bytes"])}, over the 32 MB
-served-file budget), fp32 arithmetic, so its ranking is fp32's up to the weights' rounding. Batch dependence is the max
-\\|logit in a mixed batch − logit alone\\| on the check pairs and on 40 dev pairs. Other methods:
-`scripts/export_onnx.py --quantize METHOD`."""
+Served: `{SERVED}` (`{METHOD}`), the only ONNX file here. {CHOICE} Batch dependence is the max \\|logit in a mixed
+batch − logit alone\\| on the check pairs and on 40 dev pairs. Other methods: `scripts/export_onnx.py --quantize METHOD`."""
 
 
 def write(out: Path, summary: dict, s: dict, c: XLMRConfig) -> None:
@@ -143,9 +143,8 @@ better than BM25 alone on held-out queries (table below). For the best quality m
 - Tokenizer: XLM-R's SentencePiece Unigram pieces and scores, pruned (below), in the XLM-R id layout (`<s>`=0, `<pad>`=1,
   `</s>`=2, `<unk>`=3, `<mask>` last); `tokenizer.json` with the nmt_nfkc Precompiled charsmap, Strip,
   `Replace(" {{2,}}", " ")`, Metaspace, pair template `<s> A </s></s> B </s>`; `sentencepiece.bpe.model` is the reference.
-- `{SERVED}`: weight-only int8 (`scripts/modelkit/quantize.py`, method `{DEFAULT_METHOD}`: MatMul weights int8
-  per output channel, word embeddings per row, dequantized in the graph; fp32 arithmetic), so a pair's logit equals its
-  score alone within 1e-4 whatever else is in its micro-batch. Inputs `input_ids`,
+- `{SERVED}`: `scripts/modelkit/quantize.py` method `{METHOD}` ({DESCRIPTIONS[METHOD]}), so a pair's logit
+  equals its score alone within 1e-4 whatever else is in its micro-batch. Inputs `input_ids`,
   `attention_mask` (int64 `[batch, sequence]`), output `logits` float32 `[batch, 1]`. It is the only ONNX file here, and the
   server's default `MODEL_FILE=auto` picks it. The fp32 export (`build/ko-reranker-small/`, {_mb(files["fp32 onnx (build/, not committed)"])})
   is rebuilt by `npm run model:build:small -- --reuse-weights`; serve it with `MODEL_DIR=build/ko-reranker-small`.

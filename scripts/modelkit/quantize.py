@@ -41,6 +41,16 @@ FILE_NAMES: dict[str, str] = {
     "fp16-weights": "model_fp16_weights.onnx",
     "fp32": "model.onnx",
 }
+# One line per method for model cards.
+DESCRIPTIONS: dict[str, str] = {
+    "int8-weights": "weight-only int8: MatMul weights int8 per output channel, word embeddings per row, dequantized in "
+    "the graph; fp32 arithmetic",
+    "int8-static": "static int8 (QDQ): weights int8 per output channel, activation ranges calibrated once on Korean "
+    "training-split pairs and fixed in the file; int8 MatMuls",
+    "int8-blockwise": "MatMulNBits: 8-bit weights in blocks of 32, activations quantized per row and block at run time",
+    "fp16-weights": "weights stored fp16, cast to fp32 in the graph; fp32 arithmetic",
+    "fp32": "the fp32 export",
+}
 BATCH_TOLERANCE = 1e-4
 MAX_LEN = 512
 CALIBRATION_DATA = ROOT / "data/msmarco-ko/msmarco-ko.jsonl"
@@ -156,7 +166,9 @@ def _weight_only(source: Path, target: Path, *, embedding: bool, only: Sequence[
 
     model = onnx.load(str(source))
     names = {
-        n: v for n, v in _quantized_inputs(model).items() if (embedding or v[0] != "Gather") and (only is None or n in only)
+        n: v
+        for n, v in _quantized_inputs(model).items()
+        if (embedding or v[0] != "Gather") and (only is None or n in only)
     }
 
     def make(init, axis: int):

@@ -11,7 +11,14 @@ const TOLERANCE = 1e-4;
 const CLIENTS = 12;
 const ROUNDS = 3;
 
-const srv = await startServer({ modelDir: DEFAULT_MODEL_DIR, modelFile: 'auto', maxWaitMs: 20 });
+// Generous deadlines and no wait-based refusals: on a loaded CI machine a slow answer is fine, a missing one is not.
+const srv = await startServer({
+  modelDir: DEFAULT_MODEL_DIR,
+  modelFile: 'auto',
+  maxWaitMs: 20,
+  requestTimeoutMs: 300_000,
+  admitByWait: false,
+});
 t.teardown(() => srv.close());
 
 interface Row {
@@ -65,7 +72,12 @@ t.test('default model: each held-out pair scores the same inside shared micro-ba
       for (let round = 0; round < ROUNDS; round++) {
         const { pairs, at } = requests[client * ROUNDS + round]!;
         const res = await srv.post('/score', { pairs });
-        t.equal(res.status, 200, `client ${client} round ${round}`);
+        t.equal(
+          res.status,
+          200,
+          `client ${client} round ${round}: ${res.status === 200 ? '' : JSON.stringify(res.body)}`,
+        );
+        if (res.status !== 200) continue;
         for (const { heldIndex, position } of at) {
           const diff = Math.abs(scoreOf(res.body, position) - alone[heldIndex]!);
           worst = Math.max(worst, diff);
@@ -78,7 +90,10 @@ t.test('default model: each held-out pair scores the same inside shared micro-ba
   const meanBatch = (after.sum - before.sum) / (after.count - before.count);
   t.ok(meanBatch > 2, `micro-batches were shared: mean ${meanBatch.toFixed(1)} pairs each`);
   t.ok(checked >= CLIENTS * ROUNDS, `${checked} held-out scores checked`);
-  t.ok(worst <= TOLERANCE, `max |logit in a shared micro-batch - logit alone| = ${worst.toExponential(2)} <= ${TOLERANCE}`);
+  t.ok(
+    worst <= TOLERANCE,
+    `max |logit in a shared micro-batch - logit alone| = ${worst.toExponential(2)} <= ${TOLERANCE}`,
+  );
 });
 
 async function batchStats(): Promise<{ sum: number; count: number }> {
