@@ -20,7 +20,17 @@ QUANTIZATION = max(
 # The served file's method, chosen by bench/quantization.py (the card's table); build_small_eval writes it.
 METHOD = "int8-weights"
 SERVED = "onnx/" + FILE_NAMES[METHOD]
-CHOICE = "TODO"
+CHOICE = (
+    "Chosen from the table: the same ranking as fp32 on these pairs (top-1 always fp32's) with logits close to fp32's"
+    " (weights rounded to 8 bits), in standard ONNX operators every execution provider runs (DequantizeLinear, MatMul),"
+    " at 19.6 MB within the 32 MB served-file budget. It costs about fp32's CPU time (a little more: the weights are"
+    " dequantized on every run), so int8 buys size here, not speed. int8-static cost the least CPU of the"
+    " batch-independent files but moved logits by up to 5.7 against fp32 (thresholds would not carry over);"
+    " int8-blockwise was closer to fp32 at the same cost, through a com.microsoft contrib operator (MatMulNBits) that"
+    " not every runtime has; fp16 weights reproduce fp32 exactly (model.safetensors holds fp16 values) but 37.9 MB is"
+    " over budget. The dynamic int8 file served before cost the least CPU, at the price of scores that depended on the"
+    " batch."
+)
 # The dynamic int8 file served until 2026-12-04; its rows stay in metrics.json under this name until a full rebuild.
 OLD_INT8 = "(ONNX dynamic int8, served before 2026-12-04)"
 
@@ -66,6 +76,12 @@ def _speed() -> str:
         for k, v in raw.items()
     )
     svc = r["service"]
+    stale = ""
+    if "model_quantized" in " ".join(raw):
+        stale = (
+            "\n\nThat run (and its int8 rows) served the dynamic int8 file of before 2026-12-04; the file served now"
+            " costs about fp32's CPU time per pair (Served file and quantization, above)."
+        )
     return f"""Measured by `npm run bench -- model-speed` on {r["machine"]["cores"]} × {r["machine"]["cpu"]} (shared with other work;
 load average {r["machine"]["load_avg_start"]:.1f} at the start), onnxruntime-node {r["machine"]["onnxruntime"]}, {r["date"][:10]}.
 
@@ -78,7 +94,7 @@ Service (`npm start` defaults, int8, one worker, HTTP on 127.0.0.1): {svc["pairs
 {svc["latency_ms_p50"]:.0f} ms p50 / {svc["latency_ms_p95"]:.0f} ms p95 (bench/lib/workload.ts rag20: a query with its positive among 19 random
 passages). That is the
 cost of a real pretrained encoder on a CPU: roughly {svc["latency_ms_p50"] / 1000:.2f} s per RAG query on two cores; a GPU
-(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get("tiny_speedup", "n/a")}× faster and ranks no better than BM25."""
+(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get("tiny_speedup", "n/a")}× faster and ranks no better than BM25.{stale}"""
 
 
 def _quantization() -> str:
@@ -89,7 +105,7 @@ def _quantization() -> str:
     rows = "\n".join(
         f"| {name} | {_mb(c['bytes'])} | {c['mrr@20']:.3f} | {c['hit@1']:.3f} | {c['top1_agreement_with_fp32']:.3f} | "
         f"{c['max_abs_diff_vs_fp32']:.3f} | {c['cpu_ms_per_pair']:.1f} | {c['pairs_per_second']:.1f} | {c['rss_mib']:.0f} | "
-        f"{max(c['dev_batch_dependence'], c['check_pairs_batch_dependence']):.2g} |"
+        f"{max(c['dev_batch_dependence'], c['check_pairs_batch_dependence']):.3f} |"
         for name, c in r["candidates"].items()
     )
     return f"""Every file a project tool writes is quantized by `scripts/modelkit/quantize.py`, whose methods keep a pair's logit
