@@ -19,7 +19,7 @@ interface SmallPair {
   truncated: boolean;
 }
 // Measured on the committed model (see its card); the margins leave room without letting a broken model pass.
-const INT8_VS_FP32 = 0.5; // measured 0.29 max, 0.03 median over the 59 pairs (int8 weights, fp32 arithmetic)
+const INT8_VS_FP32 = 0.5; // measured 0.28 max, 0.03 median over the 59 pairs (int8 weights, fp32 arithmetic)
 const MIN_PAIR_WINS = 20; // measured 22 of 22
 const MIN_MRR_GAIN = 0.02;
 const MIN_HIT1_GAIN = 0.02;
