@@ -57,7 +57,9 @@ def _int8_line(int8: dict | None, fp32: dict, old: dict | None = None) -> str:
     if int8 is not None:
         line = f"int8 (the served file) changes MRR@20 by {int8['mrr@20'] - fp32['mrr@20']:+.4f} against fp32."
         if old is not None:
-            line += f" The dynamic int8 file served before 2026-12-04 changed it by {old['mrr@20'] - fp32['mrr@20']:+.4f}."
+            line += (
+                f" The dynamic int8 file served before 2026-12-04 changed it by {old['mrr@20'] - fp32['mrr@20']:+.4f}."
+            )
         return line
     return (
         f"The row {OLD_INT8} is the file served before; the served int8 file was measured on a subset of the dev queries"
