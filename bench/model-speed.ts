@@ -35,7 +35,7 @@ const seqs = rag20.seqs.flat();
 const tokensPerPair = Math.round(seqs.reduce((n, s) => n + s.length, 0) / seqs.length);
 const budget = maxBatchTokensFor(config, 'cpu', model.maxLen);
 
-const files: Record<string, string> = { 'int8 (onnx/model_quantized.onnx, served)': model.onnxPath };
+const files: Record<string, string> = { 'int8 (onnx/model_int8_weights.onnx, served)': model.onnxPath };
 if (existsSync(`${FP32_DIR}/onnx/model.onnx`))
   files['fp32 (build/ko-reranker-small/onnx/model.onnx)'] = `${FP32_DIR}/onnx/model.onnx`;
 const sessions = Object.fromEntries(

@@ -36,7 +36,7 @@ const outIdx = argv.indexOf('--out');
 const flag = (name: string) => (argv.indexOf(name) >= 0 ? argv[argv.indexOf(name) + 1] : undefined);
 /** --skip int8,naive: leave parts out while iterating (the recorded results run everything). */
 const skip = new Set((flag('--skip') ?? '').split(',').filter(Boolean));
-const INT8_FILE = 'model_quantized.onnx';
+const INT8_FILE = 'model_int8_weights.onnx';
 
 const plan = quick
   ? {

@@ -3,12 +3,15 @@
 
     huggingface-cli download Dongjin-kr/ko-reranker --local-dir ./ko-reranker
     bash scripts/setup-python.sh
-    scripts/.venv/bin/python scripts/export_onnx.py ./ko-reranker --out models/ko-reranker [--fp16]
+    scripts/.venv/bin/python scripts/export_onnx.py ./ko-reranker --out models/ko-reranker [--fp16] [--quantize METHOD]
 
 Writes OUT/config.json, the tokenizer files (tokenizer.json is built from sentencepiece.bpe.model when the checkpoint
 lacks it), OUT/onnx/model.onnx (fp32; inputs input_ids and attention_mask, output logits [batch, 1], as optimum
-exports text classification) and, with --fp16, OUT/onnx/model_fp16.onnx. Then it checks the ONNX logits against
-PyTorch on Korean pairs and exits non-zero when they differ by more than --tolerance.
+exports text classification), with --fp16, OUT/onnx/model_fp16.onnx, and with --quantize METHOD a quantized file from
+scripts/modelkit/quantize.py (int8-weights: OUT/onnx/model_int8_weights.onnx, ...). Then it checks the ONNX logits
+against PyTorch on Korean pairs and exits non-zero when they differ by more than --tolerance; every written file is also
+checked to give a pair the same logit inside a mixed batch as alone (within 1e-4). There is no dynamic quantization:
+its activation scales come from the whole batch, so one pair's neighbours would move its score.
 
 Runs on Debian's torch alone: weights come from model.safetensors (read by hand) or pytorch_model.bin (torch.load)
 into the plain-torch XLM-R module of scripts/modelkit, whose parameter names are Hugging Face's.
@@ -30,6 +33,7 @@ from scripts.modelkit import safetensors_io  # noqa: E402
 from scripts.modelkit.modeling import XLMRConfig, XLMRobertaForSequenceClassification  # noqa: E402
 from scripts.modelkit.onnx_export import OnnxScorer, export  # noqa: E402
 from scripts.modelkit.pairs import pad_batch  # noqa: E402
+from scripts.modelkit.quantize import FILE_NAMES, METHODS, check_batch_independence, quantize  # noqa: E402
 from scripts.modelkit.tokenizer import ReferenceTokenizer, write_hf_tokenizer  # noqa: E402
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model"]
@@ -138,6 +142,12 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--fp16", action="store_true", help="also write onnx/model_fp16.onnx (for CUDA)")
+    parser.add_argument(
+        "--quantize",
+        choices=METHODS,
+        metavar="METHOD",
+        help=f"also write a quantized file whose scores do not depend on the batch: {', '.join(METHODS)}",
+    )
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| ONNX fp32 vs PyTorch")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX vs PyTorch check (needs onnxruntime)")
     args = parser.parse_args()
@@ -151,12 +161,20 @@ def main() -> None:
     print(f"wrote {onnx_file} ({onnx_file.stat().st_size / 1e6:.1f} MB)")
     if not args.no_check:
         check(model, onnx_file, args.checkpoint, args.tolerance)
+        check_batch_independence(onnx_file, args.out)
     if args.fp16:
         fp16_file = args.out / "onnx/model_fp16.onnx"
         to_fp16(onnx_file, fp16_file, model.config)
         print(f"wrote {fp16_file} ({fp16_file.stat().st_size / 1e6:.1f} MB)")
         if not args.no_check:
             check(model, fp16_file, args.checkpoint, max(args.tolerance, 2e-2))
+            check_batch_independence(fp16_file, args.out)
+    if args.quantize and args.quantize != "fp32":
+        quantized = args.out / "onnx" / FILE_NAMES[args.quantize]
+        quantize(onnx_file, quantized, method=args.quantize, model_dir=args.out)
+        print(f"wrote {quantized} ({quantized.stat().st_size / 1e6:.1f} MB, {args.quantize}, batch-independent)")
+        if not args.no_check:
+            check(model, quantized, args.checkpoint, max(args.tolerance, 1.0))
 
 
 if __name__ == "__main__":

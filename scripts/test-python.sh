@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x scripts/.venv/bin/python ] || bash scripts/setup-python.sh
 bash scripts/ensure-backbone.sh
-PYTHONPATH=. scripts/.venv/bin/python -m unittest -v scripts.tests.test_modelkit scripts.tests.test_small_model 2>&1 | tail -n 40
+PYTHONPATH=. scripts/.venv/bin/python -m unittest -v scripts.tests.test_modelkit scripts.tests.test_quantize scripts.tests.test_small_model 2>&1 | tail -n 40
 exit "${PIPESTATUS[0]}"

@@ -200,7 +200,7 @@ export const SETTINGS = [
     env: 'MODEL_FILE',
     flag: '--model-file',
     default: 'auto',
-    doc: 'ONNX file inside MODEL_DIR/onnx (or MODEL_DIR), e.g. model_quantized.onnx for int8; auto: model.onnx, or model_quantized.onnx where the directory has only that.',
+    doc: 'ONNX file inside MODEL_DIR/onnx (or MODEL_DIR), e.g. model_int8_weights.onnx; auto: model.onnx, else the first of model_int8_weights, model_int8_static, model_int8_blockwise, model_fp16_weights, model_quantized (.onnx) that exists.',
     parse: nonEmpty,
   }),
   setting({

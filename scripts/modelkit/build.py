@@ -23,6 +23,7 @@ from .evaluate import bm25_candidates, rerank, table
 from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .onnx_export import OnnxScorer, export, quantize_int8
 from .pairs import pad_batch
+from .quantize import DEFAULT_METHOD, FILE_NAMES
 from .tokenizer import ReferenceTokenizer, train_sentencepiece, write_hf_tokenizer
 from .train import TrainSettings, train
 
@@ -111,14 +112,16 @@ def main() -> None:
 
     model = load_model(out)
     export(model, out / "onnx/model.onnx")
-    quantize_int8(out / "onnx/model.onnx", out / "onnx/model_quantized.onnx")
+    int8_file = out / "onnx" / FILE_NAMES[DEFAULT_METHOD]
+    (out / "onnx/model_quantized.onnx").unlink(missing_ok=True)  # the dynamic int8 file of older builds
+    quantize_int8(out / "onnx/model.onnx", int8_file, out)
 
     candidates = bm25_candidates(corpus, bm25, DEPTH)
     results = {"BM25 top-20 (character bigrams)": table(corpus, candidates, DEPTH)}
     scorers = {
         "reranked by ko-reranker-tiny (PyTorch fp32)": model,
         "reranked by ko-reranker-tiny (ONNX fp32)": OnnxScorer(out / "onnx/model.onnx"),
-        "reranked by ko-reranker-tiny (ONNX int8)": OnnxScorer(out / "onnx/model_quantized.onnx"),
+        "reranked by ko-reranker-tiny (ONNX int8)": OnnxScorer(int8_file),
     }
     for name, scorer in scorers.items():
         eval_started = time.time()

@@ -1,7 +1,8 @@
 """The second half of build_small: export, quantization, dev evaluation, fixtures, metrics.json and the model card.
 
-The default (served) file is onnx/model_quantized.onnx, the only ONNX file in the model directory. The fp32 export
-goes to build/ko-reranker-small (gitignored, itself a servable model directory), since both files together would
+The default (served) file is SERVED (card_small.METHOD of scripts/modelkit/quantize.py, chosen by
+bench/quantization.py; its scores do not depend on the batch), the only ONNX file in the model directory. The fp32
+export goes to build/ko-reranker-small (gitignored, itself a servable model directory), since both files together would
 exceed the repository budget; scripts/tests/test_small_model.py re-exports it from model.safetensors and checks it
 against the fixtures' PyTorch logits.
 """
@@ -18,10 +19,12 @@ import torch
 
 from . import card_small, fixtures, safetensors_io
 from .bm25 import BM25
+from .card_small import METHOD, SERVED
 from .evaluate import bm25_candidates, rerank, table
 from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
-from .onnx_export import OnnxScorer, export, quantize_int8
+from .onnx_export import OnnxScorer, export
 from .pairs import pad_batch
+from .quantize import quantize
 
 DEPTH = 20
 EVAL_MAX_LEN = 512
@@ -55,7 +58,9 @@ def export_all(model, out: Path, root: Path) -> Path:
     for name in TOKENIZER_FILES:
         shutil.copyfile(out / name, fp32 / name)
     export(model, fp32 / "onnx/model.onnx")
-    quantize_int8(fp32 / "onnx/model.onnx", out / "onnx/model_quantized.onnx")
+    for stale in (out / "onnx").glob("*.onnx"):
+        stale.unlink()
+    quantize(fp32 / "onnx/model.onnx", out / SERVED, method=METHOD, model_dir=out)
     return fp32 / "onnx/model.onnx"
 
 
@@ -65,7 +70,7 @@ def add_int8_logits(path: Path, scorer: OnnxScorer) -> None:
     for pair in ref["pairs"]:
         ids = torch.tensor([pair["input_ids"]])
         pair["int8_logit"] = round(float(scorer(ids, torch.ones_like(ids))[0, 0]), 6)
-    ref["source"] += "; int8_logit from onnxruntime (Python) on onnx/model_quantized.onnx, one pair per run"
+    ref["source"] += f"; int8_logit from onnxruntime (Python) on {SERVED}, one pair per run"
     path.write_text(json.dumps(ref, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
@@ -75,7 +80,7 @@ def finish(
     torch.set_num_threads(2)
     model = load_model(out)
     fp32_path = export_all(model, out, root)
-    int8_path = out / "onnx/model_quantized.onnx"
+    int8_path = out / SERVED
     log(
         f"exported {fp32_path} ({fp32_path.stat().st_size / 1e6:.1f} MB), "
         f"{int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB)"
@@ -119,7 +124,7 @@ def finish(
         "onnx_fp32_vs_pytorch_max_abs_diff": onnx_diff,
         "files_bytes": {
             "model.safetensors": (out / "model.safetensors").stat().st_size,
-            "onnx/model_quantized.onnx": int8_path.stat().st_size,
+            SERVED: int8_path.stat().st_size,
             "fp32 onnx (build/, not committed)": fp32_path.stat().st_size,
         },
         "dev": results,

@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 from .modeling import XLMRConfig
+from .quantize import DEFAULT_METHOD, DESCRIPTIONS, FILE_NAMES
 from .train import TrainSettings
+
+INT8 = FILE_NAMES[DEFAULT_METHOD]
 
 
 def _row(name: str, m: dict) -> str:
@@ -65,7 +68,9 @@ exactly the code path the real model takes: same architecture family, same token
   the fairseq offset, `<mask>` last), `tokenizer.json` with the Precompiled charsmap normalizer, Strip, `Replace(" {{2,}}", " ")`,
   Metaspace, pair template `<s> A </s></s> B </s>`. `sentencepiece.bpe.model` is the reference tokenizer.
 - `onnx/model.onnx` (fp32, opset 14): inputs `input_ids`, `attention_mask` (int64, dynamic batch and sequence),
-  output `logits` float32 `[batch, 1]`. `onnx/model_quantized.onnx`: int8 dynamic quantization (onnxruntime).
+  output `logits` float32 `[batch, 1]`. `onnx/{INT8}`:
+  `scripts/modelkit/quantize.py` method `{DEFAULT_METHOD}` ({DESCRIPTIONS[DEFAULT_METHOD]}), so a pair's logit
+  does not depend on the other pairs of its batch.
 - `model.safetensors`: the PyTorch weights with Hugging Face parameter names (re-export, parity tests).
 
 ## Architecture and size
@@ -75,7 +80,7 @@ exactly the code path the real model takes: same architecture family, same token
 | vocabulary | {c.vocab_size} ids (SentencePiece {c.vocab_size - 2} pieces, nmt_nfkc, character coverage 1.0) |
 | positions | {c.max_position_embeddings} (max_len 512), RoBERTa position ids, post-LN, exact GELU, LayerNorm eps {c.layer_norm_eps} |
 | parameters | {summary["parameters"]:,} |
-| files | model.onnx {_size(out / "onnx/model.onnx")}, model_quantized.onnx {_size(out / "onnx/model_quantized.onnx")}, model.safetensors {_size(out / "model.safetensors")} |
+| files | model.onnx {_size(out / "onnx/model.onnx")}, {INT8} {_size(out / "onnx" / INT8)}, model.safetensors {_size(out / "model.safetensors")} |
 
 ## Training
 - Data: `data/msmarco-ko` ({summary["data"]["queries"]:,} Korean MS MARCO queries with positives, {summary["data"]["passages"]:,}

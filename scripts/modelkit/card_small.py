@@ -7,11 +7,34 @@ import json
 from pathlib import Path
 
 from .modeling import XLMRConfig
+from .quantize import DESCRIPTIONS, FILE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Results files are named <date>-<suite>.<ext>: the last in name order is the newest.
 SPEED = max((ROOT / "bench/results").glob("*-model-speed.json"), default=ROOT / "bench/results/model-speed.json")
 
+
+QUANTIZATION = max(
+    (ROOT / "bench/results").glob("*-quantization.json"), default=ROOT / "bench/results/quantization.json"
+)
+# The served file's method, chosen by bench/quantization.py (the card's table); build_small_eval writes it.
+METHOD = "int8-weights"
+SERVED = "onnx/" + FILE_NAMES[METHOD]
+CHOICE = (
+    "Chosen from the table: the same ranking as fp32 on these pairs (top-1 always fp32's) with logits close to fp32's"
+    " (weights rounded to 8 bits), in standard ONNX operators every execution provider runs (Cast, Mul, MatMul),"
+    " at 19.5 MB within the 32 MB served-file budget. int8 buys size here, not speed: onnxruntime dequantizes the"
+    " weights once at load and then runs fp32 (Speed, below), slower than the dynamic file served before (it"
+    " dequantizes with Cast + Mul: with DequantizeLinear, onnxruntime's CPU provider would fuse it with the MatMul into"
+    " MatMulNBits with int8 activations). int8-static cost the least CPU of the"
+    " batch-independent files but moved logits by up to 5.7 against fp32 (thresholds would not carry over);"
+    " int8-blockwise was closer to fp32 at the same cost, through a com.microsoft contrib operator (MatMulNBits) that"
+    " not every runtime has; fp16 weights reproduce fp32 exactly (model.safetensors holds fp16 values) but 37.9 MB is"
+    " over budget. The dynamic int8 file served before cost the least CPU, at the price of scores that depended on the"
+    " batch."
+)
+# The dynamic int8 file served until 2026-12-04; its rows stay in metrics.json under this name until a full rebuild.
+OLD_INT8 = "(ONNX dynamic int8, served before 2026-12-04)"
 
 TS_EVAL = max((ROOT / "bench/results").glob("*-eval.txt"), default=ROOT / "bench/results/eval.txt")
 
@@ -24,8 +47,22 @@ def _ts_eval() -> str:
     return f"""
 {table}
 
-It differs from the Python int8 row in the third decimal: dynamic int8 quantizes the activations of a whole
-micro-batch with one scale, and the server batches pairs differently from the build's evaluation."""
+That run served the dynamic int8 file of before 2026-12-04, whose scores depended on the micro-batch (so it differed
+from the Python row in the third decimal); the files now shipped give every pair its score alone."""
+
+
+def _int8_line(int8: dict | None, fp32: dict, old: dict | None = None) -> str:
+    if int8 is not None:
+        line = f"int8 (the served file) changes MRR@20 by {int8['mrr@20'] - fp32['mrr@20']:+.4f} against fp32."
+        if old is not None:
+            line += (
+                f" The dynamic int8 file served before 2026-12-04 changed it by {old['mrr@20'] - fp32['mrr@20']:+.4f}."
+            )
+        return line
+    return (
+        f"The row {OLD_INT8} is the file served before; the served int8 file was measured on a subset of the dev queries"
+        " (Served file and quantization, below)."
+    )
 
 
 def _row(name: str, m: dict) -> str:
@@ -46,6 +83,12 @@ def _speed() -> str:
         for k, v in raw.items()
     )
     svc = r["service"]
+    stale = ""
+    if "model_quantized" in " ".join(raw):
+        stale = (
+            "\n\nThat run (and its int8 rows) served the dynamic int8 file of before 2026-12-04; the file served now"
+            " costs about fp32's CPU time per pair (Served file and quantization, above)."
+        )
     return f"""Measured by `npm run bench -- model-speed` on {r["machine"]["cores"]} × {r["machine"]["cpu"]} (shared with other work;
 load average {r["machine"]["load_avg_start"]:.1f} at the start), onnxruntime-node {r["machine"]["onnxruntime"]}, {r["date"][:10]}.
 
@@ -58,18 +101,43 @@ Service (`npm start` defaults, int8, one worker, HTTP on 127.0.0.1): {svc["pairs
 {svc["latency_ms_p50"]:.0f} ms p50 / {svc["latency_ms_p95"]:.0f} ms p95 (bench/lib/workload.ts rag20: a query with its positive among 19 random
 passages). That is the
 cost of a real pretrained encoder on a CPU: roughly {svc["latency_ms_p50"] / 1000:.2f} s per RAG query on two cores; a GPU
-(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get("tiny_speedup", "n/a")}× faster and ranks no better than BM25."""
+(`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get("tiny_speedup", "n/a")}× faster and ranks no better than BM25.{stale}"""
+
+
+def _quantization() -> str:
+    """The table `scripts/.venv/bin/python bench/quantization.py` wrote (the newest <date>-quantization.json)."""
+    if not QUANTIZATION.exists():
+        return "Not measured yet: run `scripts/.venv/bin/python bench/quantization.py`, then `--reuse-weights`."
+    r = json.loads(QUANTIZATION.read_text())
+    rows = "\n".join(
+        f"| {name} | {_mb(c['bytes'])} | {c['mrr@20']:.3f} | {c['hit@1']:.3f} | {c['top1_agreement_with_fp32']:.3f} | "
+        f"{c['max_abs_diff_vs_fp32']:.3f} | {c['cpu_ms_per_pair']:.1f} | {c['pairs_per_second']:.1f} | {c['rss_mib']:.0f} | "
+        f"{max(c['dev_batch_dependence'], c['check_pairs_batch_dependence']):.3f} |"
+        for name, c in r["candidates"].items()
+    )
+    return f"""Every file a project tool writes is quantized by `scripts/modelkit/quantize.py`, whose methods keep a pair's logit
+independent of its micro-batch neighbours (docs/model.md); onnxruntime's dynamic quantization, which this model shipped
+before 2026-12-04, computes each MatMul's activation scale over the whole batch, so other clients' passages moved a
+pair's score by up to 1.3 logits. Measured side by side by `{r["command"]}` ({r["date"]}; {r["machine"]}, shared with
+other jobs, so pairs/s is a floor and CPU ms per pair the steadier number): {r["workload"]}.
+
+| file | size | MRR@20 | hit@1 | top-1 = fp32's | max \\|Δlogit\\| vs fp32 | CPU ms / pair | pairs/s | RSS MiB | batch dependence \\|Δlogit\\| |
+|---|---|---|---|---|---|---|---|---|---|
+{rows}
+
+Served: `{SERVED}` (`{METHOD}`), the only ONNX file here. {CHOICE} Batch dependence is the max \\|logit in a mixed
+batch − logit alone\\| on the check pairs and on 40 dev pairs. Other methods: `scripts/export_onnx.py --quantize METHOD`."""
 
 
 def write(out: Path, summary: dict, s: dict, c: XLMRConfig) -> None:
     dev = summary["dev"]
     bm25 = dev["BM25 top-20 (character bigrams)"]
     fp32 = dev[f"reranked by {out.name} (ONNX fp32)"]
-    int8 = dev[f"reranked by {out.name} (ONNX int8)"]
+    int8 = dev.get(f"reranked by {out.name} (ONNX int8)")
     first, last = summary["first_training"], summary["final_training"]
     rows = "\n".join(_row(name, m) for name, m in dev.items())
     files = summary["files_bytes"]
-    committed = files["model.safetensors"] + files["onnx/model_quantized.onnx"]
+    committed = files["model.safetensors"] + files[SERVED]
     text = f"""# ko-reranker-small
 
 A small Korean cross-encoder, **the model `npm start` serves by default**: multilingual-e5-small's first
@@ -98,7 +166,8 @@ better than BM25 alone on held-out queries (table below). For the best quality m
 - Tokenizer: XLM-R's SentencePiece Unigram pieces and scores, pruned (below), in the XLM-R id layout (`<s>`=0, `<pad>`=1,
   `</s>`=2, `<unk>`=3, `<mask>` last); `tokenizer.json` with the nmt_nfkc Precompiled charsmap, Strip,
   `Replace(" {{2,}}", " ")`, Metaspace, pair template `<s> A </s></s> B </s>`; `sentencepiece.bpe.model` is the reference.
-- `onnx/model_quantized.onnx`: int8 dynamic quantization (onnxruntime, per channel), inputs `input_ids`,
+- `{SERVED}`: `scripts/modelkit/quantize.py` method `{METHOD}` ({DESCRIPTIONS[METHOD]}), so a pair's logit
+  equals its score alone within 1e-4 whatever else is in its micro-batch. Inputs `input_ids`,
   `attention_mask` (int64 `[batch, sequence]`), output `logits` float32 `[batch, 1]`. It is the only ONNX file here, and the
   server's default `MODEL_FILE=auto` picks it. The fp32 export (`build/ko-reranker-small/`, {_mb(files["fp32 onnx (build/, not committed)"])})
   is rebuilt by `npm run model:build:small -- --reuse-weights`; serve it with `MODEL_DIR=build/ko-reranker-small`.
@@ -112,7 +181,7 @@ better than BM25 alone on held-out queries (table below). For the best quality m
 | vocabulary | {c.vocab_size} ids of XLM-R's 250,002: every piece the data's texts use, every single-character piece of Hangul syllables, jamo, ASCII and common punctuation that XLM-R has (it has none for some rare syllables: `<unk>`, as in XLM-R; XLM-R's emoji and other-script pieces were dropped unless the data uses them, so most emoji become `<unk>` here), then the highest-scoring English pieces; ids remapped |
 | positions | {c.max_position_embeddings} (BERT's 512 rows moved to RoBERTa rows 2..513), post-LN, exact GELU, LayerNorm eps {c.layer_norm_eps:g} |
 | parameters | {summary["parameters"]:,} |
-| files | model.safetensors {_mb(files["model.safetensors"])}, onnx/model_quantized.onnx {_mb(files["onnx/model_quantized.onnx"])}: {_mb(committed)} in the repository |
+| files | model.safetensors {_mb(files["model.safetensors"])}, {SERVED} {_mb(files[SERVED])}: {_mb(committed)} in the repository |
 
 ## Training
 - Split: {summary["data"]["train"]:,} training and {summary["data"]["dev"]:,} dev queries (the tiny model's fixed split,
@@ -149,10 +218,13 @@ First stage: character-bigram BM25 over all {summary["data"]["passages"]:,} pass
 |---|---|---|---|---|
 {rows}
 
-int8 changes MRR@20 by {int8["mrr@20"] - fp32["mrr@20"]:+.4f} against fp32. The fp32 ONNX file matches PyTorch to
+{_int8_line(int8, fp32, dev.get(f"reranked by {out.name} {OLD_INT8}"))} The fp32 ONNX file matches PyTorch to
 {summary["onnx_fp32_vs_pytorch_max_abs_diff"]:.1e} (max |logit difference| on padded dev batches). `npm run eval` (the
 TypeScript eval command with default settings, through the server's own engine) gave, on the same split:
 {_ts_eval()}
+
+## Served file and quantization
+{_quantization()}
 
 ## Speed
 {_speed()}

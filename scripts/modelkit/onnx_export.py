@@ -1,4 +1,5 @@
-"""ONNX export as optimum writes a text-classification model, plus onnxruntime's dynamic int8 quantization."""
+"""ONNX export as optimum writes a text-classification model, plus int8 quantization that keeps scores independent of
+the batch (scripts/modelkit/quantize.py)."""
 
 from __future__ import annotations
 
@@ -37,11 +38,13 @@ def export(model: XLMRobertaForSequenceClassification, path: Path) -> None:
     )
 
 
-def quantize_int8(source: Path, target: Path) -> None:
-    """Dynamic quantization (int8 weights, activations quantized at run time) with onnxruntime's tool."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def quantize_int8(source: Path, target: Path, model_dir: Path) -> None:
+    """int8 with scripts/modelkit/quantize.py's default method (weight-only int8: batch-independent scores), checked.
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    Not onnxruntime's quantize_dynamic: its activation scales come from the whole batch, so neighbours move scores."""
+    from .quantize import DEFAULT_METHOD, quantize
+
+    quantize(source, target, method=DEFAULT_METHOD, model_dir=model_dir)
 
 
 class OnnxScorer:

@@ -135,7 +135,7 @@ class ExportTest(unittest.TestCase):
         self.assertLessEqual(worst, 1e-4)
 
     def test_committed_int8_file_gives_the_fixture_int8_logits(self) -> None:
-        scorer = OnnxScorer(MODEL / "onnx/model_quantized.onnx")
+        scorer = OnnxScorer(MODEL / "onnx/model_int8_weights.onnx")
         for pair in FIXTURES["pairs"]:
             ids = torch.tensor([pair["input_ids"]])
             self.assertAlmostEqual(
@@ -143,7 +143,7 @@ class ExportTest(unittest.TestCase):
             )
 
     def test_sizes_within_budget(self) -> None:
-        served = (MODEL / "onnx/model_quantized.onnx").stat().st_size
+        served = (MODEL / "onnx/model_int8_weights.onnx").stat().st_size
         added = sum(
             f.stat().st_size
             for f in MODEL.rglob("*")

@@ -58,8 +58,18 @@ export function computeMaxLen(config: Record<string, unknown>, tokenizerConfig: 
   return maxLen;
 }
 
-/** MODEL_FILE=auto: optimum's fp32 file, else its int8 file (models/ko-reranker-small ships only that). */
-export const AUTO_MODEL_FILES = ['model.onnx', 'model_quantized.onnx'];
+/**
+ * MODEL_FILE=auto: optimum's fp32 file, else the batch-independent files scripts/modelkit/quantize.py writes (the
+ * embedded models/ko-reranker-small ships only model_int8_weights.onnx), else optimum's dynamic int8 file.
+ */
+export const AUTO_MODEL_FILES = [
+  'model.onnx',
+  'model_int8_weights.onnx',
+  'model_int8_static.onnx',
+  'model_int8_blockwise.onnx',
+  'model_fp16_weights.onnx',
+  'model_quantized.onnx',
+];
 
 export function readModelDir(dir: string, modelFile = 'auto'): ModelDir {
   const abs = path.resolve(dir);

@@ -18,7 +18,7 @@ function copyModel(name: string): string {
   const dir = path.join(root, name);
   cpSync(EMBEDDED, dir, {
     recursive: true,
-    filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx'),
+    filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_int8_weights.onnx'),
   });
   return dir;
 }
@@ -162,7 +162,10 @@ t.test('the embedded model passes the checks', async (t) => {
   const summary = checkModel(readModelDir(EMBEDDED));
   t.same(summary.inputs, ['input_ids', 'attention_mask']);
   t.equal(summary.embeddingRows, 8002);
-  t.same(readOnnxSummary(path.join(EMBEDDED, 'onnx', 'model_quantized.onnx')).inputs, ['input_ids', 'attention_mask']);
+  t.same(readOnnxSummary(path.join(EMBEDDED, 'onnx', 'model_int8_weights.onnx')).inputs, [
+    'input_ids',
+    'attention_mask',
+  ]);
   t.equal(tokenizerMaxId({ model: { vocab: { a: 0, b: 7 } }, added_tokens: [{ id: 9 }] }), 9);
 });
 

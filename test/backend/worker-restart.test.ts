@@ -128,7 +128,7 @@ t.test('restarts that keep failing: /health and /ready turn 503 (failed), reques
   const dir = path.join(root, 'model');
   cpSync('models/ko-reranker-tiny', dir, {
     recursive: true,
-    filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_quantized.onnx'),
+    filter: (src) => !src.endsWith('.safetensors') && !src.endsWith('model_int8_weights.onnx'),
   });
   const s = await startServer({ modelDir: dir, workerMaxRestarts: 2 }, { faults: true });
   t.teardown(() => s.close());

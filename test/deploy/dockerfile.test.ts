@@ -332,7 +332,7 @@ t.test('.dockerignore keeps what the images copy and drops the rest', async (t) 
     t.notOk(dockerIgnored(ignore, rel), `${rel} is in the build context`);
   }
   for (const needed of [
-    'models/ko-reranker-small/onnx/model_quantized.onnx',
+    'models/ko-reranker-small/onnx/model_int8_weights.onnx',
     'models/ko-reranker-small/tokenizer.json',
     'models/ko-reranker-small/config.json',
     'scripts/export_onnx.py',
