@@ -5,6 +5,7 @@ import { maxBatchTokensFor, type Config } from './config.ts';
 import type { Backend, PoolHooks } from './backend/contract.ts';
 import { checkModel } from './backend/model-check.ts';
 import { ModelDirError, readModelDir, type ModelDir } from './backend/model-dir.ts';
+import { UnsupportedTokenizerError } from './core/pair-layout.ts';
 import { OnnxBackend } from './backend/onnx.ts';
 import { SplitRetryBackend } from './backend/split-retry.ts';
 import { Admission, ReliabilityMetrics } from './core/admission.ts';
@@ -34,7 +35,7 @@ export interface ComposeOptions {
  */
 export function createEngine(config: Config, opts: ComposeOptions = {}): Engine {
   const { log } = opts;
-  const model = readModelDir(config.modelDir, config.modelFile);
+  const model = withMaxLen(readModelDir(config.modelDir, config.modelFile), config.maxLen);
   if (config.maxBatchTokens !== 0 && config.maxBatchTokens < model.maxLen) {
     throw new ServiceError(
       'validation',
@@ -109,6 +110,18 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
   return new Engine({ ...parts, admission, prepare, load });
 }
 
+/** MAX_LEN applied: 0 keeps the model's own limit; lower bounds it; higher is refused (no position embeddings there). */
+export function withMaxLen(model: ModelDir, maxLen: number): ModelDir {
+  if (maxLen === 0 || maxLen === model.maxLen) return model;
+  if (maxLen > model.maxLen)
+    throw new ServiceError(
+      'validation',
+      `invalid setting MAX_LEN: ${maxLen} is above the model's own limit ${model.maxLen} (config.json max_position_embeddings, tokenizer_config.json model_max_length); set it to ${model.maxLen} or less, or 0 for the model's limit`,
+    );
+  if (maxLen < 8) throw new ServiceError('validation', `invalid setting MAX_LEN: ${maxLen} is below 8`);
+  return { ...model, maxLen };
+}
+
 /**
  * tokenizer.json loaded by the native library and used once: JSON that is not a tokenizer fails here, naming the file.
  */
@@ -119,6 +132,10 @@ async function checkedTokenizer(model: ModelDir): Promise<TextTokenizer> {
     return tokenizer;
   } catch (err) {
     const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
+    if (err instanceof UnsupportedTokenizerError)
+      throw new ModelDirError(
+        `${model.tokenizerPath} cannot be served: ${why}; a cross-encoder's tokenizer.json (saved by transformers' fast tokenizer, scripts/export_onnx.py) carries its pair post-processor`,
+      );
     throw new ModelDirError(
       `${model.tokenizerPath} is not a tokenizer the tokenizers library can load (${why}): copy the tokenizer.json saved with this model`,
     );

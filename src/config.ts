@@ -18,6 +18,7 @@ export interface Config {
   watchdogMs: number;
   workerMaxRestarts: number;
   queryMaxShare: number;
+  maxLen: number;
   maxBatchTokens: number;
   maxBatchMs: number;
   maxBatchSize: number;
@@ -202,6 +203,16 @@ export const SETTINGS = [
     default: 'auto',
     doc: 'ONNX file inside MODEL_DIR/onnx (or MODEL_DIR), e.g. model_quantized.onnx for int8; auto: model.onnx, or model_quantized.onnx where the directory has only that.',
     parse: nonEmpty,
+  }),
+  setting({
+    key: 'maxLen',
+    tier: 'basic',
+    group: 'Model and device',
+    env: 'MAX_LEN',
+    flag: '--max-len',
+    default: 0,
+    doc: "Tokens of one (query, passage) model input, special tokens included; 0 = the model's own limit (tokenizer_config model_max_length, max_position_embeddings less the position offset: 512 for XLM-R-base models, 8192 for bge-reranker-v2-m3). Set lower to bound memory and time per pair (attention cost grows with its square); above the model's limit is refused at start-up.",
+    parse: int(0),
   }),
   setting({
     key: 'device',

@@ -131,10 +131,21 @@ t.test('test-only and comparison switches are not settings', async (t) => {
     );
 });
 
-t.test('max_len = min(512, model_max_length, max_position_embeddings - pad_token_id - 1)', async (t) => {
-  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 512 }), 512);
-  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 1e30 }), 512);
-  t.equal(computeMaxLen({ max_position_embeddings: 8194, pad_token_id: 1 }, { model_max_length: 8192 }), 512);
-  t.equal(computeMaxLen({ max_position_embeddings: 258, pad_token_id: 1 }, {}), 256);
-  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 128 }), 128);
-});
+t.test(
+  "max_len = the model's own limit: min(model_max_length, max_position_embeddings less the position offset)",
+  async (t) => {
+    const xlmr = { model_type: 'xlm-roberta', pad_token_id: 1 };
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 514 }, { model_max_length: 512 }), 512);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 514 }, { model_max_length: 1e30 }), 512);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 8194 }, { model_max_length: 8192 }), 8192, 'no 512 cap');
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 8194 }, { model_max_length: 1e30 }), 8192);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 258 }, {}), 256);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 514 }, { model_max_length: 128 }), 128);
+    t.equal(
+      computeMaxLen({ model_type: 'bert', max_position_embeddings: 512, pad_token_id: 0 }, {}),
+      512,
+      'BERT: no offset',
+    );
+    t.equal(computeMaxLen({ model_type: 'electra', max_position_embeddings: 512 }, { model_max_length: 512 }), 512);
+  },
+);

@@ -42,9 +42,12 @@ interface Pending {
   tokens: number;
 }
 
-/** Watchdog bound of one run: WATCHDOG_MS per 1,000 padded tokens, never below WATCHDOG_MS; 0 disables it. */
-export function watchdogBoundMs(watchdogMs: number, paddedTokens: number): number {
-  return watchdogMs <= 0 ? 0 : Math.round(watchdogMs * Math.max(1, paddedTokens / 1000));
+/**
+ * Watchdog bound of one run: WATCHDOG_MS per 1,000 padded tokens, times seqLen / 512 beyond 512 tokens per row
+ * (attention's cost per token grows with the sequence length), never below WATCHDOG_MS; 0 disables it.
+ */
+export function watchdogBoundMs(watchdogMs: number, paddedTokens: number, seqLen = 0): number {
+  return watchdogMs <= 0 ? 0 : Math.round(watchdogMs * Math.max(1, paddedTokens / 1000) * Math.max(1, seqLen / 512));
 }
 
 class InferenceWorker {
@@ -121,10 +124,16 @@ class InferenceWorker {
     signal?.addEventListener('abort', () => void Atomics.store(this.withdraw, 0, id), { once: true });
     return new Promise((resolve, reject) => {
       const tokens = batch.rows * batch.seqLen;
-      this.pending.set(id, { resolve, reject, boundMs: watchdogBoundMs(this.watchdogMs, tokens), tokens });
+      this.pending.set(id, {
+        resolve,
+        reject,
+        boundMs: watchdogBoundMs(this.watchdogMs, tokens, batch.seqLen),
+        tokens,
+      });
       if (this.pending.size === 1) this.arm();
       const ids = batch.ids.buffer as ArrayBuffer;
       const mask = batch.mask.buffer as ArrayBuffer;
+      const typeIds = batch.typeIds?.buffer as ArrayBuffer | undefined;
       const msg: RunMessage = {
         type: 'run',
         id,
@@ -132,9 +141,10 @@ class InferenceWorker {
         seqLen: batch.seqLen,
         ids,
         mask,
+        typeIds,
         padId: batch.padId,
       };
-      this.worker.postMessage(msg, [ids, mask]);
+      this.worker.postMessage(msg, typeIds ? [ids, mask, typeIds] : [ids, mask]);
     });
   }
 

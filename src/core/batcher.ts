@@ -104,6 +104,8 @@ interface Dispatched {
 
 interface Entry {
   seq: readonly number[];
+  /** First position of token type 1 (BERT-family pairs); absent: all type 0. */
+  typeStart?: number;
   job: Job;
   index: number;
   enqueuedAt: number;
@@ -151,8 +153,15 @@ export class Batcher {
       this.msPerToken === undefined ? cost : this.msPerToken + COST_EWMA_WEIGHT * (cost - this.msPerToken);
   }
 
-  /** Queues the sequences of one request; resolves with their logits in input order. */
-  submit(seqs: readonly (readonly number[])[], signal?: AbortSignal): Promise<SubmitResult> {
+  /**
+   * Queues the sequences of one request; resolves with their logits in input order. `typeStarts[i]`: where token type
+   * 1 starts in seqs[i] (BERT-family pairs); absent when every type id is 0.
+   */
+  submit(
+    seqs: readonly (readonly number[])[],
+    signal?: AbortSignal,
+    typeStarts?: readonly number[],
+  ): Promise<SubmitResult> {
     if (this.closed) return Promise.reject(new Error('batcher is closed'));
     if (seqs.length === 0) return Promise.resolve({ logits: new Float32Array(0), queueMs: 0, inferenceMs: 0 });
     if (signal?.aborted) {
@@ -174,7 +183,7 @@ export class Batcher {
         reject,
       };
       seqs.forEach((seq, index) => {
-        this.queue.push({ seq, job, index, enqueuedAt: now, order: this.order++ });
+        this.queue.push({ seq, typeStart: typeStarts?.[index], job, index, enqueuedAt: now, order: this.order++ });
         this.queuedTokens += seq.length;
       });
       if (signal) {
@@ -374,13 +383,23 @@ export class Batcher {
     return best;
   }
 
-  /** Builds the padded int64 tensors of a micro-batch. */
-  static buildTensors(batch: readonly Entry[] | readonly (readonly number[])[], padId: number): TensorBatch {
+  /**
+   * Builds the padded int64 tensors of a micro-batch; token type ids too when a row has a type-1 segment (1 from its
+   * typeStart to its end, 0 before and on padding, as transformers pads them).
+   */
+  static buildTensors(
+    batch: readonly Entry[] | readonly (readonly number[])[],
+    padId: number,
+    typeStarts?: readonly (number | undefined)[],
+  ): TensorBatch {
     const seqs = batch.map((b) => ('seq' in b ? b.seq : b));
+    const starts = typeStarts ?? batch.map((b) => ('seq' in b ? b.typeStart : undefined));
     const rows = seqs.length;
     const seqLen = seqs.reduce((m, s) => Math.max(m, s.length), 0);
     const ids = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
     const mask = new BigInt64Array(rows * seqLen);
+    const typed = starts.some((ts, r) => ts !== undefined && ts < seqs[r]!.length);
+    const typeIds = typed ? new BigInt64Array(rows * seqLen) : undefined;
     for (let r = 0; r < rows; r++) {
       const s = seqs[r]!;
       const off = r * seqLen;
@@ -388,8 +407,9 @@ export class Batcher {
         ids[off + i] = BigInt(s[i]!);
         mask[off + i] = 1n;
       }
+      if (typeIds) typeIds.fill(1n, off + (starts[r] ?? s.length), off + s.length);
     }
-    return { rows, seqLen, ids, mask, padId };
+    return typeIds ? { rows, seqLen, ids, mask, typeIds, padId } : { rows, seqLen, ids, mask, padId };
   }
 
   private async dispatch(batch: Entry[], pinned: boolean, budget: number): Promise<void> {
