@@ -148,7 +148,8 @@ def export(model, tokenizer, path: Path) -> list[str]:  # noqa: ANN001
 
 
 def copy_files(checkpoint: Path, out: Path, tokenizer) -> None:  # noqa: ANN001
-    """config.json and the tokenizer files as saved; tokenizer.json from the fast tokenizer when the checkpoint lacks it."""
+    """config.json and the tokenizer files as saved; tokenizer.json from the fast tokenizer when the checkpoint has
+    none."""
     out.mkdir(parents=True, exist_ok=True)
     for name in TOKENIZER_FILES + ["config.json"]:
         if (checkpoint / name).exists():

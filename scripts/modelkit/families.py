@@ -42,7 +42,7 @@ def corpus_texts() -> list[str]:
     texts = [t for pair in PAIRS for t in pair]
     if DATA.exists():
         with DATA.open(encoding="utf-8") as f:
-            for i, line in enumerate(f):
+            for line in f:
                 row = json.loads(line)
                 texts.append(row["query"])
                 texts.extend(row.get("pos", []) + row.get("neg", []))
