@@ -214,9 +214,9 @@ def build(name: str, spec: dict, out: Path) -> dict:
     layout = json.loads((served / "tokenizer.json").read_text())["post_processor"]["type"]
     expected = {"name": name, "max_len": max_len, "inputs": names, "post_processor": layout, "pairs": rows}
     (served / "expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1))
-    print(
-        f"{name}: max_len {max_len}, inputs {names}, {layout}, {len(rows)} pairs (longest {max(r['tokens'] for r in rows)} tokens), logit spread {spread:.2f}"
-    )
+    longest = max(r["tokens"] for r in rows)
+    print(f"{name}: max_len {max_len}, inputs {names}, {layout}, {len(rows)} pairs (longest {longest} tokens)")
+    print(f"{name}: logit spread {spread:.2f}")
     return expected
 
 
