@@ -51,6 +51,11 @@ const SUITES: Record<string, Suite> = {
       "the default model's speed: bare-session pairs/s (int8, fp32 when built), service pairs/s and latency, vs ko-reranker-tiny",
     options: '[--seconds S]',
   },
+  'long-inputs': {
+    about:
+      'memory and time of one pair at 512, 2,048 and 8,192 tokens on a random 8,194-position XLM-R (needs scripts/.venv)',
+    options: '[--runs 3] [--out FILE]',
+  },
   engine: {
     about:
       'engine.rank throughput and latency without HTTP (tokenizer, batcher, worker, onnxruntime); settings from the env',

@@ -240,15 +240,48 @@ def two_labels(out: Path) -> None:
     print("bert-2labels: exported with logits [batch, 2]")
 
 
+def long_bench_model(out: Path) -> None:
+    """bench/long-inputs.ts's model: a random XLM-R with 8,194 positions, wider than the test ones (hidden 256,
+    4 layers, 4 heads), exported fp32 to OUT/xlmr-long."""
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import export_onnx  # noqa: PLC0415
+
+    config = XLMRobertaConfig(
+        vocab_size=8002,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        max_position_embeddings=8194,
+        pad_token_id=1,
+        type_vocab_size=1,
+        num_labels=1,
+    )
+    torch.manual_seed(0)
+    model = XLMRobertaForSequenceClassification(config).eval()
+    served = out / "xlmr-long"
+    served.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(str(served))
+    save_tokenizer(xlmr_tokenizer(True), served, 8192, True)
+    export_onnx.export(model, AutoTokenizer.from_pretrained(str(served)), served / "onnx/model.onnx")
+    print(f"xlmr-long: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--only", nargs="*", help="family names (default: all)")
+    parser.add_argument("--long-bench", action="store_true", help="only bench/long-inputs.ts's model (xlmr-long)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     import transformers
 
     transformers.logging.set_verbosity_error()
+    if args.long_bench:
+        long_bench_model(args.out)
+        return
     specs = family_configs()
     for name in args.only or specs:
         build(name, specs[name], args.out)
