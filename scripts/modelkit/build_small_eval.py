@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import XLMRobertaConfig
 
 from . import card_small, fixtures, safetensors_io
 from .bm25 import BM25
 from .evaluate import bm25_candidates, rerank, table
-from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .onnx_export import OnnxScorer, export, quantize_int8
 from .pairs import pad_batch
+from .xlmr import XLMRobertaForSequenceClassification, config_from_json
 
 DEPTH = 20
 EVAL_MAX_LEN = 512
@@ -40,7 +41,7 @@ def log(message: str) -> None:
 
 def load_model(out: Path) -> XLMRobertaForSequenceClassification:
     """model.safetensors holds fp16 values; the reference model computes in fp32 on exactly those values."""
-    model = XLMRobertaForSequenceClassification(XLMRConfig.from_hf(json.loads((out / "config.json").read_text())))
+    model = XLMRobertaForSequenceClassification(config_from_json(json.loads((out / "config.json").read_text())))
     model.load_state_dict({k: v.float() for k, v in safetensors_io.load(out / "model.safetensors").items()})
     return model.eval()
 
@@ -70,7 +71,15 @@ def add_int8_logits(path: Path, scorer: OnnxScorer) -> None:
 
 
 def finish(
-    corpus, bm25: BM25, tokenizer, query_ids, passage_ids, config: XLMRConfig, out: Path, fixture_path: Path, root: Path
+    corpus,
+    bm25: BM25,
+    tokenizer,
+    query_ids,
+    passage_ids,
+    config: XLMRobertaConfig,
+    out: Path,
+    fixture_path: Path,
+    root: Path,
 ) -> None:
     torch.set_num_threads(2)
     model = load_model(out)

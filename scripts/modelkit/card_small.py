@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .modeling import XLMRConfig
+from transformers import XLMRobertaConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 # Results files are named <date>-<suite>.<ext>: the last in name order is the newest.
@@ -61,7 +61,7 @@ cost of a real pretrained encoder on a CPU: roughly {svc["latency_ms_p50"] / 100
 (`DEVICE=cuda`) or more cores bring it down. ko-reranker-tiny answers the same request about {r.get("tiny_speedup", "n/a")}× faster and ranks no better than BM25."""
 
 
-def write(out: Path, summary: dict, s: dict, c: XLMRConfig) -> None:
+def write(out: Path, summary: dict, s: dict, c: XLMRobertaConfig) -> None:
     dev = summary["dev"]
     bm25 = dev["BM25 top-20 (character bigrams)"]
     fp32 = dev[f"reranked by {out.name} (ONNX fp32)"]

@@ -17,10 +17,10 @@ sys.path.insert(0, str(ROOT))
 from scripts.modelkit import safetensors_io  # noqa: E402
 from scripts.modelkit.bm25 import BM25, char_bigrams  # noqa: E402
 from scripts.modelkit.metrics import summarize  # noqa: E402
-from scripts.modelkit.modeling import XLMRConfig, XLMRobertaForSequenceClassification  # noqa: E402
 from scripts.modelkit.onnx_export import OnnxScorer  # noqa: E402
 from scripts.modelkit.pairs import assemble, pad_batch  # noqa: E402
 from scripts.modelkit.tokenizer import ReferenceTokenizer  # noqa: E402
+from scripts.modelkit.xlmr import XLMRobertaForSequenceClassification, config_from_json  # noqa: E402
 
 MODEL = ROOT / "models/ko-reranker-tiny"
 FIXTURES = json.loads((ROOT / "test/fixtures/reference.json").read_text(encoding="utf-8"))
@@ -111,7 +111,7 @@ class ModelTest(unittest.TestCase):
             self.assertTrue(torch.equal(loaded[name], tensor), name)
 
     def test_pytorch_logits_match_fixtures(self) -> None:
-        model = XLMRobertaForSequenceClassification(XLMRConfig.from_hf(json.loads((MODEL / "config.json").read_text())))
+        model = XLMRobertaForSequenceClassification(config_from_json(json.loads((MODEL / "config.json").read_text())))
         model.load_state_dict(safetensors_io.load(MODEL / "model.safetensors"))
         ids, mask = pad_batch([p["input_ids"] for p in FIXTURES["pairs"]])
         with torch.no_grad():
