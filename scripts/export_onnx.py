@@ -235,18 +235,20 @@ def to_fp16(source: Path, target: Path, config) -> None:  # noqa: ANN001
     model.save_model_to_file(str(target))
 
 
-def quantize(fp32: Path, target: Path, method: str | None, out: Path) -> None:
+def quantizer(method: str):  # noqa: ANN201
+    """scripts/modelkit/quantize.py, checked for `method` before anything is exported."""
     try:
-        from scripts.modelkit import quantize as quantizer  # noqa: PLC0415 (optional module, imported on use)
+        from scripts.modelkit import quantize as module  # noqa: PLC0415 (optional module, imported on use)
     except ImportError as err:
         raise SystemExit(
             f"--quantize needs scripts/modelkit/quantize.py, which this checkout does not have ({err}); "
             "export without --quantize"
         ) from err
-    chosen = method or quantizer.DEFAULT_METHOD
-    if chosen not in quantizer.METHODS:
-        raise SystemExit(f"--quantize {chosen}: unknown method; one of {', '.join(quantizer.METHODS)}")
-    quantizer.quantize(fp32, target, method=chosen, model_dir=out, calibration_pairs=list(CHECK_PAIRS))
+    if method not in module.METHODS:
+        raise SystemExit(
+            f"--quantize {method}: unknown method; one of {', '.join(module.METHODS)} (default {module.DEFAULT_METHOD})"
+        )
+    return module
 
 
 def main() -> None:
@@ -259,10 +261,7 @@ def main() -> None:
     parser.add_argument(
         "--quantize",
         metavar="METHOD",
-        nargs="?",
-        const="",
-        default=None,
-        help="also write onnx/model_quantized.onnx with scripts/modelkit/quantize.py (METHOD: its default if omitted)",
+        help="also write onnx/model_quantized.onnx with scripts/modelkit/quantize.py's METHOD (one of its METHODS)",
     )
     parser.add_argument(
         "--tolerance", type=float, default=1e-4, help="max |logit difference| fp32 ONNX vs transformers"
@@ -276,6 +275,7 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     torch.manual_seed(0)
+    quantize_with = quantizer(args.quantize) if args.quantize is not None else None
     model, tokenizer = load(args.checkpoint)
     copy_files(args.checkpoint, args.out, tokenizer)
     onnx_file = args.out / "onnx/model.onnx"
@@ -289,9 +289,11 @@ def main() -> None:
         print(f"wrote {fp16_file} ({fp16_file.stat().st_size / 1e6:.1f} MB)")
         if not args.no_check:
             check(model, tokenizer, fp16_file, names, args.fp16_tolerance)
-    if args.quantize is not None:
+    if quantize_with is not None:
         q_file = args.out / "onnx/model_quantized.onnx"
-        quantize(onnx_file, q_file, args.quantize or None, args.out)
+        quantize_with.quantize(
+            onnx_file, q_file, method=args.quantize, model_dir=args.out, calibration_pairs=list(CHECK_PAIRS)
+        )
         print(f"wrote {q_file} ({q_file.stat().st_size / 1e6:.1f} MB)")
         if not args.no_check:
             check(model, tokenizer, q_file, names, args.quantized_tolerance)

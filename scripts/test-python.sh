@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests of the Python model tools (tokenizer rule, BM25, metrics, safetensors, the export round trip:
-# scripts/export_onnx.py on the committed weights reproduces the committed model.onnx within 1e-5), and the default
+# scripts/export_onnx.py on the committed weights reproduces the committed model.onnx within 1e-5; the other families'
+# exports are checked through the server by test/backend/families.test.ts), and the default
 # model ko-reranker-small: backbone reader, pruned tokenizer, fp32 ONNX vs PyTorch within 1e-4, int8 file, sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 // Start-up checks of a model directory, before the port is bound: the ONNX file is a readable ModelProto whose
-// graph takes input_ids and attention_mask, tokenizer.json parses, and the tokenizer's largest id has a row in the
+// graph takes input_ids and attention_mask and gives [batch, 1] logits, tokenizer.json parses, and the tokenizer's largest id has a row in the
 // model's word-embedding table. Each failure is one line naming the file and the fix (ModelDirError).
 // The ONNX protobuf is walked with positional reads: tensor data is skipped, never loaded.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
