@@ -1,7 +1,7 @@
 // The composition root: builds the service's parts from the config (model directory, tokenizer, ONNX backend and its
 // decorators, batcher, admission, metrics) and hands them to the engine. Nothing else constructs a backend.
 import type { Logger } from 'pino';
-import { maxBatchTokensFor, type Config } from './config.ts';
+import { maxBatchTokensFor, minBatchTokensSetting, type Config } from './config.ts';
 import type { Backend, PoolHooks } from './backend/contract.ts';
 import { checkModel } from './backend/model-check.ts';
 import { ModelDirError, readModelDir, type ModelDir } from './backend/model-dir.ts';
@@ -36,10 +36,10 @@ export interface ComposeOptions {
 export function createEngine(config: Config, opts: ComposeOptions = {}): Engine {
   const { log } = opts;
   const model = withMaxLen(readModelDir(config.modelDir, config.modelFile), config.maxLen);
-  if (config.maxBatchTokens !== 0 && config.maxBatchTokens < model.maxLen) {
+  if (config.maxBatchTokens !== 0 && config.maxBatchTokens < minBatchTokensSetting(model.maxLen)) {
     throw new ServiceError(
       'validation',
-      `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${model.maxLen}`,
+      `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below ${minBatchTokensSetting(model.maxLen)} (one ${minBatchTokensSetting(model.maxLen)}-token pair; max_len ${model.maxLen})`,
     );
   }
   const metrics = opts.metrics ?? new Metrics();

@@ -40,7 +40,9 @@ t.test('MAX_BATCH_TOKENS=0 (the default) picks the budget by device; a value win
   t.equal(maxBatchTokensFor(dflt, 'cpu', 512), 2048);
   t.equal(maxBatchTokensFor(dflt, 'cuda', 512), 16384);
   t.equal(maxBatchTokensFor(loadConfig([], { MAX_BATCH_TOKENS: '4096' }), 'cuda', 512), 4096);
-  t.equal(maxBatchTokensFor(dflt, 'cpu', 8192), 8192, 'never below max_len');
+  t.equal(maxBatchTokensFor(dflt, 'cpu', 8192), 2048, 'a long max_len does not raise it: a longer pair runs alone');
+  t.equal(maxBatchTokensFor(dflt, 'cpu', 128), 2048);
+  t.equal(maxBatchTokensFor(loadConfig([], { MAX_BATCH_TOKENS: '600' }), 'cpu', 8192), 600);
 });
 
 t.test('booleans and the CUDA device', async (t) => {

@@ -64,6 +64,17 @@ export interface SubmitResult {
 
 /** A micro-batch is charged MAX_BATCH_TOKENS / this in fixed per-run cost when the batcher compares candidates. */
 const BATCH_OVERHEAD_SHARE = 16;
+/**
+ * Rows longer than this many tokens count for more than their tokens against the budget: attention's work per token
+ * grows with the row length, so a row of L > 512 tokens counts L x L / 512 (8,192 tokens count 16 times their number:
+ * measured 2.0 against 0.6 ms per token at 512, bench/results/2026-12-04-long-inputs.json). At 512 and below, tokens.
+ */
+export const ATTENTION_KNEE_TOKENS = 512;
+
+/** What a micro-batch of `rows` rows padded to `seqLen` counts against the token budget. */
+export function batchCost(rows: number, seqLen: number): number {
+  return rows * seqLen * Math.max(1, seqLen / ATTENTION_KNEE_TOKENS);
+}
 
 /** Weight of the newest micro-batch in the ms-per-token moving average (MAX_BATCH_MS). */
 const COST_EWMA_WEIGHT = 0.25;
@@ -361,19 +372,19 @@ export class Batcher {
     let bestRows = 0;
     let bestCost = Infinity;
     for (let i = first; i <= last; i++) {
-      // Largest end j (exclusive) with j - i <= maxBatchSize and (j - i) * lengths[j - 1] <= maxBatchTokens; the
+      // Largest end j (exclusive) with j - i <= maxBatchSize and batchCost(j - i, lengths[j - 1]) <= maxBatchTokens; the
       // condition only gets harder as j grows (lengths ascending), so binary search.
       let lo = (anchor ?? i) + 1;
       let hi = Math.min(n, i + opts.maxBatchSize);
-      if (lo - i > 1 && (lo - i) * lengths[lo - 1]! > opts.maxBatchTokens) continue;
+      if (lo - i > 1 && batchCost(lo - i, lengths[lo - 1]!) > opts.maxBatchTokens) continue;
       while (lo < hi) {
         const mid = (lo + hi + 1) >> 1;
-        if ((mid - i) * lengths[mid - 1]! <= opts.maxBatchTokens) lo = mid;
+        if (batchCost(mid - i, lengths[mid - 1]!) <= opts.maxBatchTokens) lo = mid;
         else hi = mid - 1;
       }
       const rows = lo - i;
       const real = prefix[lo]! - prefix[i]!;
-      const cost = (rows * lengths[lo - 1]! + overhead) / real;
+      const cost = (batchCost(rows, lengths[lo - 1]!) + overhead) / real;
       if (cost < bestCost || (cost === bestCost && rows > bestRows)) {
         best = [i, lo];
         bestRows = rows;
@@ -432,7 +443,7 @@ export class Batcher {
     const realTokens = batch.reduce((n, e) => n + e.seq.length, 0);
     try {
       const { logits, inferenceMs, failed } = await this.backend.run(tensors, sent.withdraw.signal);
-      if (!failed) this.measure(tensors.rows * tensors.seqLen, budget, inferenceMs);
+      if (!failed) this.measure(batchCost(tensors.rows, tensors.seqLen), budget, inferenceMs);
       this.hooks.onBatch?.({
         rows: tensors.rows,
         seqLen: tensors.seqLen,
