@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = ROOT / "test/fixtures/eval-small.jsonl"
 XLMR_TOKENIZER = ROOT / "models/ko-reranker-tiny/tokenizer.json"
 MIN_SPREAD = 0.5
+# fp16 weights and activations (scripts/export_onnx.py --fp16) against transformers' fp32 logits.
+FP16_TOLERANCE = 5e-2
 # Small enough for CI on two cores, large enough that every layer matters.
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 
@@ -194,6 +196,8 @@ def build(name: str, spec: dict, out: Path) -> dict:
     export_onnx.copy_files(ckpt, served, tokenizer)
     names = export_onnx.export(model, tokenizer, served / "onnx/model.onnx")
     export_onnx.check(model, tokenizer, served / "onnx/model.onnx", names, 1e-4)
+    export_onnx.to_fp16(served / "onnx/model.onnx", served / "onnx/model_fp16.onnx", model.config)
+    export_onnx.check(model, tokenizer, served / "onnx/model_fp16.onnx", names, FP16_TOLERANCE)
 
     pairs = list(PAIRS)
     if spec["long"]:
@@ -212,7 +216,14 @@ def build(name: str, spec: dict, out: Path) -> dict:
             f"{name}: logits spread {spread:.3f} < {MIN_SPREAD}: the check could not fail; draw larger weights"
         )
     layout = json.loads((served / "tokenizer.json").read_text())["post_processor"]["type"]
-    expected = {"name": name, "max_len": max_len, "inputs": names, "post_processor": layout, "pairs": rows}
+    expected = {
+        "name": name,
+        "fp16_tolerance": FP16_TOLERANCE,
+        "max_len": max_len,
+        "inputs": names,
+        "post_processor": layout,
+        "pairs": rows,
+    }
     (served / "expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1))
     longest = max(r["tokens"] for r in rows)
     print(f"{name}: max_len {max_len}, inputs {names}, {layout}, {len(rows)} pairs (longest {longest} tokens)")
