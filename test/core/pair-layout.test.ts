@@ -86,3 +86,19 @@ t.test('layouts the service cannot build exactly are refused with the reason', a
   );
   refuse({ ...bertTemplate, special_tokens: {} }, /special token "\[CLS\]" without ids/);
 });
+
+t.test('split-retry halves keep their rows of token type ids', async (t) => {
+  const { sliceBatch } = await import('../../src/backend/split-retry.ts');
+  const tb = Batcher.buildTensors(
+    [
+      [101, 7, 102, 8, 102],
+      [101, 9, 102, 6, 5],
+    ],
+    0,
+    [3, 4],
+  );
+  const second = sliceBatch(tb, 1, 1);
+  t.same([...second.ids].map(Number), [101, 9, 102, 6, 5]);
+  t.same([...second.typeIds!].map(Number), [0, 0, 0, 0, 1]);
+  t.equal(second.padId, 0);
+});
