@@ -60,17 +60,25 @@ CHECK_MAX_LEN = 1024
 DECODER_TYPES = {"qwen2", "qwen3", "llama", "gemma", "gemma2", "mistral", "minicpm", "phi3"}
 
 
-def refuse_unservable(config) -> None:  # noqa: ANN001 (a transformers PretrainedConfig)
-    archs = list(getattr(config, "architectures", None) or [])
-    if config.model_type in DECODER_TYPES or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+def refuse_unservable(checkpoint: Path) -> None:
+    """Refuses, from config.json alone (before transformers, which may not know a newer LLM's model_type), what the
+    server cannot serve: a decoder-only LLM reranker, or a classifier with more than one label."""
+    config_file = checkpoint / "config.json"
+    if not config_file.exists():
+        raise SystemExit(f"{config_file}: missing; a Hugging Face checkpoint directory has config.json")
+    config = json.loads(config_file.read_text())
+    model_type = str(config.get("model_type", ""))
+    archs = [str(a) for a in config.get("architectures") or []]
+    if model_type in DECODER_TYPES or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
         raise SystemExit(
-            f"model_type {config.model_type} ({', '.join(archs) or 'no architectures'}) is a decoder-only language "
+            f"model_type {model_type} ({', '.join(archs) or 'no architectures'}) is a decoder-only language "
             "model: LLM rerankers score a 'yes' token after a prompt, which ko-rerank does not serve; export a "
             "cross-encoder (...ForSequenceClassification)"
         )
-    if config.num_labels != 1:
+    labels = config.get("num_labels") or len(config.get("id2label") or {"0": "LABEL_0"})
+    if labels != 1:
         raise SystemExit(
-            f"config.json: {config.num_labels} labels; a reranker has one logit (num_labels 1): "
+            f"config.json: {labels} labels; a reranker has one logit (num_labels 1): "
             "a classifier with several labels (e.g. NLI) is not a reranker"
         )
 
@@ -78,8 +86,8 @@ def refuse_unservable(config) -> None:  # noqa: ANN001 (a transformers Pretraine
 def load(checkpoint: Path):  # noqa: ANN201
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    config = AutoConfig.from_pretrained(checkpoint)
-    refuse_unservable(config)
+    refuse_unservable(checkpoint)
+    AutoConfig.from_pretrained(checkpoint)  # an unknown model_type fails here, naming it
     # Eager attention: the plain matmul-softmax graph, which every exporter and onnxruntime provider takes.
     model = AutoModelForSequenceClassification.from_pretrained(
         checkpoint, torch_dtype=torch.float32, attn_implementation="eager"
