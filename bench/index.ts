@@ -56,6 +56,11 @@ const SUITES: Record<string, Suite> = {
       'the autoscaling signals (queue pairs/padded tokens, predicted wait, busy fraction, 429s) vs closed-loop concurrency: where the HPA/KEDA thresholds come from',
     options: '[--seconds 8] [--steps 1,2,4,8,16,32,64]',
   },
+  'long-inputs': {
+    about:
+      'memory and time of one pair at 512, 2,048 and 8,192 tokens on a random 8,194-position XLM-R (needs scripts/.venv)',
+    options: '[--runs 3] [--out FILE]',
+  },
   engine: {
     about:
       'engine.rank throughput and latency without HTTP (tokenizer, batcher, worker, onnxruntime); settings from the env',

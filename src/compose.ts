@@ -1,11 +1,12 @@
 // The composition root: builds the service's parts from the config (model directory, tokenizer, ONNX backend and its
 // decorators, batcher, admission, metrics) and hands them to the engine. Nothing else constructs a backend.
 import type { Logger } from 'pino';
-import { maxBatchTokensFor, type Config } from './config.ts';
+import { maxBatchTokensFor, minBatchTokensSetting, type Config } from './config.ts';
 import type { Backend, PoolHooks } from './backend/contract.ts';
 import { intraOpThreadsFor } from './backend/cpu-budget.ts';
 import { checkModel } from './backend/model-check.ts';
 import { ModelDirError, readModelDir, type ModelDir } from './backend/model-dir.ts';
+import { UnsupportedTokenizerError } from './core/pair-layout.ts';
 import { OnnxBackend } from './backend/onnx.ts';
 import { SplitRetryBackend } from './backend/split-retry.ts';
 import { Admission, ReliabilityMetrics } from './core/admission.ts';
@@ -35,11 +36,11 @@ export interface ComposeOptions {
  */
 export function createEngine(config: Config, opts: ComposeOptions = {}): Engine {
   const { log } = opts;
-  const model = readModelDir(config.modelDir, config.modelFile);
-  if (config.maxBatchTokens !== 0 && config.maxBatchTokens < model.maxLen) {
+  const model = withMaxLen(readModelDir(config.modelDir, config.modelFile), config.maxLen);
+  if (config.maxBatchTokens !== 0 && config.maxBatchTokens < minBatchTokensSetting(model.maxLen)) {
     throw new ServiceError(
       'validation',
-      `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below max_len ${model.maxLen}`,
+      `invalid setting MAX_BATCH_TOKENS: ${config.maxBatchTokens} is below ${minBatchTokensSetting(model.maxLen)} (one ${minBatchTokensSetting(model.maxLen)}-token pair; max_len ${model.maxLen})`,
     );
   }
   const metrics = opts.metrics ?? new Metrics();
@@ -121,6 +122,18 @@ export function createEngine(config: Config, opts: ComposeOptions = {}): Engine 
   return new Engine({ ...parts, admission, prepare, load });
 }
 
+/** MAX_LEN applied: 0 keeps the model's own limit; lower bounds it; higher is refused (no position embeddings there). */
+export function withMaxLen(model: ModelDir, maxLen: number): ModelDir {
+  if (maxLen === 0 || maxLen === model.maxLen) return model;
+  if (maxLen > model.maxLen)
+    throw new ServiceError(
+      'validation',
+      `invalid setting MAX_LEN: ${maxLen} is above the model's own limit ${model.maxLen} (config.json max_position_embeddings, tokenizer_config.json model_max_length); set it to ${model.maxLen} or less, or 0 for the model's limit`,
+    );
+  if (maxLen < 8) throw new ServiceError('validation', `invalid setting MAX_LEN: ${maxLen} is below 8`);
+  return { ...model, maxLen };
+}
+
 /**
  * tokenizer.json loaded by the native library and used once: JSON that is not a tokenizer fails here, naming the file.
  */
@@ -131,6 +144,10 @@ async function checkedTokenizer(model: ModelDir): Promise<TextTokenizer> {
     return tokenizer;
   } catch (err) {
     const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
+    if (err instanceof UnsupportedTokenizerError)
+      throw new ModelDirError(
+        `${model.tokenizerPath} cannot be served: ${why}; a cross-encoder's tokenizer.json (saved by transformers' fast tokenizer, scripts/export_onnx.py) carries its pair post-processor`,
+      );
     throw new ModelDirError(
       `${model.tokenizerPath} is not a tokenizer the tokenizers library can load (${why}): copy the tokenizer.json saved with this model`,
     );

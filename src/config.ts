@@ -18,6 +18,7 @@ export interface Config {
   watchdogMs: number;
   workerMaxRestarts: number;
   queryMaxShare: number;
+  maxLen: number;
   maxBatchTokens: number;
   maxBatchMs: number;
   maxBatchSize: number;
@@ -204,6 +205,16 @@ export const SETTINGS = [
     parse: nonEmpty,
   }),
   setting({
+    key: 'maxLen',
+    tier: 'basic',
+    group: 'Model and device',
+    env: 'MAX_LEN',
+    flag: '--max-len',
+    default: 0,
+    doc: "Tokens of one (query, passage) model input, special tokens included; 0 = the model's own limit (tokenizer_config model_max_length, max_position_embeddings less the position offset: 512 for XLM-R-base models, 8192 for bge-reranker-v2-m3). Set lower to bound memory and time per pair (attention cost grows with its square); above the model's limit is refused at start-up.",
+    parse: int(0),
+  }),
+  setting({
     key: 'device',
     tier: 'basic',
     group: 'Model and device',
@@ -290,7 +301,7 @@ export const SETTINGS = [
     env: 'MAX_BATCH_TOKENS',
     flag: '--max-batch-tokens',
     default: 0,
-    doc: 'Token budget of one micro-batch, counted as rows x padded length (at least max_len); 0 = by device: 16384 on CUDA, 2048 on CPU.',
+    doc: 'Token budget of one micro-batch, counted as rows x padded length, rows longer than 512 tokens weighted by length / 512 (attention cost grows with its square); at least 512 (max_len if shorter); a pair over the budget runs alone. 0 = by device: 16384 on CUDA, 2048 on CPU.',
     parse: int(0),
   }),
   setting({
@@ -590,7 +601,15 @@ export function maxBatchTokensFor(
   provider: 'cuda' | 'cpu',
   maxLen: number,
 ): number {
-  // One max_len pair must always fit (a set MAX_BATCH_TOKENS below it is refused at start-up).
-  if (config.maxBatchTokens > 0) return Math.max(maxLen, config.maxBatchTokens);
-  return Math.max(maxLen, provider === 'cuda' ? 16384 : 2048);
+  // A pair over the budget runs alone (the batcher), so a long max_len does not raise it: rows over 512 tokens count
+  // their square (batchCost), and the device's default stays calibrated on 512-token pairs. A set value below
+  // minBatchTokensSetting is refused at start-up.
+  const floor = minBatchTokensSetting(maxLen);
+  if (config.maxBatchTokens > 0) return Math.max(floor, config.maxBatchTokens);
+  return Math.max(floor, provider === 'cuda' ? 16384 : 2048);
+}
+
+/** The least MAX_BATCH_TOKENS accepted: one 512-token pair, or one max_len pair when max_len is shorter. */
+export function minBatchTokensSetting(maxLen: number): number {
+  return Math.min(maxLen, 512);
 }

@@ -40,7 +40,9 @@ t.test('MAX_BATCH_TOKENS=0 (the default) picks the budget by device; a value win
   t.equal(maxBatchTokensFor(dflt, 'cpu', 512), 2048);
   t.equal(maxBatchTokensFor(dflt, 'cuda', 512), 16384);
   t.equal(maxBatchTokensFor(loadConfig([], { MAX_BATCH_TOKENS: '4096' }), 'cuda', 512), 4096);
-  t.equal(maxBatchTokensFor(dflt, 'cpu', 8192), 8192, 'never below max_len');
+  t.equal(maxBatchTokensFor(dflt, 'cpu', 8192), 2048, 'a long max_len does not raise it: a longer pair runs alone');
+  t.equal(maxBatchTokensFor(dflt, 'cpu', 128), 2048);
+  t.equal(maxBatchTokensFor(loadConfig([], { MAX_BATCH_TOKENS: '600' }), 'cpu', 8192), 600);
 });
 
 t.test('booleans and the CUDA device', async (t) => {
@@ -131,10 +133,21 @@ t.test('test-only and comparison switches are not settings', async (t) => {
     );
 });
 
-t.test('max_len = min(512, model_max_length, max_position_embeddings - pad_token_id - 1)', async (t) => {
-  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 512 }), 512);
-  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 1e30 }), 512);
-  t.equal(computeMaxLen({ max_position_embeddings: 8194, pad_token_id: 1 }, { model_max_length: 8192 }), 512);
-  t.equal(computeMaxLen({ max_position_embeddings: 258, pad_token_id: 1 }, {}), 256);
-  t.equal(computeMaxLen({ max_position_embeddings: 514, pad_token_id: 1 }, { model_max_length: 128 }), 128);
-});
+t.test(
+  "max_len = the model's own limit: min(model_max_length, max_position_embeddings less the position offset)",
+  async (t) => {
+    const xlmr = { model_type: 'xlm-roberta', pad_token_id: 1 };
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 514 }, { model_max_length: 512 }), 512);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 514 }, { model_max_length: 1e30 }), 512);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 8194 }, { model_max_length: 8192 }), 8192, 'no 512 cap');
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 8194 }, { model_max_length: 1e30 }), 8192);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 258 }, {}), 256);
+    t.equal(computeMaxLen({ ...xlmr, max_position_embeddings: 514 }, { model_max_length: 128 }), 128);
+    t.equal(
+      computeMaxLen({ model_type: 'bert', max_position_embeddings: 512, pad_token_id: 0 }, {}),
+      512,
+      'BERT: no offset',
+    );
+    t.equal(computeMaxLen({ model_type: 'electra', max_position_embeddings: 512 }, { model_max_length: 512 }), 512);
+  },
+);

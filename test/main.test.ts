@@ -28,7 +28,7 @@ t.test('a missing model directory fails start-up naming it', async (t) => {
   t.match(r.stderr, /\/nonexistent\/model/);
 });
 
-t.test('MAX_BATCH_TOKENS below max_len fails start-up naming it', async (t) => {
+t.test('MAX_BATCH_TOKENS below one 512-token pair (max_len if shorter) fails start-up naming it', async (t) => {
   const r = run(['serve', '--port', '0', '--max-batch-tokens', '100']);
   t.equal(r.status, 1);
   t.match(r.stderr, /MAX_BATCH_TOKENS/);

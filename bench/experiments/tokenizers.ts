@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadMsmarcoKo } from '../lib/data.ts';
-import { assemblePair, loadTokenizer, readSpecialIds, type TextTokenizer } from '../../src/core/tokenizer.ts';
+import { readPairLayout } from '../../src/core/pair-layout.ts';
+import { assemblePair, loadTokenizer, type TextTokenizer } from '../../src/core/tokenizer.ts';
 
 const n = Number(process.argv[2] ?? 1000);
 const modelDir = path.resolve(process.env.MODEL_DIR ?? 'models/ko-reranker-tiny');
@@ -21,9 +22,9 @@ async function loadTransformers(dir: string): Promise<TextTokenizer> {
   const tok = (await AutoTokenizer.from_pretrained(path.basename(dir), { local_files_only: true })) as unknown as {
     encode(text: string, o: { add_special_tokens: boolean }): number[];
   };
-  const special = readSpecialIds(JSON.parse(readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')));
+  const layout = readPairLayout(JSON.parse(readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')));
   return {
-    special,
+    layout,
     encodeMany: async (texts) => texts.map((t) => tok.encode(t.normalize('NFC'), { add_special_tokens: false })),
   };
 }
@@ -67,7 +68,7 @@ for (const [impl, load] of [
   const mismatches: string[] = [];
   for (const p of ref.pairs) {
     const [q, d] = await tok.encodeMany([p.query, p.passage]);
-    const ids = assemblePair(q!, d!, ref.max_len, ref.query_max_share, tok.special).ids;
+    const ids = assemblePair(q!, d!, ref.max_len, ref.query_max_share, tok.layout).ids;
     if (JSON.stringify(ids) !== JSON.stringify(p.input_ids)) mismatches.push(p.name);
   }
   console.log(

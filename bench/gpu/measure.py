@@ -28,7 +28,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from scripts.modelkit import safetensors_io  # noqa: E402
-from scripts.modelkit.modeling import XLMRConfig, XLMRobertaForSequenceClassification  # noqa: E402
+from scripts.modelkit.xlmr import (  # noqa: E402
+    XLMRobertaForSequenceClassification,
+    config_from_json,
+    config_json,
+    xlmr_config,
+)
 
 TINY = ROOT / "models/ko-reranker-tiny"
 # Dongjin-kr/ko-reranker's config.json (BAAI/bge-reranker-large, XLM-RoBERTa large), the fields the shape depends on.
@@ -44,17 +49,17 @@ KO_RERANKER = dict(
 )
 
 
-def make_checkpoint(shape: str, out: Path) -> XLMRConfig:
+def make_checkpoint(shape: str, out: Path):  # noqa: ANN201
     config = (
-        XLMRConfig(**KO_RERANKER)
+        xlmr_config(**KO_RERANKER)
         if shape == "large"
-        else XLMRConfig.from_hf(json.loads((TINY / "config.json").read_text()))
+        else config_from_json(json.loads((TINY / "config.json").read_text()))
     )
     torch.manual_seed(0)
     model = XLMRobertaForSequenceClassification(config).eval()
     out.mkdir(parents=True, exist_ok=True)
     safetensors_io.save({k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors")
-    (out / "config.json").write_text(json.dumps(config.to_hf(), indent=2))
+    (out / "config.json").write_text(json.dumps(config_json(config), indent=2))
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model"):
         if (TINY / name).exists():
             (out / name).write_bytes((TINY / name).read_bytes())
@@ -62,15 +67,10 @@ def make_checkpoint(shape: str, out: Path) -> XLMRConfig:
 
 
 def reference_model(checkpoint: Path, device: str):
-    """transformers' XLMRobertaForSequenceClassification when it is installed (the GPU machine), else ours."""
-    try:
-        from transformers import XLMRobertaForSequenceClassification as HF
+    """transformers' XLMRobertaForSequenceClassification."""
+    from transformers import XLMRobertaForSequenceClassification as HF
 
-        return HF.from_pretrained(checkpoint).eval().to(device), "transformers"
-    except ImportError:
-        from scripts.export_onnx import load_model
-
-        return load_model(checkpoint).to(device), "modelkit"
+    return HF.from_pretrained(checkpoint).eval().to(device), "transformers"
 
 
 def logits_of(model, ids: list[list[int]], device: str) -> list[float]:

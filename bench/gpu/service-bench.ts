@@ -65,7 +65,7 @@ async function requestsOf(length: number, count: number): Promise<Request[]> {
     const [q, ...ps] = await tokenizer.encodeMany([row.query, ...passages]);
     const cap = length - 4 - q!.length;
     if (cap < 8 || ps.some((p) => p.length < cap)) continue;
-    const ids = ps.map((p) => assemblePair(q!, p.slice(0, cap), 512, 0.75, tokenizer.special).ids);
+    const ids = ps.map((p) => assemblePair(q!, p.slice(0, cap), 512, 0.75, tokenizer.layout).ids);
     if (ids.some((x) => x.length !== length)) continue;
     out.push({ ids, body: Buffer.from(JSON.stringify({ query: row.query, passages, max_tokens_per_doc: cap })) });
   }

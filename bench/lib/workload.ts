@@ -46,7 +46,7 @@ export async function encodeRequests(reqs: readonly RerankRequest[], ctx: Encode
   const out: number[][][] = [];
   for (const r of reqs) {
     const [q, ...ps] = await ctx.tokenizer.encodeMany([r.query, ...r.passages]);
-    out.push(ps.map((p) => assemblePair(q!, p, ctx.maxLen, ctx.queryMaxShare, ctx.tokenizer.special).ids));
+    out.push(ps.map((p) => assemblePair(q!, p, ctx.maxLen, ctx.queryMaxShare, ctx.tokenizer.layout).ids));
   }
   return out;
 }

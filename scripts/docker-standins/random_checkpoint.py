@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from scripts.modelkit import safetensors_io  # noqa: E402
-from scripts.modelkit.modeling import XLMRConfig, XLMRobertaForSequenceClassification  # noqa: E402
+from scripts.modelkit.xlmr import XLMRobertaForSequenceClassification, config_from_json, config_json  # noqa: E402
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model"]
 
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    config = XLMRConfig.from_hf(json.loads((args.tokenizer_dir / "config.json").read_text()))
+    config = config_from_json(json.loads((args.tokenizer_dir / "config.json").read_text()))
     torch.manual_seed(args.seed)
     model = XLMRobertaForSequenceClassification(config)
     with torch.no_grad():
@@ -42,7 +42,7 @@ def main() -> None:
             elif "LayerNorm" not in name:
                 p.normal_(0.0, 0.05)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "config.json").write_text(json.dumps(config.to_hf(num_labels=1), indent=2) + "\n")
+    (args.out / "config.json").write_text(json.dumps(config_json(config), indent=2) + "\n")
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     safetensors_io.save(state, args.out / "model.safetensors")
     for name in TOKENIZER_FILES:

@@ -20,12 +20,12 @@ from . import card, fixtures, safetensors_io
 from .bm25 import BM25
 from .data import load_corpus, write_split
 from .evaluate import bm25_candidates, rerank, table
-from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .onnx_export import OnnxScorer, export, quantize_int8
 from .pairs import pad_batch
 from .quantize import DEFAULT_METHOD, FILE_NAMES
 from .tokenizer import ReferenceTokenizer, train_sentencepiece, write_hf_tokenizer
 from .train import TrainSettings, train
+from .xlmr import XLMRobertaForSequenceClassification, config_from_json, config_json, xlmr_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SPM_VOCAB = 8000
@@ -38,7 +38,7 @@ def log(message: str) -> None:
 
 
 def load_model(out: Path) -> XLMRobertaForSequenceClassification:
-    model = XLMRobertaForSequenceClassification(XLMRConfig.from_hf(json.loads((out / "config.json").read_text())))
+    model = XLMRobertaForSequenceClassification(config_from_json(json.loads((out / "config.json").read_text())))
     model.load_state_dict(safetensors_io.load(out / "model.safetensors"))
     return model.eval()
 
@@ -98,8 +98,8 @@ def main() -> None:
     passage_ids = [tokenizer.encode(p) for p in corpus.passages]
     bm25 = BM25(corpus.passages)
 
-    config = XLMRConfig(vocab_size=vocab_size)
-    (out / "config.json").write_text(json.dumps(config.to_hf(), indent=2) + "\n")
+    config = xlmr_config(vocab_size=vocab_size)
+    (out / "config.json").write_text(json.dumps(config_json(config), indent=2) + "\n")
     if args.reuse_weights:
         recorded = json.loads((out / "training_log.json").read_text())
         training_log, train_seconds = recorded["log"], recorded["log"][-1]["elapsed_seconds"]

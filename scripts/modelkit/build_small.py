@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import XLMRobertaConfig
 
 from . import e5_backbone, vocab
 from .bm25 import BM25
 from .data import load_corpus
 from .finetune import FinetuneSettings, finetune
-from .modeling import XLMRConfig
 from .tokenizer import ReferenceTokenizer, write_hf_tokenizer
+from .xlmr import config_from_json, config_json, xlmr_config
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = 6
@@ -39,8 +40,8 @@ def log(message: str) -> None:
     print(f"[model:build:small {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def model_config(backbone: e5_backbone.Backbone, vocab_size: int) -> XLMRConfig:
-    return XLMRConfig(
+def model_config(backbone: e5_backbone.Backbone, vocab_size: int) -> XLMRobertaConfig:
+    return xlmr_config(
         vocab_size=vocab_size,
         hidden_size=backbone.hidden,
         num_hidden_layers=LAYERS,
@@ -118,7 +119,7 @@ def main() -> None:
         from . import card_small
 
         recorded = json.loads((out / "training_log.json").read_text())
-        config = XLMRConfig.from_hf(json.loads((out / "config.json").read_text()))
+        config = config_from_json(json.loads((out / "config.json").read_text()))
         card_small.write(out, json.loads((out / "metrics.json").read_text()), recorded["settings"], config)
         return
     (out / "onnx").mkdir(parents=True, exist_ok=True)
@@ -130,7 +131,7 @@ def main() -> None:
     )
     backbone, keep = prepare(corpus, out)
     config = model_config(backbone, len(keep))
-    (out / "config.json").write_text(json.dumps(config.to_hf(), indent=2) + "\n")
+    (out / "config.json").write_text(json.dumps(config_json(config), indent=2) + "\n")
     tokenizer = ReferenceTokenizer(out / "sentencepiece.bpe.model", config.vocab_size)
     query_ids = {e.id: tokenizer.encode(e.query) for e in corpus.examples}
     passage_ids = [tokenizer.encode(p) for p in corpus.passages]

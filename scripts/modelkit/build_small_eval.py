@@ -16,15 +16,16 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import XLMRobertaConfig
 
 from . import card_small, fixtures, safetensors_io
 from .bm25 import BM25
 from .card_small import METHOD, SERVED
 from .evaluate import bm25_candidates, rerank, table
-from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .onnx_export import OnnxScorer, export
 from .pairs import pad_batch
 from .quantize import quantize
+from .xlmr import XLMRobertaForSequenceClassification, config_from_json
 
 DEPTH = 20
 EVAL_MAX_LEN = 512
@@ -43,7 +44,7 @@ def log(message: str) -> None:
 
 def load_model(out: Path) -> XLMRobertaForSequenceClassification:
     """model.safetensors holds fp16 values; the reference model computes in fp32 on exactly those values."""
-    model = XLMRobertaForSequenceClassification(XLMRConfig.from_hf(json.loads((out / "config.json").read_text())))
+    model = XLMRobertaForSequenceClassification(config_from_json(json.loads((out / "config.json").read_text())))
     model.load_state_dict({k: v.float() for k, v in safetensors_io.load(out / "model.safetensors").items()})
     return model.eval()
 
@@ -75,7 +76,15 @@ def add_int8_logits(path: Path, scorer: OnnxScorer) -> None:
 
 
 def finish(
-    corpus, bm25: BM25, tokenizer, query_ids, passage_ids, config: XLMRConfig, out: Path, fixture_path: Path, root: Path
+    corpus,
+    bm25: BM25,
+    tokenizer,
+    query_ids,
+    passage_ids,
+    config: XLMRobertaConfig,
+    out: Path,
+    fixture_path: Path,
+    root: Path,
 ) -> None:
     torch.set_num_threads(2)
     model = load_model(out)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .modeling import XLMRConfig
+from transformers import XLMRobertaConfig
+
 from .quantize import DEFAULT_METHOD, DESCRIPTIONS, FILE_NAMES
 from .train import TrainSettings
 
@@ -39,7 +40,7 @@ reproduces the fixture logits within {r["logits_max_abs_diff_cpu"]:.1e} on CPU a
 """
 
 
-def write(out: Path, summary: dict, s: TrainSettings, c: XLMRConfig) -> None:
+def write(out: Path, summary: dict, s: TrainSettings, c: XLMRobertaConfig) -> None:
     dev = summary["dev"]
     bm25 = dev["BM25 top-20 (character bigrams)"]
     fp32 = dev["reranked by ko-reranker-tiny (PyTorch fp32)"]

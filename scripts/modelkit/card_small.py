@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .modeling import XLMRConfig
+from transformers import XLMRobertaConfig
+
 from .quantize import DESCRIPTIONS, FILE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +130,7 @@ Served: `{SERVED}` (`{METHOD}`), the only ONNX file here. {CHOICE} Batch depende
 batch − logit alone\\| on the check pairs and on 40 dev pairs. Other methods: `scripts/export_onnx.py --quantize METHOD`."""
 
 
-def write(out: Path, summary: dict, s: dict, c: XLMRConfig) -> None:
+def write(out: Path, summary: dict, s: dict, c: XLMRobertaConfig) -> None:
     dev = summary["dev"]
     bm25 = dev["BM25 top-20 (character bigrams)"]
     fp32 = dev[f"reranked by {out.name} (ONNX fp32)"]

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import XLMRobertaConfig
 
 from . import safetensors_io
 from .bm25 import BM25
 from .data import Corpus
-from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .pairs import pad_batch
 from .train import Batches, warmup_linear
+from .xlmr import XLMRobertaForSequenceClassification
 
 
 @dataclass
@@ -57,7 +58,7 @@ def finetune(
     query_ids: dict[int, list[int]],
     passage_ids: list[list[int]],
     bm25: BM25,
-    config: XLMRConfig,
+    config: XLMRobertaConfig,
     initial: dict[str, torch.Tensor],
     s: FinetuneSettings,
     out_dir: Path,

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import torch
 
-from .modeling import XLMRobertaForSequenceClassification
-
 OPSET = 14
 
 
-def export(model: XLMRobertaForSequenceClassification, path: Path) -> None:
+def export(model: torch.nn.Module, path: Path) -> None:
     """Inputs input_ids and attention_mask (int64 [batch, sequence]); output logits float32 [batch, 1]."""
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()

@@ -271,13 +271,13 @@ def _blockwise(source: Path, target: Path, block: int = 32) -> None:
 class _Reader:
     """CalibrationDataReader over padded batches of encoded pairs."""
 
-    def __init__(self, rows: list[list[int]], batch: int = 8) -> None:
-        self.batches = [_pad(rows[i : i + batch]) for i in range(0, len(rows), batch)]
+    def __init__(self, rows: list, names: list[str], batch: int = 8) -> None:
+        padded = [_pad(rows[i : i + batch]) for i in range(0, len(rows), batch)]
+        self.batches = [{name: b[name] for name in names} for b in padded]
         self.iterator: Iterator = iter(self.batches)
 
     def get_next(self):
-        batch = next(self.iterator, None)
-        return None if batch is None else {"input_ids": batch[0], "attention_mask": batch[1]}
+        return next(self.iterator, None)
 
     def rewind(self) -> None:
         self.iterator = iter(self.batches)
@@ -288,7 +288,7 @@ def _static(source: Path, target: Path, encode, pairs: list[tuple[str, str]]) ->
 
     if not pairs:
         raise ValueError("int8-static needs calibration pairs")
-    reader = _Reader([encode(q, p) for q, p in pairs])
+    reader = _Reader([encode(q, p) for q, p in pairs], _graph_inputs(source))
     quantize_static(
         str(source),
         str(target),
@@ -323,6 +323,8 @@ def default_calibration_pairs(count: int = CALIBRATION_PAIRS) -> list[tuple[str,
 
 
 def _encoder(model_dir: Path):
+    """encode(query, passage) -> (input ids, token type ids), the pair as tokenizer.json's post-processor lays it out,
+    the passage cut to the model's max length as the server cuts it."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
@@ -333,21 +335,37 @@ def _encoder(model_dir: Path):
     if config.exists():
         max_len = min(max_len, int(json.loads(config.read_text()).get("model_max_length", MAX_LEN)))
 
-    def encode(query: str, passage: str) -> list[int]:
-        ids = tokenizer.encode(query, passage).ids
-        return ids if len(ids) <= max_len else ids[: max_len - 1] + [ids[-1]]
+    def encode(query: str, passage: str) -> tuple[list[int], list[int]]:
+        encoding = tokenizer.encode(query, passage)
+        ids, types = list(encoding.ids), list(encoding.type_ids)
+        if len(ids) > max_len:
+            ids, types = ids[: max_len - 1] + [ids[-1]], types[: max_len - 1] + [types[-1]]
+        return ids, types
 
     return encode
 
 
-def _pad(rows: list[list[int]], pad_id: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(r) for r in rows)
+def _pad(rows: list, pad_id: int = 1) -> dict[str, np.ndarray]:
+    """input_ids, attention_mask and token_type_ids of a right-padded batch. The pad id only fills masked positions,
+    which no unmasked token attends to, so it does not change a pair's logit."""
+    width = max(len(r[0] if isinstance(r, tuple) else r) for r in rows)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
+    types = np.zeros((len(rows), width), dtype=np.int64)
     for i, row in enumerate(rows):
-        ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return ids, mask
+        row_ids, row_types = row if isinstance(row, tuple) else (row, [0] * len(row))
+        ids[i, : len(row_ids)] = row_ids
+        mask[i, : len(row_ids)] = 1
+        types[i, : len(row_types)] = row_types
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def _graph_inputs(path: Path) -> list[str]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name not in initializers]
 
 
 def session(path: Path, threads: int = 2):
@@ -358,9 +376,12 @@ def session(path: Path, threads: int = 2):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def score(sess, rows: list[list[int]]) -> list[float]:
-    ids, mask = _pad(rows)
-    (logits,) = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+def score(sess, rows: list) -> list[float]:
+    """Logits of rows (input ids, or (input ids, token type ids)) as one padded batch; token_type_ids is fed only where
+    the graph declares it."""
+    batch = _pad(rows)
+    feed = {i.name: batch[i.name] for i in sess.get_inputs()}
+    (logits,) = sess.run(["logits"], feed)
     return [float(x) for x in logits[:, 0]]
 
 

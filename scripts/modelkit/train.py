@@ -16,13 +16,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import XLMRobertaConfig
 
 from . import safetensors_io
 from .bm25 import BM25
 from .data import Corpus
-from .modeling import XLMRConfig, XLMRobertaForSequenceClassification
 from .pairs import assemble, pad_batch
 from .tokenizer import QUERY_MAX_SHARE
+from .xlmr import XLMRobertaForSequenceClassification
 
 
 @dataclass
@@ -144,7 +145,7 @@ def train(
     query_ids: dict[int, list[int]],
     passage_ids: list[list[int]],
     bm25: BM25,
-    config: XLMRConfig,
+    config: XLMRobertaConfig,
     s: TrainSettings,
     out_dir: Path,
 ) -> list[dict]:
@@ -180,7 +181,7 @@ def train(
         for start in range(0, len(order), s.chunk_rows):
             chunk = order[start : start + s.chunk_rows]
             ids, mask = pad_batch([rows[i] for i in chunk])
-            hidden = model.roberta(ids, mask)
+            hidden = model.roberta(ids, mask)[0]
             chunk_logits.append(model.classifier(hidden)[:, 0])
             aux, aux_mask = aux_tensors([aux_targets[i] for i in chunk], ids.shape)
             aux_sum = (

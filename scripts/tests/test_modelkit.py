@@ -17,10 +17,10 @@ sys.path.insert(0, str(ROOT))
 from scripts.modelkit import safetensors_io  # noqa: E402
 from scripts.modelkit.bm25 import BM25, char_bigrams  # noqa: E402
 from scripts.modelkit.metrics import summarize  # noqa: E402
-from scripts.modelkit.modeling import XLMRConfig, XLMRobertaForSequenceClassification  # noqa: E402
 from scripts.modelkit.onnx_export import OnnxScorer  # noqa: E402
 from scripts.modelkit.pairs import assemble, pad_batch  # noqa: E402
 from scripts.modelkit.tokenizer import ReferenceTokenizer  # noqa: E402
+from scripts.modelkit.xlmr import XLMRobertaForSequenceClassification, config_from_json  # noqa: E402
 
 MODEL = ROOT / "models/ko-reranker-tiny"
 FIXTURES = json.loads((ROOT / "test/fixtures/reference.json").read_text(encoding="utf-8"))
@@ -111,7 +111,7 @@ class ModelTest(unittest.TestCase):
             self.assertTrue(torch.equal(loaded[name], tensor), name)
 
     def test_pytorch_logits_match_fixtures(self) -> None:
-        model = XLMRobertaForSequenceClassification(XLMRConfig.from_hf(json.loads((MODEL / "config.json").read_text())))
+        model = XLMRobertaForSequenceClassification(config_from_json(json.loads((MODEL / "config.json").read_text())))
         model.load_state_dict(safetensors_io.load(MODEL / "model.safetensors"))
         ids, mask = pad_batch([p["input_ids"] for p in FIXTURES["pairs"]])
         with torch.no_grad():
@@ -149,6 +149,39 @@ class ExportTest(unittest.TestCase):
             )
         self.assertNotEqual(run.returncode, 0)
         self.assertIn("one logit", run.stderr)
+
+    def test_refuses_a_decoder_only_llm(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "num_labels": 1}
+            (Path(tmp) / "config.json").write_text(json.dumps(config))
+            run = subprocess.run(
+                [sys.executable, str(ROOT / "scripts/export_onnx.py"), tmp, "--out", str(Path(tmp) / "o")],
+                capture_output=True,
+                text=True,
+            )
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("decoder-only", run.stderr)
+
+    def test_builds_tokenizer_json_when_the_checkpoint_has_none(self) -> None:
+        """A checkpoint with sentencepiece.bpe.model only: the fast tokenizer writes tokenizer.json, which encodes
+        every fixture pair as the committed one does."""
+        from tokenizers import Tokenizer
+
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt, out = Path(tmp) / "ckpt", Path(tmp) / "out"
+            ckpt.mkdir()
+            for name in ("config.json", "model.safetensors", "sentencepiece.bpe.model", "tokenizer_config.json"):
+                (ckpt / name).write_bytes((MODEL / name).read_bytes())
+            subprocess.run(
+                [sys.executable, str(ROOT / "scripts/export_onnx.py"), str(ckpt), "--out", str(out)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            built = Tokenizer.from_file(str(out / "tokenizer.json"))
+        committed = Tokenizer.from_file(str(MODEL / "tokenizer.json"))
+        for pair in FIXTURES["pairs"]:
+            q, p = pair["query"], pair["passage"]
+            self.assertEqual(built.encode(q, p).ids, committed.encode(q, p).ids, pair["name"])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@ export interface TensorBatch {
   seqLen: number;
   ids: BigInt64Array;
   mask: BigInt64Array;
+  /**
+   * int64 token type ids (segment ids), rows x seqLen: set for BERT-family pair layouts (0 for the query part, 1 for
+   * the passage part); absent means all 0. Fed whenever the graph declares token_type_ids.
+   */
+  typeIds?: BigInt64Array;
   /** The id padding uses (1 for XLM-R); lets the CUDA worker pad further to a multiple of 8. */
   padId?: number;
 }

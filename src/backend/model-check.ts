@@ -1,5 +1,5 @@
 // Start-up checks of a model directory, before the port is bound: the ONNX file is a readable ModelProto whose
-// graph takes input_ids and attention_mask, tokenizer.json parses, and the tokenizer's largest id has a row in the
+// graph takes input_ids and attention_mask and gives [batch, 1] logits, tokenizer.json parses, and the tokenizer's largest id has a row in the
 // model's word-embedding table. Each failure is one line naming the file and the fix (ModelDirError).
 // The ONNX protobuf is walked with positional reads: tensor data is skipped, never loaded.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
@@ -90,10 +90,42 @@ function* fields(f: FileBytes, pos: number, end: number): Generator<Field> {
   }
 }
 
+export interface OnnxOutput {
+  name: string;
+  /** Dimensions: a number, a symbolic name, or undefined when the file does not say; dims undefined: no shape. */
+  dims?: (number | string | undefined)[];
+}
+
 export interface OnnxSummary {
   inputs: string[];
+  outputs: OnnxOutput[];
   /** Rows of the word-embedding initializer (vocabulary size), when the graph has one by that name. */
   embeddingRows?: number;
+}
+
+/** A graph output's ValueInfoProto: its name (1) and tensor shape (type 2 > tensor_type 1 > shape 2 > dim 1). */
+function readValueInfo(f: FileBytes, v: Field): OnnxOutput {
+  const out: OnnxOutput = { name: '' };
+  const sub = (field: Field, num: number) =>
+    [...fields(f, field.start, field.end)].find((x) => x.num === num && x.wire === 2);
+  for (const x of fields(f, v.start, v.end)) {
+    if (x.num === 1 && x.wire === 2) out.name = f.bytes(x.start, x.end - x.start).toString('utf8');
+    if (x.num !== 2 || x.wire !== 2) continue;
+    const tensor = sub(x, 1);
+    const shape = tensor && sub(tensor, 2);
+    if (!shape) continue;
+    out.dims = [];
+    for (const d of fields(f, shape.start, shape.end)) {
+      if (d.num !== 1 || d.wire !== 2) continue;
+      let dim: number | string | undefined;
+      for (const y of fields(f, d.start, d.end)) {
+        if (y.num === 1 && y.wire === 0) dim = y.value;
+        else if (y.num === 2 && y.wire === 2) dim = f.bytes(y.start, y.end - y.start).toString('utf8');
+      }
+      out.dims.push(dim);
+    }
+  }
+  return out;
 }
 
 /** Reads the graph inputs and the word-embedding shape of an ONNX file. Throws Corrupt on a malformed file. */
@@ -113,12 +145,14 @@ export function readOnnxSummary(file: string): OnnxSummary {
     // Exporters write opset_import after the graph: a file cut right after its graph has none (onnxruntime refuses it).
     if (opsets === 0) throw new Corrupt('no opset_import after the graph');
     const inputs: string[] = [];
+    const outputs: OnnxOutput[] = [];
     const initializers = new Set<string>();
     let embeddingRows: number | undefined;
     const pending: { name: string; type: 'input' }[] = [];
     for (const g of fields(f, graph.start, graph.end)) {
       if (g.wire !== 2) continue;
-      if (g.num === 11) {
+      if (g.num === 12) outputs.push(readValueInfo(f, g));
+      else if (g.num === 11) {
         for (const v of fields(f, g.start, g.end))
           if (v.num === 1 && v.wire === 2)
             pending.push({ name: f.bytes(v.start, v.end - v.start).toString('utf8'), type: 'input' });
@@ -136,7 +170,7 @@ export function readOnnxSummary(file: string): OnnxSummary {
     }
     // Old exporters list initializers among the inputs too: those are not fed.
     for (const p of pending) if (!initializers.has(p.name)) inputs.push(p.name);
-    return { inputs, embeddingRows };
+    return { inputs, outputs, embeddingRows };
   } finally {
     f.close();
   }
@@ -182,6 +216,21 @@ export function checkModel(model: ModelDir): OnnxSummary {
       `${onnx} has graph inputs [${summary.inputs.join(', ')}] but a reranker needs input_ids and attention_mask (token_type_ids optional, nothing else): export a sequence-classification model (scripts/export_onnx.py, optimum task text-classification)`,
     );
   }
+  const logits = summary.outputs.find((o) => o.name === 'logits') ?? summary.outputs[0];
+  if (!logits)
+    throw new ModelDirError(
+      `${onnx} has no graph output: export a sequence-classification model (scripts/export_onnx.py)`,
+    );
+  const dims = logits.dims;
+  const shown = dims ? `[${dims.map((d) => d ?? '?').join(', ')}]` : '';
+  if (dims && dims.length !== 2)
+    throw new ModelDirError(
+      `${onnx}: its output ${logits.name} has shape ${shown}, not [batch, 1] logits: export a sequence-classification model with one label (scripts/export_onnx.py); models with hidden states or token logits are not rerankers`,
+    );
+  if (dims && typeof dims[1] === 'number' && dims[1] !== 1)
+    throw new ModelDirError(
+      `${onnx}: its output ${logits.name} has shape ${shown}: ${dims[1]} labels, but a reranker scores a pair with one logit (num_labels 1); a ${dims[1]}-label classifier (e.g. NLI) is not served`,
+    );
   let tokenizer: unknown;
   try {
     tokenizer = JSON.parse(readFileSync(model.tokenizerPath, 'utf8'));

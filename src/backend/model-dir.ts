@@ -39,23 +39,44 @@ function finiteNumber(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/** Model types whose position ids start at padding_idx + 1 (transformers' create_position_ids_from_input_ids). */
+const OFFSET_POSITIONS = new Set(['xlm-roberta', 'roberta', 'camembert', 'xlm-roberta-xl', 'mpnet', 'data2vec-text']);
+
 /**
- * max_len = min(512, tokenizer model_max_length, max_position_embeddings - pad_token_id - 1).
- * XLM-R positions start at padding_idx + 1, so 514 position embeddings give 512 usable tokens.
+ * The model's own limit: min(tokenizer model_max_length when set, max_position_embeddings less the position offset).
+ * XLM-R / RoBERTa positions start at pad_token_id + 1, so 514 position embeddings give 512 usable tokens and 8,194
+ * give 8,192; BERT-family positions start at 0. Not capped otherwise: MAX_LEN sets a lower one.
  */
 export function computeMaxLen(config: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): number {
-  const candidates = [512];
+  const candidates: number[] = [];
   const modelMax = finiteNumber(tokenizerConfig.model_max_length);
   // HF writes a huge sentinel (1e30) when the tokenizer has no limit.
   if (modelMax !== undefined && modelMax > 0 && modelMax < 1e9) candidates.push(Math.floor(modelMax));
   const maxPos = finiteNumber(config.max_position_embeddings);
   if (maxPos !== undefined) {
-    const pad = finiteNumber(config.pad_token_id) ?? 0;
-    candidates.push(maxPos - pad - 1);
+    const offset = OFFSET_POSITIONS.has(String(config.model_type)) ? (finiteNumber(config.pad_token_id) ?? 1) + 1 : 0;
+    candidates.push(maxPos - offset);
   }
+  if (candidates.length === 0)
+    throw new ModelDirError(
+      "neither config.json max_position_embeddings nor tokenizer_config.json model_max_length gives the model's length limit: copy the files saved with this model",
+    );
   const maxLen = Math.min(...candidates);
   if (maxLen < 8) throw new ModelDirError(`max_len ${maxLen} is too small`);
   return maxLen;
+}
+
+/**
+ * Decoder-only LLM rerankers (Qwen3-Reranker, bge-reranker-v2-gemma / minicpm): they score with the logits of a "yes"
+ * token after a chat prompt, not with a classification head over a cross-encoder pair; the reason, or undefined.
+ */
+export function causalLmReason(config: Record<string, unknown>): string | undefined {
+  const archs = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
+  const causal = archs.find((a) => /ForCausalLM$|LMHeadModel$/.test(a));
+  const type = String(config.model_type ?? '');
+  if (causal || /^(qwen\d*|llama|gemma\d*|mistral|minicpm\w*|phi\d*)$/.test(type))
+    return `it is a decoder-only language model (model_type ${type || '?'}${causal ? `, ${causal}` : ''}): LLM rerankers such as Qwen3-Reranker score a "yes" token after a prompt, which this service does not run; serve a cross-encoder (…ForSequenceClassification)`;
+  return undefined;
 }
 
 /**
@@ -78,6 +99,8 @@ export function readModelDir(dir: string, modelFile = 'auto'): ModelDir {
       `model directory ${abs} does not exist: set MODEL_DIR to a directory with config.json, tokenizer.json and onnx/model.onnx`,
     );
   const config = readJson(path.join(abs, 'config.json'), true);
+  const llm = causalLmReason(config);
+  if (llm) throw new ModelDirError(`${path.join(abs, 'config.json')} cannot be served: ${llm}`);
   const tokenizerConfig = readJson(path.join(abs, 'tokenizer_config.json'), false);
   const tokenizerPath = path.join(abs, 'tokenizer.json');
   if (!existsSync(tokenizerPath))

@@ -42,13 +42,15 @@ function buildFeeds(
   seqLen: number,
   ids: BigInt64Array,
   mask: BigInt64Array,
+  typeIds: BigInt64Array | undefined,
 ) {
   const feeds: Record<string, ort.Tensor> = {};
   for (const name of session.inputNames) {
     if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', ids, [rows, seqLen]);
     else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', mask, [rows, seqLen]);
+    // The pair's segment ids (BERT-family layouts); all 0 when the layout has a single segment (XLM-R).
     else if (name === 'token_type_ids')
-      feeds[name] = new ort.Tensor('int64', new BigInt64Array(rows * seqLen), [rows, seqLen]);
+      feeds[name] = new ort.Tensor('int64', typeIds ?? new BigInt64Array(rows * seqLen), [rows, seqLen]);
     else throw new Error(`model declares an unsupported input ${JSON.stringify(name)}`);
   }
   return feeds;
@@ -80,8 +82,14 @@ async function main(): Promise<void> {
   }
   const { session, provider, fallbackReason } = created;
 
-  async function run(rows: number, seqLen: number, ids: BigInt64Array, mask: BigInt64Array): Promise<Float32Array> {
-    const out = await session.run(buildFeeds(session, rows, seqLen, ids, mask));
+  async function run(
+    rows: number,
+    seqLen: number,
+    ids: BigInt64Array,
+    mask: BigInt64Array,
+    typeIds?: BigInt64Array,
+  ): Promise<Float32Array> {
+    const out = await session.run(buildFeeds(session, rows, seqLen, ids, mask, typeIds));
     return pickLogits(session, out, rows);
   }
 
@@ -139,9 +147,11 @@ async function main(): Promise<void> {
       let seqLen = msg.seqLen;
       let ids: BigInt64Array = new BigInt64Array(msg.ids);
       let mask: BigInt64Array = new BigInt64Array(msg.mask);
+      let typeIds: BigInt64Array | undefined = msg.typeIds ? new BigInt64Array(msg.typeIds) : undefined;
       // Tensor cores want sequence lengths in multiples of 8 (fp16 GEMMs); on CPU the extra padding is only cost.
-      if (provider === 'cuda') ({ seqLen, ids, mask } = padToMultiple(msg.rows, seqLen, ids, mask, 8, msg.padId ?? 1));
-      const logits = await run(msg.rows, seqLen, ids, mask);
+      if (provider === 'cuda')
+        ({ seqLen, ids, mask, typeIds } = padToMultiple(msg.rows, seqLen, ids, mask, 8, msg.padId ?? 1, typeIds));
+      const logits = await run(msg.rows, seqLen, ids, mask, typeIds);
       post(
         { type: 'result', id: msg.id, logits: logits.buffer as ArrayBuffer, inferenceMs: performance.now() - start },
         [logits.buffer as ArrayBuffer],

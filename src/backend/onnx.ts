@@ -46,28 +46,38 @@ interface Pending {
   resolve: (r: BackendResult) => void;
   reject: (e: Error) => void;
   tokens: number;
+  seqLen: number;
 }
 
 /** Heartbeat: how often the pool pings each worker. */
 export const HEARTBEAT_INTERVAL_MS = 500;
 /** A worker not inside a run that answers nothing (pong, result) for this long is hung, idle or not. */
 export const HEARTBEAT_TIMEOUT_MS = 2500;
-/** A run may take this many times its expected time (padded tokens x measured ms per padded token) ... */
+/** A run may take this many times its expected time (its work x measured ms per unit of work) ... */
 const RUN_BOUND_FACTOR = 20;
 /** ... and never less than this. */
 const RUN_BOUND_FLOOR_MS = 2000;
 
 /**
- * Watchdog bound of one run (ms from its start), 0 = none (WATCHDOG_MS=0): RUN_BOUND_FACTOR times what the run is
- * expected to take at the pool's measured ms per padded token, never less than RUN_BOUND_FLOOR_MS; never more than
- * WATCHDOG_MS per 1,000 padded tokens (with WATCHDOG_MS at least), which alone applies before anything is measured.
- * The one place the run bound is decided.
+ * The work of one run, in padded tokens of 512-token rows: rows x seqLen, times seqLen / 512 beyond 512 tokens a row
+ * (attention's cost per token grows with the sequence length), as the batcher counts a micro-batch's cost.
  */
-export function watchdogBoundMs(watchdogMs: number, paddedTokens: number, msPerToken?: number): number {
+export function runWork(paddedTokens: number, seqLen = 0): number {
+  return paddedTokens * Math.max(1, seqLen / 512);
+}
+
+/**
+ * Watchdog bound of one run (ms from its start), 0 = none (WATCHDOG_MS=0): RUN_BOUND_FACTOR times what the run is
+ * expected to take at the pool's measured ms per unit of work (runWork), never less than RUN_BOUND_FLOOR_MS; never
+ * more than WATCHDOG_MS per 1,000 units of work (with WATCHDOG_MS at least), which alone applies before anything is
+ * measured. The one place the run bound is decided.
+ */
+export function watchdogBoundMs(watchdogMs: number, paddedTokens: number, seqLen = 0, msPerWork?: number): number {
   if (watchdogMs <= 0) return 0;
-  const ceiling = Math.round(watchdogMs * Math.max(1, paddedTokens / 1000));
-  if (msPerToken === undefined || !(msPerToken > 0)) return ceiling;
-  return Math.min(ceiling, Math.round(Math.max(RUN_BOUND_FLOOR_MS, RUN_BOUND_FACTOR * paddedTokens * msPerToken)));
+  const work = runWork(paddedTokens, seqLen);
+  const ceiling = Math.round(watchdogMs * Math.max(1, work / 1000));
+  if (msPerWork === undefined || !(msPerWork > 0)) return ceiling;
+  return Math.min(ceiling, Math.round(Math.max(RUN_BOUND_FLOOR_MS, RUN_BOUND_FACTOR * work * msPerWork)));
 }
 
 class InferenceWorker {
@@ -75,7 +85,7 @@ class InferenceWorker {
   readonly pending = new Map<number, Pending>();
   private dead: Error | undefined;
   /** The run the worker said it started (StartedMessage) and has not answered: the run bound counts from `since`. */
-  private running: { id: number; since: number; tokens: number } | undefined;
+  private running: { id: number; since: number; tokens: number; seqLen: number } | undefined;
   /** When the worker was last heard from (any message): the heartbeat's clock. */
   private lastHeard = performance.now();
   private lastTick = performance.now();
@@ -87,16 +97,16 @@ class InferenceWorker {
     readonly worker: Worker,
     /** Shared with the worker: the id of a queued run to withdraw (WorkerStart.withdraw). */
     private readonly withdraw: Int32Array,
-    /** The run bound for a run of this many padded tokens (watchdogBoundMs with the pool's measurement); 0 = off. */
-    private readonly boundMs: (paddedTokens: number) => number,
+    /** The run bound of a run of rows x seqLen padded tokens (watchdogBoundMs with the pool's measurement); 0 = off. */
+    private readonly boundMs: (paddedTokens: number, seqLen: number) => number,
     private readonly onLost: (w: InferenceWorker, reason: LossReason, message: string, runs: number) => void,
-    private readonly onRun: (paddedTokens: number, inferenceMs: number) => void,
+    private readonly onRun: (paddedTokens: number, seqLen: number, inferenceMs: number) => void,
   ) {
     worker.on('message', (msg: FromWorker) => {
       this.lastHeard = performance.now();
       if (msg.type === 'started') {
         const p = this.pending.get(msg.id);
-        if (p) this.running = { id: msg.id, since: this.lastHeard, tokens: p.tokens };
+        if (p) this.running = { id: msg.id, since: this.lastHeard, tokens: p.tokens, seqLen: p.seqLen };
         return;
       }
       if (msg.type === 'result' || msg.type === 'run-error' || msg.type === 'withdrawn') {
@@ -107,17 +117,17 @@ class InferenceWorker {
         if (msg.type === 'withdrawn') return p.reject(new RunWithdrawnError());
         this.proven = true;
         if (msg.type === 'result') {
-          this.onRun(p.tokens, msg.inferenceMs);
+          this.onRun(p.tokens, p.seqLen, msg.inferenceMs);
           p.resolve({ logits: new Float32Array(msg.logits), inferenceMs: msg.inferenceMs });
         } else {
-          this.onRun(p.tokens, Number.NaN);
+          this.onRun(p.tokens, p.seqLen, Number.NaN);
           p.reject(new BackendError(msg.message));
         }
       }
     });
     worker.on('error', (err) => this.lose('error', `inference worker crashed: ${err.message}`));
     worker.on('exit', (code) => this.lose('exit', `inference worker exited with code ${code}`));
-    if (boundMs(1) > 0) {
+    if (boundMs(1, 1) > 0) {
       this.heartbeat = setInterval(() => this.check(), HEARTBEAT_INTERVAL_MS);
       this.heartbeat.unref();
     }
@@ -138,7 +148,7 @@ class InferenceWorker {
     const late = now - this.lastTick > 2 * HEARTBEAT_INTERVAL_MS;
     this.lastTick = now;
     if (!late && this.running) {
-      const bound = this.boundMs(this.running.tokens);
+      const bound = this.boundMs(this.running.tokens, this.running.seqLen);
       if (bound > 0 && now - this.running.since > bound) {
         return this.hung(
           `inference worker hung: a session.run of ${this.running.tokens} padded tokens took longer than ${bound} ms (WATCHDOG_MS)`,
@@ -176,9 +186,10 @@ class InferenceWorker {
     // The worker claims the cell just before it starts run `id`; set after that, it matches nothing.
     signal?.addEventListener('abort', () => void Atomics.store(this.withdraw, 0, id), { once: true });
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, tokens: batch.rows * batch.seqLen });
+      this.pending.set(id, { resolve, reject, tokens: batch.rows * batch.seqLen, seqLen: batch.seqLen });
       const ids = batch.ids.buffer as ArrayBuffer;
       const mask = batch.mask.buffer as ArrayBuffer;
+      const typeIds = batch.typeIds?.buffer as ArrayBuffer | undefined;
       const msg: RunMessage = {
         type: 'run',
         id,
@@ -186,9 +197,10 @@ class InferenceWorker {
         seqLen: batch.seqLen,
         ids,
         mask,
+        typeIds,
         padId: batch.padId,
       };
-      this.worker.postMessage(msg, [ids, mask]);
+      this.worker.postMessage(msg, typeIds ? [ids, mask, typeIds] : [ids, mask]);
     });
   }
 
@@ -263,10 +275,11 @@ export class OnnxBackend implements Backend {
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   /**
-   * Moving average of a run's ms per padded token, over the pool: the run bound's measure of what a run should take.
+   * Moving average of a run's ms per unit of work (runWork), over the pool: the run bound's measure of what a run
+   * should take.
    * Kept across idle time and worker restarts (undefined until a run finished: the WATCHDOG_MS ceiling applies).
    */
-  private msPerToken: number | undefined;
+  private msPerWork: number | undefined;
 
   private constructor(
     workers: { worker: Worker; withdraw: Int32Array }[],
@@ -328,13 +341,13 @@ export class OnnxBackend implements Backend {
     return new InferenceWorker(
       worker,
       withdraw,
-      (tokens) => watchdogBoundMs(this.opts.watchdogMs, tokens, this.msPerToken),
+      (tokens, seqLen) => watchdogBoundMs(this.opts.watchdogMs, tokens, seqLen, this.msPerWork),
       (w, reason, message, runs) => this.lost(w, reason, message, runs),
-      (tokens, inferenceMs) => {
+      (tokens, seqLen, inferenceMs) => {
         this.strikes = 0;
         if (!(inferenceMs >= 0) || tokens <= 0) return;
-        const sample = inferenceMs / tokens;
-        this.msPerToken = this.msPerToken === undefined ? sample : 0.8 * this.msPerToken + 0.2 * sample;
+        const sample = inferenceMs / runWork(tokens, seqLen);
+        this.msPerWork = this.msPerWork === undefined ? sample : 0.8 * this.msPerWork + 0.2 * sample;
       },
     );
   }

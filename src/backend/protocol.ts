@@ -37,6 +37,8 @@ export interface RunMessage {
   ids: ArrayBuffer;
   /** int64 attention mask, rows x seqLen. */
   mask: ArrayBuffer;
+  /** int64 token type ids, rows x seqLen (absent: all 0). */
+  typeIds?: ArrayBuffer;
   padId?: number;
 }
 

@@ -24,7 +24,10 @@ export interface SplitRetryHooks {
 export function sliceBatch(b: TensorBatch, start: number, rows: number): TensorBatch {
   const from = start * b.seqLen;
   const to = (start + rows) * b.seqLen;
-  return { rows, seqLen: b.seqLen, ids: b.ids.slice(from, to), mask: b.mask.slice(from, to) };
+  const part: TensorBatch = { rows, seqLen: b.seqLen, ids: b.ids.slice(from, to), mask: b.mask.slice(from, to) };
+  if (b.typeIds) part.typeIds = b.typeIds.slice(from, to);
+  if (b.padId !== undefined) part.padId = b.padId;
+  return part;
 }
 
 export class SplitRetryBackend implements Backend {

@@ -26,7 +26,10 @@ export function toFloat32(type: string, data: unknown): Float32Array {
   throw new Error(`model output is ${type}; expected float32 or float16 logits`);
 }
 
-/** Pads a [rows, seqLen] id/mask pair on the right to the next multiple of `multiple` (new positions masked out). */
+/**
+ * Pads a [rows, seqLen] id/mask (and token type id) set on the right to the next multiple of `multiple` (new positions
+ * masked out, type 0).
+ */
 export function padToMultiple(
   rows: number,
   seqLen: number,
@@ -34,14 +37,17 @@ export function padToMultiple(
   mask: BigInt64Array,
   multiple: number,
   padId: number,
-): { seqLen: number; ids: BigInt64Array; mask: BigInt64Array } {
+  typeIds?: BigInt64Array,
+): { seqLen: number; ids: BigInt64Array; mask: BigInt64Array; typeIds?: BigInt64Array } {
   const padded = Math.ceil(seqLen / multiple) * multiple;
-  if (padded === seqLen) return { seqLen, ids, mask };
+  if (padded === seqLen) return { seqLen, ids, mask, typeIds };
   const outIds = new BigInt64Array(rows * padded).fill(BigInt(padId));
   const outMask = new BigInt64Array(rows * padded);
+  const outTypes = typeIds ? new BigInt64Array(rows * padded) : undefined;
   for (let r = 0; r < rows; r++) {
     outIds.set(ids.subarray(r * seqLen, (r + 1) * seqLen), r * padded);
     outMask.set(mask.subarray(r * seqLen, (r + 1) * seqLen), r * padded);
+    outTypes?.set(typeIds!.subarray(r * seqLen, (r + 1) * seqLen), r * padded);
   }
-  return { seqLen: padded, ids: outIds, mask: outMask };
+  return { seqLen: padded, ids: outIds, mask: outMask, typeIds: outTypes };
 }

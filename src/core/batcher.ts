@@ -64,6 +64,17 @@ export interface SubmitResult {
 
 /** A micro-batch is charged MAX_BATCH_TOKENS / this in fixed per-run cost when the batcher compares candidates. */
 const BATCH_OVERHEAD_SHARE = 16;
+/**
+ * Rows longer than this many tokens count for more than their tokens against the budget: attention's work per token
+ * grows with the row length, so a row of L > 512 tokens counts L x L / 512 (8,192 tokens count 16 times their number:
+ * measured 2.0 against 0.6 ms per token at 512, bench/results/2026-12-04-long-inputs.json). At 512 and below, tokens.
+ */
+export const ATTENTION_KNEE_TOKENS = 512;
+
+/** What a micro-batch of `rows` rows padded to `seqLen` counts against the token budget. */
+export function batchCost(rows: number, seqLen: number): number {
+  return rows * seqLen * Math.max(1, seqLen / ATTENTION_KNEE_TOKENS);
+}
 
 /** Weight of the newest micro-batch in the ms-per-token moving average (MAX_BATCH_MS). */
 const COST_EWMA_WEIGHT = 0.25;
@@ -104,6 +115,8 @@ interface Dispatched {
 
 interface Entry {
   seq: readonly number[];
+  /** First position of token type 1 (BERT-family pairs); absent: all type 0. */
+  typeStart?: number;
   job: Job;
   index: number;
   enqueuedAt: number;
@@ -174,8 +187,15 @@ export class Batcher {
       this.msPerToken === undefined ? cost : this.msPerToken + COST_EWMA_WEIGHT * (cost - this.msPerToken);
   }
 
-  /** Queues the sequences of one request; resolves with their logits in input order. */
-  submit(seqs: readonly (readonly number[])[], signal?: AbortSignal): Promise<SubmitResult> {
+  /**
+   * Queues the sequences of one request; resolves with their logits in input order. `typeStarts[i]`: where token type
+   * 1 starts in seqs[i] (BERT-family pairs); absent when every type id is 0.
+   */
+  submit(
+    seqs: readonly (readonly number[])[],
+    signal?: AbortSignal,
+    typeStarts?: readonly number[],
+  ): Promise<SubmitResult> {
     if (this.closed) return Promise.reject(new Error('batcher is closed'));
     if (seqs.length === 0) return Promise.resolve({ logits: new Float32Array(0), queueMs: 0, inferenceMs: 0 });
     if (signal?.aborted) {
@@ -197,7 +217,7 @@ export class Batcher {
         reject,
       };
       seqs.forEach((seq, index) => {
-        this.queue.push({ seq, job, index, enqueuedAt: now, order: this.order++ });
+        this.queue.push({ seq, typeStart: typeStarts?.[index], job, index, enqueuedAt: now, order: this.order++ });
         this.queuedTokens += seq.length;
       });
       if (signal) {
@@ -375,19 +395,19 @@ export class Batcher {
     let bestRows = 0;
     let bestCost = Infinity;
     for (let i = first; i <= last; i++) {
-      // Largest end j (exclusive) with j - i <= maxBatchSize and (j - i) * lengths[j - 1] <= maxBatchTokens; the
+      // Largest end j (exclusive) with j - i <= maxBatchSize and batchCost(j - i, lengths[j - 1]) <= maxBatchTokens; the
       // condition only gets harder as j grows (lengths ascending), so binary search.
       let lo = (anchor ?? i) + 1;
       let hi = Math.min(n, i + opts.maxBatchSize);
-      if (lo - i > 1 && (lo - i) * lengths[lo - 1]! > opts.maxBatchTokens) continue;
+      if (lo - i > 1 && batchCost(lo - i, lengths[lo - 1]!) > opts.maxBatchTokens) continue;
       while (lo < hi) {
         const mid = (lo + hi + 1) >> 1;
-        if ((mid - i) * lengths[mid - 1]! <= opts.maxBatchTokens) lo = mid;
+        if (batchCost(mid - i, lengths[mid - 1]!) <= opts.maxBatchTokens) lo = mid;
         else hi = mid - 1;
       }
       const rows = lo - i;
       const real = prefix[lo]! - prefix[i]!;
-      const cost = (rows * lengths[lo - 1]! + overhead) / real;
+      const cost = (batchCost(rows, lengths[lo - 1]!) + overhead) / real;
       if (cost < bestCost || (cost === bestCost && rows > bestRows)) {
         best = [i, lo];
         bestRows = rows;
@@ -397,13 +417,23 @@ export class Batcher {
     return best;
   }
 
-  /** Builds the padded int64 tensors of a micro-batch. */
-  static buildTensors(batch: readonly Entry[] | readonly (readonly number[])[], padId: number): TensorBatch {
+  /**
+   * Builds the padded int64 tensors of a micro-batch; token type ids too when a row has a type-1 segment (1 from its
+   * typeStart to its end, 0 before and on padding, as transformers pads them).
+   */
+  static buildTensors(
+    batch: readonly Entry[] | readonly (readonly number[])[],
+    padId: number,
+    typeStarts?: readonly (number | undefined)[],
+  ): TensorBatch {
     const seqs = batch.map((b) => ('seq' in b ? b.seq : b));
+    const starts = typeStarts ?? batch.map((b) => ('seq' in b ? b.typeStart : undefined));
     const rows = seqs.length;
     const seqLen = seqs.reduce((m, s) => Math.max(m, s.length), 0);
     const ids = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
     const mask = new BigInt64Array(rows * seqLen);
+    const typed = starts.some((ts, r) => ts !== undefined && ts < seqs[r]!.length);
+    const typeIds = typed ? new BigInt64Array(rows * seqLen) : undefined;
     for (let r = 0; r < rows; r++) {
       const s = seqs[r]!;
       const off = r * seqLen;
@@ -411,8 +441,9 @@ export class Batcher {
         ids[off + i] = BigInt(s[i]!);
         mask[off + i] = 1n;
       }
+      if (typeIds) typeIds.fill(1n, off + (starts[r] ?? s.length), off + s.length);
     }
-    return { rows, seqLen, ids, mask, padId };
+    return typeIds ? { rows, seqLen, ids, mask, typeIds, padId } : { rows, seqLen, ids, mask, padId };
   }
 
   private async dispatch(batch: Entry[], pinned: boolean, budget: number): Promise<void> {
@@ -435,7 +466,7 @@ export class Batcher {
     const realTokens = batch.reduce((n, e) => n + e.seq.length, 0);
     try {
       const { logits, inferenceMs, failed } = await this.backend.run(tensors, sent.withdraw.signal);
-      if (!failed) this.measure(tensors.rows * tensors.seqLen, budget, inferenceMs);
+      if (!failed) this.measure(batchCost(tensors.rows, tensors.seqLen), budget, inferenceMs);
       this.hooks.onBatch?.({
         rows: tensors.rows,
         seqLen: tensors.seqLen,

@@ -16,7 +16,8 @@ import { ServiceError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { normalizeScores, rankOrder, type Normalize } from './scores.ts';
 import { assemblePair, type EncodedPair, type TextTokenizer } from './tokenizer.ts';
-import { planPair, type ChunkingOptions, type PairPlan } from './truncation.ts';
+import { layoutOverhead } from './pair-layout.ts';
+import { planPair, queryCap, type ChunkingOptions, type PairPlan } from './truncation.ts';
 
 export type { Normalize } from './scores.ts';
 export type { ChunkingOptions } from './truncation.ts';
@@ -126,6 +127,12 @@ type Pairs = readonly (readonly [string, string])[];
 /**
  * How a request's pairs were read: `label` names its items in errors; `oneQuery` when they all share rank()'s query.
  */
+/** The model inputs of a request, in order, and where token type 1 starts in each (BERT-family layouts). */
+interface ModelInputs {
+  seqs: PairPlan['seqs'];
+  typeStarts?: number[];
+}
+
 interface Items {
   label: string;
   oneQuery: boolean;
@@ -213,7 +220,7 @@ export class Engine {
   async encodePairs(pairs: Pairs): Promise<EncodedPair[]> {
     const tokenizer = this.requireReady().tokenizer;
     const encoded = await encodeTexts(tokenizer, pairs);
-    return encoded.map(([q, p]) => assemblePair(q, p, this.model.maxLen, this.config.queryMaxShare, tokenizer.special));
+    return encoded.map(([q, p]) => assemblePair(q, p, this.model.maxLen, this.config.queryMaxShare, tokenizer.layout));
   }
 
   /** Reranks passages against one query. `field` names the passages in error messages (the caller's wording). */
@@ -280,10 +287,11 @@ export class Engine {
     try {
       const plans = await this.plan(tokenizer, pairs, opts);
       if (opts.truncate === false) this.refuseTruncation(plans, opts, items);
-      const seqs = this.sequences(plans, opts, items);
+      const inputs = this.sequences(plans, opts, items);
+      const seqs = inputs.seqs;
       this.admission.resize(held, seqs.length, opts.timeoutMs);
       held = seqs.length;
-      const out = await this.submit(batcher, seqs, opts.signal);
+      const out = await this.submit(batcher, inputs, opts.signal);
       scored = seqs.length;
       this.metrics.queueDuration.observe(out.queueMs);
       const { logits, best } = combineWindows(plans, out.logits, items.label);
@@ -317,7 +325,7 @@ export class Engine {
     const planOpts = {
       maxLen: this.model.maxLen,
       queryMaxShare: this.config.queryMaxShare,
-      special: tokenizer.special,
+      layout: tokenizer.layout,
       maxTokensPerDoc: opts.maxTokensPerDoc,
       chunking: opts.chunking,
     };
@@ -331,7 +339,11 @@ export class Engine {
     const field = items.label;
     const longQuery = plans.findIndex((pl) => pl.queryTruncated);
     if (longQuery >= 0) {
-      const cap = Math.min(Math.floor(this.model.maxLen * this.config.queryMaxShare), this.model.maxLen - 4);
+      const cap = queryCap(
+        this.model.maxLen,
+        this.config.queryMaxShare,
+        layoutOverhead(this.requireReady().tokenizer.layout),
+      );
       const where = items.oneQuery ? 'the query' : `the query of ${field}/${longQuery}`;
       throw new ServiceError(
         'validation',
@@ -351,8 +363,12 @@ export class Engine {
   }
 
   /** The model inputs of all pairs, in order (MAX_CHUNKED_PAIRS bounds what chunking makes); counted in the metrics. */
-  private sequences(plans: readonly PairPlan[], opts: RankOptions, items: Items): PairPlan['seqs'] {
+  private sequences(plans: readonly PairPlan[], opts: RankOptions, items: Items): ModelInputs {
     const seqs = plans.flatMap((pl) => pl.seqs);
+    // Token type ids: where type 1 starts in each input (BERT-family layouts); none when every type id is 0.
+    const typeStarts = plans.some((pl) => pl.typeStart !== undefined)
+      ? plans.flatMap((pl) => pl.seqs.map((s) => pl.typeStart ?? s.length))
+      : undefined;
     if (opts.chunking && seqs.length > this.config.maxChunkedPairs) {
       throw new ServiceError(
         'too_large',
@@ -361,17 +377,13 @@ export class Engine {
     }
     for (const seq of seqs) this.metrics.inputTokens.observe(seq.length);
     for (const pl of plans) if (pl.truncated) this.metrics.truncatedPairs.inc();
-    return seqs;
+    return { seqs, typeStarts };
   }
 
   /** Queues the inputs on the batcher; backend failures become typed service errors. */
-  private async submit(
-    batcher: Batcher,
-    seqs: PairPlan['seqs'],
-    signal: AbortSignal | undefined,
-  ): Promise<SubmitResult> {
+  private async submit(batcher: Batcher, inputs: ModelInputs, signal: AbortSignal | undefined): Promise<SubmitResult> {
     try {
-      return await batcher.submit(seqs, signal);
+      return await batcher.submit(inputs.seqs, signal, inputs.typeStarts);
     } catch (err) {
       if (err instanceof CancelledError) throw new ServiceError('cancelled', 'client went away');
       if (err instanceof BackendDownError) throw new ServiceError('not_ready', err.message);

@@ -1,6 +1,6 @@
 // Truncation and chunking of a (query, passage) pair: token ids in, the model's input sequences out.
 // The query is kept whole up to floor(maxLen * queryMaxShare) tokens; only the passage is cut or split.
-import type { SpecialIds } from './tokenizer.ts';
+import { layoutOverhead, typeStartOf, type PairLayout } from './pair-layout.ts';
 
 export interface ChunkingOptions {
   /** Most windows one passage is split into; the rest of a longer passage is not scored (truncated: true). */
@@ -12,7 +12,8 @@ export interface ChunkingOptions {
 export interface PairPlanOptions {
   maxLen: number;
   queryMaxShare: number;
-  special: SpecialIds;
+  /** Special tokens and segments of the model's pair input (tokenizer.json's post-processor). */
+  layout: PairLayout;
   /** Cap on the passage tokens of one window (clamped to what fits with the query). */
   maxTokensPerDoc?: number;
   /** Split a passage that does not fit into overlapping windows instead of cutting it. */
@@ -20,8 +21,10 @@ export interface PairPlanOptions {
 }
 
 export interface PairPlan {
-  /** One model input per window: <s> q </s></s> window </s>. One item unless the passage was chunked. */
+  /** One model input per window: prefix q middle window suffix. One item unless the passage was chunked. */
   seqs: number[][];
+  /** First position of token type 1 in each of seqs (the same for every window); undefined: all type 0. */
+  typeStart?: number;
   /** Some of the passage's tokens were not scored. */
   truncated: boolean;
   /** Passage tokens per window (the cap that applied). */
@@ -30,11 +33,20 @@ export interface PairPlan {
   queryTruncated: boolean;
 }
 
-/** Passage tokens that fit with a query of qTokens tokens, after the query cap. */
-export function passageRoom(qTokens: number, maxLen: number, queryMaxShare: number): { qLen: number; room: number } {
-  const qCap = Math.min(Math.floor(maxLen * queryMaxShare), maxLen - 4);
-  const qLen = Math.min(qTokens, qCap);
-  return { qLen, room: Math.max(0, maxLen - 4 - qLen) };
+/** Most query tokens kept: floor(maxLen * queryMaxShare), and room for the special tokens (`overhead`). */
+export function queryCap(maxLen: number, queryMaxShare: number, overhead: number): number {
+  return Math.max(0, Math.min(Math.floor(maxLen * queryMaxShare), maxLen - overhead));
+}
+
+/** Passage tokens that fit with a query of qTokens tokens, after the query cap, beside `overhead` special tokens. */
+export function passageRoom(
+  qTokens: number,
+  maxLen: number,
+  queryMaxShare: number,
+  overhead: number,
+): { qLen: number; room: number } {
+  const qLen = Math.min(qTokens, queryCap(maxLen, queryMaxShare, overhead));
+  return { qLen, room: Math.max(0, maxLen - overhead - qLen) };
 }
 
 function build(
@@ -43,16 +55,15 @@ function build(
   p: readonly number[],
   from: number,
   to: number,
-  special: SpecialIds,
+  layout: PairLayout,
 ): number[] {
-  const ids = new Array<number>(qLen + (to - from) + 4);
+  const ids = new Array<number>(qLen + (to - from) + layoutOverhead(layout));
   let k = 0;
-  ids[k++] = special.cls;
+  for (const id of layout.prefix) ids[k++] = id;
   for (let i = 0; i < qLen; i++) ids[k++] = q[i]!;
-  ids[k++] = special.sep;
-  ids[k++] = special.sep;
+  for (const id of layout.middle) ids[k++] = id;
   for (let i = from; i < to; i++) ids[k++] = p[i]!;
-  ids[k++] = special.sep;
+  for (const id of layout.suffix) ids[k++] = id;
   return ids;
 }
 
@@ -77,12 +88,14 @@ export function windowStarts(length: number, window: number, overlap: number, ma
  * overlapTokens (at most half a window; at most maxChunksPerDoc windows); the caller aggregates their logits (max).
  */
 export function planPair(q: readonly number[], p: readonly number[], o: PairPlanOptions): PairPlan {
-  const { qLen, room } = passageRoom(q.length, o.maxLen, o.queryMaxShare);
+  const { qLen, room } = passageRoom(q.length, o.maxLen, o.queryMaxShare, layoutOverhead(o.layout));
+  const typeStart = typeStartOf(o.layout, qLen);
   const window = o.maxTokensPerDoc === undefined ? room : Math.min(room, o.maxTokensPerDoc);
   if (p.length <= window || !o.chunking || window === 0) {
     const to = Math.min(p.length, window);
     return {
-      seqs: [build(q, qLen, p, 0, to, o.special)],
+      seqs: [build(q, qLen, p, 0, to, o.layout)],
+      typeStart,
       truncated: p.length > window,
       window,
       queryTruncated: qLen < q.length,
@@ -91,7 +104,7 @@ export function planPair(q: readonly number[], p: readonly number[], o: PairPlan
   // At most half a window of overlap, so the windows always advance.
   const overlap = Math.min(o.chunking.overlapTokens, Math.floor(window / 2));
   const starts = windowStarts(p.length, window, overlap, o.chunking.maxChunksPerDoc);
-  const seqs = starts.map((s) => build(q, qLen, p, s, Math.min(p.length, s + window), o.special));
+  const seqs = starts.map((s) => build(q, qLen, p, s, Math.min(p.length, s + window), o.layout));
   const last = starts[starts.length - 1]! + window;
-  return { seqs, truncated: last < p.length, window, queryTruncated: qLen < q.length };
+  return { seqs, typeStart, truncated: last < p.length, window, queryTruncated: qLen < q.length };
 }

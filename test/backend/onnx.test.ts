@@ -157,12 +157,12 @@ t.test('a run queued behind a running one is withdrawn when its signal aborts; n
 t.test(
   'the run bound: 20x the measured expected time, at least 2 s, at most WATCHDOG_MS per 1,000 tokens',
   async (t) => {
-    t.equal(watchdogBoundMs(0, 4096, 0.01), 0, 'WATCHDOG_MS=0: off');
+    t.equal(watchdogBoundMs(0, 4096, 0, 0.01), 0, 'WATCHDOG_MS=0: off');
     t.equal(watchdogBoundMs(10_000, 4096), 40_960, 'nothing measured yet: WATCHDOG_MS per 1,000 padded tokens');
     t.equal(watchdogBoundMs(10_000, 500), 10_000, '... never less than WATCHDOG_MS');
-    t.equal(watchdogBoundMs(10_000, 100, 0.05), 2000, 'measured, a small run: the 2 s floor');
-    t.equal(watchdogBoundMs(10_000, 16_384, 0.05), 16_384, 'measured, a large run: 20x its expected 819 ms');
-    t.equal(watchdogBoundMs(10_000, 4096, 1), 40_960, 'never more than the WATCHDOG_MS ceiling');
-    t.equal(watchdogBoundMs(1500, 100, 0.05), 1500, 'a WATCHDOG_MS below the floor wins');
+    t.equal(watchdogBoundMs(10_000, 100, 0, 0.05), 2000, 'measured, a small run: the 2 s floor');
+    t.equal(watchdogBoundMs(10_000, 16_384, 0, 0.05), 16_384, 'measured, a large run: 20x its expected 819 ms');
+    t.equal(watchdogBoundMs(10_000, 4096, 0, 1), 40_960, 'never more than the WATCHDOG_MS ceiling');
+    t.equal(watchdogBoundMs(1500, 100, 0, 0.05), 1500, 'a WATCHDOG_MS below the floor wins');
   },
 );

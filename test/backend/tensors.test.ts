@@ -30,3 +30,14 @@ t.test('padToMultiple pads each row to a multiple of 8 with the pad id, masked o
   const same = padToMultiple(1, 8, new BigInt64Array(8), new BigInt64Array(8), 8, 1);
   t.equal(same.seqLen, 8, 'already a multiple: unchanged');
 });
+
+t.test('padToMultiple pads token type ids with 0 beside the ids and mask (CUDA, BERT-family pairs)', async (t) => {
+  const ids = BigInt64Array.from([101n, 7n, 102n, 8n, 102n, 101n, 9n, 102n, 0n, 0n]);
+  const mask = BigInt64Array.from([1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 0n, 0n]);
+  const types = BigInt64Array.from([0n, 0n, 0n, 1n, 1n, 0n, 0n, 0n, 0n, 0n]);
+  const out = padToMultiple(2, 5, ids, mask, 8, 0, types);
+  t.equal(out.seqLen, 8);
+  t.same([...out.typeIds!].map(Number), [0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  t.same([...out.ids.subarray(8, 13)].map(Number), [101, 9, 102, 0, 0]);
+  t.equal(padToMultiple(2, 5, ids, mask, 8, 0).typeIds, undefined, 'none in, none out');
+});

@@ -24,10 +24,10 @@ t.test('the model directory gives the fixture max_len', async (t) => {
   const impl = 'tokenizers';
   t.test(`${impl}: ids equal the reference for every fixture pair`, async (t) => {
     const tok = await loadTokenizer(model.dir);
-    t.same(tok.special, { cls: 0, sep: 2 });
+    t.same(tok.layout, { prefix: [0], middle: [2, 2], suffix: [2], source: 'TemplateProcessing' });
     const encoded = await tok.encodeMany(ref.pairs.flatMap((p) => [p.query, p.passage]));
     ref.pairs.forEach((p, i) => {
-      const pair = assemblePair(encoded[2 * i]!, encoded[2 * i + 1]!, ref.max_len, ref.query_max_share, tok.special);
+      const pair = assemblePair(encoded[2 * i]!, encoded[2 * i + 1]!, ref.max_len, ref.query_max_share, tok.layout);
       t.same(pair.ids, p.input_ids, `${impl}: ${p.name}`);
       t.equal(pair.truncated, p.truncated, `${impl}: ${p.name} truncated flag`);
     });
@@ -35,7 +35,7 @@ t.test('the model directory gives the fixture max_len', async (t) => {
 }
 
 t.test('assemblePair keeps the query whole and cuts only the passage', async (t) => {
-  const special = { cls: 0, sep: 2 };
+  const special = { prefix: [0], middle: [2, 2], suffix: [2], source: 'RobertaProcessing' };
   const q = Array.from({ length: 10 }, (_, i) => 100 + i);
   const p = Array.from({ length: 30 }, (_, i) => 200 + i);
   const out = assemblePair(q, p, 32, 0.75, special);

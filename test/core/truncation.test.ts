@@ -2,7 +2,7 @@
 import t from 'tap';
 import { planPair, windowStarts } from '../../src/core/truncation.ts';
 
-const special = { cls: 0, sep: 2 };
+const layout = { prefix: [0], middle: [2, 2], suffix: [2], source: 'RobertaProcessing' };
 const range = (n: number, from = 100) => Array.from({ length: n }, (_, i) => from + i);
 
 t.test('windowStarts: one every stride = window - overlap until the end is covered', async (t) => {
@@ -16,15 +16,15 @@ t.test('windowStarts: one every stride = window - overlap until the end is cover
 t.test('planPair without chunking: the query whole, the passage cut to the window', async (t) => {
   const q = range(4, 10);
   const p = range(40);
-  const plan = planPair(q, p, { maxLen: 32, queryMaxShare: 0.75, special });
+  const plan = planPair(q, p, { maxLen: 32, queryMaxShare: 0.75, layout });
   t.equal(plan.window, 32 - 4 - 4);
   t.equal(plan.seqs.length, 1);
   t.same(plan.seqs[0], [0, ...q, 2, 2, ...p.slice(0, 24), 2]);
   t.equal(plan.truncated, true);
-  const capped = planPair(q, range(20), { maxLen: 32, queryMaxShare: 0.75, special, maxTokensPerDoc: 5 });
+  const capped = planPair(q, range(20), { maxLen: 32, queryMaxShare: 0.75, layout, maxTokensPerDoc: 5 });
   t.same(capped.seqs[0], [0, ...q, 2, 2, ...range(5), 2], 'max_tokens_per_doc caps the passage');
   t.equal(capped.truncated, true);
-  const big = planPair(q, range(20), { maxLen: 32, queryMaxShare: 0.75, special, maxTokensPerDoc: 4096 });
+  const big = planPair(q, range(20), { maxLen: 32, queryMaxShare: 0.75, layout, maxTokensPerDoc: 4096 });
   t.equal(big.window, 24, 'max_tokens_per_doc is clamped to what fits');
   t.equal(big.truncated, false);
 });
@@ -35,7 +35,7 @@ t.test('planPair with chunking: overlapping windows covering the whole passage',
   const plan = planPair(q, p, {
     maxLen: 32,
     queryMaxShare: 0.75,
-    special,
+    layout,
     chunking: { maxChunksPerDoc: 8, overlapTokens: 4 },
   });
   // window 24, stride 20: starts 0, 20, 40 (the last window has the remaining 20 tokens)
@@ -48,7 +48,7 @@ t.test('planPair with chunking: overlapping windows covering the whole passage',
   const few = planPair(q, p, {
     maxLen: 32,
     queryMaxShare: 0.75,
-    special,
+    layout,
     chunking: { maxChunksPerDoc: 2, overlapTokens: 4 },
   });
   t.equal(few.seqs.length, 2);
@@ -56,14 +56,14 @@ t.test('planPair with chunking: overlapping windows covering the whole passage',
   const short = planPair(q, range(10), {
     maxLen: 32,
     queryMaxShare: 0.75,
-    special,
+    layout,
     chunking: { maxChunksPerDoc: 8, overlapTokens: 4 },
   });
   t.equal(short.seqs.length, 1, 'a passage that fits is not chunked');
   const huge = planPair(q, p, {
     maxLen: 32,
     queryMaxShare: 0.75,
-    special,
+    layout,
     chunking: { maxChunksPerDoc: 8, overlapTokens: 1000 },
   });
   t.same(windowStarts(60, 24, 12, 8), [0, 12, 24, 36]);

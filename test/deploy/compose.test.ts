@@ -138,7 +138,7 @@ t.test('interpolation: MODEL_DIR picks the exported model when set', async (t) =
 
 t.test('the defaults name no ONNX file: the server picks the one the model directory ships', async (t) => {
   // A hard-coded MODEL_FILE (it was ${MODEL_FILE:-model.onnx}) crash-loops on a model that ships another file (the
-  // embedded ko-reranker-small ships onnx/model_quantized.onnx only); the server's default, auto, picks the file.
+  // embedded ko-reranker-small ships onnx/model_int8_weights.onnx only); the server's default, auto, picks the file.
   for (const [name, svc] of Object.entries<any>(compose.services)) {
     t.notOk('MODEL_FILE' in (svc.environment ?? {}), `${name}: no MODEL_FILE default`);
   }

@@ -43,7 +43,7 @@ t.test('served tokenizer: the reference ids for every fixture pair', async (t) =
   const tok = await loadTokenizer(srv.engine.model.dir);
   const encoded = await tok.encodeMany(ref.pairs.flatMap((p) => [p.query, p.passage]));
   ref.pairs.forEach((p, i) => {
-    const pair = assemblePair(encoded[2 * i]!, encoded[2 * i + 1]!, ref.max_len, ref.query_max_share, tok.special);
+    const pair = assemblePair(encoded[2 * i]!, encoded[2 * i + 1]!, ref.max_len, ref.query_max_share, tok.layout);
     t.same(pair.ids, p.input_ids, p.name);
     t.equal(pair.truncated, p.truncated, `${p.name}: truncated flag`);
   });
