@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from . import quantize as Q
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 # 31 MS MARCO-ko queries with their passages, committed with the tests (see data/msmarco-ko for the attribution).
 DATA = ROOT / "test/fixtures/eval-small.jsonl"
@@ -26,6 +28,9 @@ XLMR_TOKENIZER = ROOT / "models/ko-reranker-tiny/tokenizer.json"
 MIN_SPREAD = 0.5
 # fp16 weights and activations (scripts/export_onnx.py --fp16) against transformers' fp32 logits.
 FP16_TOLERANCE = 5e-2
+# The served quantization (scripts/export_onnx.py --quantize int8-weights: weights rounded to int8 per output channel,
+# fp32 arithmetic) against transformers' fp32 logits, on these deliberately large random weights.
+INT8_TOLERANCE = 0.1  # measured 0.022-0.031 on the five families
 # Small enough for CI on two cores, large enough that every layer matters.
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 
@@ -198,6 +203,11 @@ def build(name: str, spec: dict, out: Path) -> dict:
     export_onnx.check(model, tokenizer, served / "onnx/model.onnx", names, 1e-4)
     export_onnx.to_fp16(served / "onnx/model.onnx", served / "onnx/model_fp16.onnx", model.config)
     export_onnx.check(model, tokenizer, served / "onnx/model_fp16.onnx", names, FP16_TOLERANCE)
+    # the quantized file: quantize() also checks that a pair's logit does not move with its batch neighbours (token
+    # type ids fed where the graph has them)
+    int8 = served / "onnx" / Q.FILE_NAMES["int8-weights"]
+    Q.quantize(served / "onnx/model.onnx", int8, method="int8-weights", model_dir=served)
+    export_onnx.check(model, tokenizer, int8, names, INT8_TOLERANCE)
 
     pairs = list(PAIRS)
     if spec["long"]:
@@ -219,6 +229,7 @@ def build(name: str, spec: dict, out: Path) -> dict:
     expected = {
         "name": name,
         "fp16_tolerance": FP16_TOLERANCE,
+        "int8_tolerance": INT8_TOLERANCE,
         "max_len": max_len,
         "inputs": names,
         "post_processor": layout,

@@ -1,5 +1,6 @@
 // Cross-encoders of every supported family, served by MODEL_DIR alone: seeded random checkpoints built with
-// transformers (XLM-R at 514 and 8,194 positions, BERT with token types, ELECTRA, DeBERTa-v2), exported (fp32, fp16) by
+// transformers (XLM-R at 514 and 8,194 positions, BERT with token types, ELECTRA, DeBERTa-v2), exported (fp32, fp16,
+// int8-weights) by
 // scripts/export_onnx.py (scripts/modelkit/families.py, at test time into a temp dir), served by the real server: each
 // pair's logit through HTTP equals transformers' within 1e-4, the token counts equal transformers' pair encoding (the
 // query whole, the passage cut at max_len), and models the service cannot serve right are refused before listening.
@@ -17,6 +18,7 @@ const FAMILIES = ['xlmr-514', 'xlmr-8194', 'bert', 'electra', 'deberta-v2'];
 interface Expected {
   name: string;
   fp16_tolerance: number;
+  int8_tolerance: number;
   max_len: number;
   inputs: string[];
   post_processor: string;
@@ -67,24 +69,31 @@ async function families(): Promise<void> {
     });
   }
 
-  // The --fp16 file of each family (fp16 weights and activations, fp32 inputs and logits), served with MODEL_FILE.
+  // The --fp16 file (fp16 weights and activations, fp32 inputs and logits) and the --quantize int8-weights file of each
+  // family, served with MODEL_FILE.
+  const variants = [
+    { file: 'model_fp16.onnx', tolerance: (e: Expected) => e.fp16_tolerance },
+    { file: 'model_int8_weights.onnx', tolerance: (e: Expected) => e.int8_tolerance },
+  ];
   for (const name of FAMILIES) {
-    t.test(`${name}: the fp16 export served with MODEL_FILE=model_fp16.onnx`, async (t) => {
-      const modelDir = path.join(dir, name);
-      const expected = JSON.parse(readFileSync(path.join(modelDir, 'expected.json'), 'utf8')) as Expected;
-      const srv = await startServer({ modelDir, modelFile: 'model_fp16.onnx', maxPassages: 100 });
-      t.teardown(() => srv.close());
-      const res = await srv.post('/score', {
-        pairs: expected.pairs.map((p) => [p.query, p.passage]),
-        normalize: 'none',
+    for (const { file, tolerance } of variants) {
+      t.test(`${name}: ${file} served with MODEL_FILE`, async (t) => {
+        const modelDir = path.join(dir, name);
+        const expected = JSON.parse(readFileSync(path.join(modelDir, 'expected.json'), 'utf8')) as Expected;
+        const srv = await startServer({ modelDir, modelFile: file, maxPassages: 100 });
+        t.teardown(() => srv.close());
+        const res = await srv.post('/score', {
+          pairs: expected.pairs.map((p) => [p.query, p.passage]),
+          normalize: 'none',
+        });
+        t.equal(res.status, 200);
+        const byIndex = new Map<number, { logit: number }>(res.body.results.map((r: any) => [r.index, r]));
+        expected.pairs.forEach((p, i) => {
+          const got = byIndex.get(i)!.logit;
+          t.ok(Math.abs(got - p.logit) <= tolerance(expected), `pair ${i}: ${got} vs transformers ${p.logit} (fp32)`);
+        });
       });
-      t.equal(res.status, 200);
-      const byIndex = new Map<number, { logit: number }>(res.body.results.map((r: any) => [r.index, r]));
-      expected.pairs.forEach((p, i) => {
-        const got = byIndex.get(i)!.logit;
-        t.ok(Math.abs(got - p.logit) <= expected.fp16_tolerance, `pair ${i}: ${got} vs transformers ${p.logit} (fp32)`);
-      });
-    });
+    }
   }
 
   t.test('xlmr-8194: a pair of several thousand tokens is scored whole; MAX_LEN bounds it lower', async (t) => {
