@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Tests of the Python model tools (tokenizer rule, BM25, metrics, safetensors, the export round trip:
+# Tests of the Python model tools (the fine-tuning trainer of scripts/train, tokenizer rule, BM25, metrics, safetensors, the export round trip:
 # scripts/export_onnx.py on the committed weights reproduces the committed model.onnx within 1e-5), and the default
 # model ko-reranker-small: backbone reader, pruned tokenizer, fp32 ONNX vs PyTorch within 1e-4, int8 file, sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x scripts/.venv/bin/python ] || bash scripts/setup-python.sh
+scripts/.venv/bin/python -c "import transformers, matplotlib" 2>/dev/null || bash scripts/setup-train.sh
 bash scripts/ensure-backbone.sh
-PYTHONPATH=. scripts/.venv/bin/python -m unittest -v scripts.tests.test_modelkit scripts.tests.test_small_model 2>&1 | tail -n 40
+PYTHONPATH=. scripts/.venv/bin/python -m unittest -v scripts.tests.test_modelkit scripts.tests.test_small_model scripts.tests.test_train 2>&1 | tail -n 40
 exit "${PIPESTATUS[0]}"

@@ -205,9 +205,7 @@ export async function runFinetune(
           `(character bigrams), reranked by the fp32 ONNX export through the serving engine, as ` +
           `\`ko-rerank eval --data ${heldout} --corpus ${data} --model-dir DIR --model-file model.onnx\` does.`,
         bm25: metricsJson(after.bm25),
-        ...(before
-          ? { before: { ...metricsJson(before.reranked), model: base, seconds: round(before.seconds) } }
-          : {}),
+        ...(before ? { before: { ...metricsJson(before.reranked), model: base, seconds: round(before.seconds) } } : {}),
         after: { ...metricsJson(after.reranked), model: modelDir, seconds: round(after.seconds) },
       };
       writeFileSync(path.join(work, 'evaluation.json'), `${JSON.stringify(evaluation, null, 1)}\n`);

@@ -32,7 +32,8 @@ export function runPython(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(python, args, {
-      stdio: ['ignore', 'inherit', 'inherit'],
+      // The child's stdout goes to our stderr: stdout stays the command's result (the table), and a test's TAP stream.
+      stdio: ['ignore', 2, 2],
       env: { ...env, PYTHONPATH: [TRAIN_DIR, env.PYTHONPATH].filter(Boolean).join(path.delimiter) },
     });
     child.on('error', (err) =>

@@ -120,7 +120,7 @@ def calibrate(logits: list[float], labels: list[int], source: str) -> dict:
         "pairs": len(labels),
         "relevant": sum(1 for y in labels if y),
         "source": source,
-        "fitted_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "fitted_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "reliability": {
             "before": {"score": "sigmoid(logit)", "ece": expected_calibration_error(rel_before), "bins": rel_before},
             "after": {"score": "calibrated", "ece": expected_calibration_error(rel_after), "bins": rel_after},

@@ -65,6 +65,7 @@ def write_card(
     k = r.get("top_k", 20)
     model_dir.mkdir(parents=True, exist_ok=True)
     plot_training(log, model_dir / "training.png")
+    resumed = f"; resumed at step {log['resumed_from_step']}" if log["resumed_from_step"] else ""
     name = model_dir.name if model_dir.name not in ("model", "checkpoint") else model_dir.parent.name
     lines = [
         f"# {name}",
@@ -74,7 +75,8 @@ def write_card(
         "",
         "## Data",
         f"- Training: `{log['data']}`: {log['train_queries']:,} queries, {log['passages']:,} passages in the corpus "
-        f"(negatives mined by BM25 for {log['mined_queries']:,} queries with fewer given negatives than a group needs).",
+        f"(negatives mined by BM25 for {log['mined_queries']:,} queries with fewer given negatives than a group "
+        "needs).",
         f"- Held out: {log['eval']}: {log['heldout_queries']:,} queries, never trained on.",
         "- Keep the terms and attribution of the training data with this model.",
         "",
@@ -88,13 +90,21 @@ def write_card(
         f"{r['max_grad_norm']:g} |",
         f"| batch | {r['batch_size']} group(s) x {r['grad_accum']} accumulation = {log['groups_per_step']} groups "
         f"({log['groups_per_step'] * r['train_group_size']} pairs) per step |",
-        f"| steps | {log['steps']:,} ({log['epochs_done']:g} epochs){'; resumed at step ' + str(log['resumed_from_step']) if log['resumed_from_step'] else ''} |",
+        f"| steps | {log['steps']:,} ({log['epochs_done']:g} epochs){resumed} |",
         f"| max_len | {r['max_len']} tokens per pair |",
         f"| device | {log['device_name']}, {log['precision']}; torch {log['versions']['torch']}, transformers "
         f"{log['versions']['transformers']} |",
         f"| time | {log['train_seconds']:,.0f} s training, {log['seconds_per_step']} s/step, "
         f"{log['pairs_per_second']} pairs/s; {log['total_seconds']:,.0f} s in all with held-out evaluation |",
         f"| seed | {r['seed']} |",
+        *(
+            [
+                f"| loss on the first {log['probe']['groups']} training groups (no dropout) | "
+                f"{log['probe']['loss_before']:.4f} before, {log['probe']['loss_after']:.4f} after |"
+            ]
+            if log.get("probe", {}).get("loss_after") is not None
+            else []
+        ),
         "",
         "## Held-out evaluation",
     ]
@@ -135,19 +145,28 @@ def write_card(
             "## Calibrated scores",
             f"`calibration.json`: Platt scaling, P(relevant) = sigmoid({cal['a']:.4f} x logit + {cal['b']:.4f}), "
             f"fitted on {cal['pairs']:,} held-out pairs ({cal['relevant']:,} relevant; {cal['source']}) at "
-            f"{cal['fitted_at']}. Ask for it with `normalize: \"calibrated\"` on /rerank or /score. Expected "
+            f'{cal["fitted_at"]}. Ask for it with `normalize: "calibrated"` on /rerank or /score. Expected '
             f"calibration error: {rb['ece']:.3f} for sigmoid(logit), {ra['ece']:.3f} calibrated (10 bins).",
             "",
             "![reliability diagram before and after calibration](reliability.png)",
             "",
         ]
-    lines += [
-        "## Files",
-        "- `onnx/model.onnx`: fp32 export (batch-independent), served as is: `MODEL_DIR=<this directory> npx ko-rerank`.",
-        "- `config.json` and the tokenizer files of the base model.",
-        "- The Hugging Face checkpoint (PyTorch weights) is the `checkpoint/` directory beside this one.",
-        "",
-    ]
+    if (model_dir / "onnx").is_dir():
+        lines += [
+            "## Files",
+            "- `onnx/model.onnx`: fp32 export (batch-independent), served as is: "
+            "`MODEL_DIR=<this directory> npx ko-rerank`.",
+            "- `config.json` and the tokenizer files of the base model.",
+            "- The Hugging Face checkpoint (PyTorch weights) is the `checkpoint/` directory beside this one.",
+            "",
+        ]
+    else:
+        lines += [
+            "## Files",
+            "- A Hugging Face model directory: `config.json`, `model.safetensors`, the tokenizer files. Export it for "
+            "ko-rerank with `scripts/export_onnx.py DIR --out MODEL_DIR`, then `ko-rerank calibrate`.",
+            "",
+        ]
     readme = model_dir / "README.md"
     readme.write_text("\n".join(lines))
     return readme

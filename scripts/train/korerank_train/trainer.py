@@ -84,14 +84,19 @@ class Progress:
         self.t0 = time.monotonic()
         self.pairs = 0
         self.steps = 0
+        self.start_step = 0
+
+    def begin(self) -> None:
+        """Training starts: rates and time left count from here (not from the evaluation before it)."""
+        self.t0 = time.monotonic()
+        self.pairs = 0
 
     def update(self, step: int, loss: float | None, pairs: int, lr: float, final: bool = False) -> None:
         self.pairs += pairs
         elapsed = time.monotonic() - self.t0
         rate = self.pairs / elapsed if elapsed > 0 else 0.0
         self.steps = step
-        done_here = max(1, step - self.start_step) if hasattr(self, "start_step") else max(1, step)
-        per_step = elapsed / done_here
+        per_step = elapsed / max(1, step - self.start_step)
         left = per_step * (self.total - step)
         loss_s = f"{loss:.4f}" if loss is not None else "-"
         line = (
@@ -151,7 +156,11 @@ def split_eval(opts: Options, corpus: Corpus, train: list[Query]) -> tuple[list[
         texts = {q.query for q in held}
         kept = [q for q in train if q.query not in texts]
         dropped = len(train) - len(kept)
-        return kept, held, f"{opts.eval}" + (f" ({dropped} training queries with its queries' text dropped)" if dropped else "")
+        return (
+            kept,
+            held,
+            f"{opts.eval}" + (f" ({dropped} training queries with its queries' text dropped)" if dropped else ""),
+        )
     if opts.eval_fraction <= 0:
         return train, [], "none"
     rng = random.Random(opts.seed)
@@ -299,7 +308,8 @@ def train(opts: Options) -> dict:
     miner = NegativeMiner(corpus, train_q, need, opts.hard_pool, bm25)
     held = HeldOut(held_q, bm25, opts.top_k, opts.contexts) if held_q else None
     _log(
-        f"data: {len(train_q)} training queries, {len(held_q)} held out ({held_desc}), {len(corpus.passages)} passages; "
+        f"data: {len(train_q)} training queries, {len(held_q)} held out ({held_desc}), "
+        f"{len(corpus.passages)} passages; "
         f"BM25 negatives mined for {miner.mined} queries ({time.monotonic() - t0:.1f} s)"
     )
     with (work / "heldout.jsonl").open("w", encoding="utf-8") as f:
@@ -333,7 +343,7 @@ def train(opts: Options) -> dict:
 
     tokenizer = AutoTokenizer.from_pretrained(str(opts.base))
     model = AutoModelForSequenceClassification.from_pretrained(str(source), num_labels=1).float().to(device)
-    torch.manual_seed(opts.seed + start_step)
+    torch.manual_seed(opts.seed)
 
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias")
     params = [
@@ -354,6 +364,11 @@ def train(opts: Options) -> dict:
         scheduler.load_state_dict(torch.load(source / "scheduler.pt"))
         if scaler is not None and (source / "scaler.pt").exists():
             scaler.load_state_dict(torch.load(source / "scaler.pt"))
+        # Dropout masks continue as in an uninterrupted run.
+        rng = torch.load(source / "rng.pt")
+        torch.set_rng_state(rng["cpu"])
+        if device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"])
 
     scorer = Scorer(model, tokenizer, device, opts.max_len, opts.eval_batch, precision)
 
@@ -376,6 +391,7 @@ def train(opts: Options) -> dict:
         f"(batch {opts.batch_size} x accumulation {opts.grad_accum}) of {opts.train_group_size} pairs, "
         f"lr {opts.learning_rate:g}, warm-up {warmup} steps, max_len {opts.max_len}"
     )
+
     def probe() -> float:
         """Mean group loss (eval mode: no dropout) over the first `probe_groups` training groups, before and after:
         the training loss on a fixed sample, free of the step-to-step noise of which groups a step drew."""
@@ -383,7 +399,6 @@ def train(opts: Options) -> dict:
         pairs = [(q, p) for q, texts in sample for p in texts]
         logits = torch.tensor(scorer(pairs)).view(len(sample), opts.train_group_size)
         return float(torch.nn.functional.cross_entropy(logits, torch.zeros(len(sample), dtype=torch.long)))
-
 
     # Groups in a fixed order per epoch (seeded), so a resumed run sees exactly the groups it had not.
     orders: dict[int, list[int]] = {}
@@ -407,6 +422,7 @@ def train(opts: Options) -> dict:
 
     model.train()
     train_started = time.monotonic()
+    progress.begin()
     for step in range(start_step + 1, steps + 1):
         t_step = time.monotonic()
         total_loss, pairs = 0.0, 0
@@ -469,7 +485,9 @@ def train(opts: Options) -> dict:
         "data": str(opts.data),
         "eval": held_desc,
         "device": device.type,
-        "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads",
+        "device_name": torch.cuda.get_device_name(0)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads",
         "precision": precision,
         "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
         "train_queries": len(train_q),
@@ -483,9 +501,16 @@ def train(opts: Options) -> dict:
         "epochs_done": round(steps * per_step / len(train_q), 4),
         "train_seconds": round(train_seconds, 1),
         "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 3) if step_seconds else None,
-        "pairs_per_second": round(sum(step_pairs) / sum(step_seconds), 2) if step_seconds and sum(step_seconds) else None,
+        "pairs_per_second": round(sum(step_pairs) / sum(step_seconds), 2)
+        if step_seconds and sum(step_seconds)
+        else None,
         "total_seconds": round(time.monotonic() - t_start, 1),
         "complete": True,
+        "probe": {
+            "groups": min(opts.probe_groups, len(train_q)),
+            "loss_before": log.get("probe_before"),
+            "loss_after": log.get("probe_after"),
+        },
         "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items() if k not in ("corpus",)},
         "log": log,
     }
@@ -506,6 +531,10 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, step: int, 
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     if scaler is not None:
         torch.save(scaler.state_dict(), tmp / "scaler.pt")
+    torch.save(
+        {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None},
+        tmp / "rng.pt",
+    )
     # state.json last: a checkpoint without it is incomplete and never resumed from.
     _atomic_json(tmp / "state.json", {"step": step, "log": log})
     shutil.rmtree(path, ignore_errors=True)

@@ -112,7 +112,12 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
         onnx_path: info.onnxPath,
         max_len: info.maxLen,
         calibration: info.calibration
-          ? { method: info.calibration.method, a: info.calibration.a, b: info.calibration.b, pairs: info.calibration.pairs }
+          ? {
+              method: info.calibration.method,
+              a: info.calibration.a,
+              b: info.calibration.b,
+              pairs: info.calibration.pairs,
+            }
           : null,
         query_max_share: info.queryMaxShare,
         tokenizer: info.tokenizer,
