@@ -60,6 +60,17 @@ class MinerTest(unittest.TestCase):
                     self.assertEqual(len(negs), need)
                     self.assertFalse(set(negs) & set(q.positives), f"positive among negatives of {q.query}")
 
+    def test_held_out_passages_are_not_negatives(self) -> None:
+        corpus = Corpus()
+        loaded = load(FIXTURE / "train.jsonl", corpus).queries
+        size = len(corpus.passages)
+        load(FIXTURE / "eval.jsonl", corpus)
+        self.assertGreater(len(corpus.passages), size)
+        miner = NegativeMiner(corpus, loaded, 5, hard_pool=10, passages=size)
+        rng = random.Random(3)
+        for q in loaded:
+            self.assertTrue(all(i < size for i in miner.negatives(q, 5, rng)))
+
     def test_given_first_then_bm25(self) -> None:
         corpus = Corpus()
         loaded = load(FIXTURE / "train.jsonl", corpus).queries

@@ -77,7 +77,7 @@ def write_card(
         f"- Training: `{log['data']}`: {log['train_queries']:,} queries, {log['passages']:,} passages in the corpus "
         f"(negatives mined by BM25 for {log['mined_queries']:,} queries with fewer given negatives than a group "
         "needs).",
-        f"- Held out: {log['eval']}: {log['heldout_queries']:,} queries, never trained on.",
+        f"- Held out: {log['heldout_queries']:,} queries, never trained on ({log['eval']}).",
         "- Keep the terms and attribution of the training data with this model.",
         "",
         "## Recipe",

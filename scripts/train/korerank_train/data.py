@@ -151,9 +151,18 @@ class NegativeMiner:
     query (any passage equal to one of its positives after NFC) is never returned."""
 
     def __init__(
-        self, corpus: Corpus, queries: list[Query], need: int, hard_pool: int = 30, bm25: BM25 | None = None
+        self,
+        corpus: Corpus,
+        queries: list[Query],
+        need: int,
+        hard_pool: int = 30,
+        bm25: BM25 | None = None,
+        passages: int | None = None,
     ) -> None:
+        """`passages`: only the first N passages of the corpus are negatives (those of the training data and --corpus,
+        not the held-out file's, loaded after them)."""
         self.corpus = corpus
+        self.size = len(corpus.passages) if passages is None else passages
         self.hard_pool = hard_pool
         self.hard: dict[int, list[int]] = {}
         needs = [q for q in queries if len(q.negatives) < need]
@@ -161,7 +170,8 @@ class NegativeMiner:
         if hard_pool > 0 and needs:
             index = bm25 or BM25(corpus.passages)
             for q in needs:
-                self.hard[id(q)] = index.top(q.query, hard_pool + len(q.positives) + len(q.negatives))
+                top = index.top(q.query, hard_pool + len(q.positives) + len(q.negatives) + 64)
+                self.hard[id(q)] = [i for i in top if i < self.size]
 
     def negatives(self, q: Query, count: int, rng: random.Random) -> list[int]:
         banned = set(q.positives)
@@ -175,8 +185,8 @@ class NegativeMiner:
             rng.shuffle(hard)
             out.extend(hard[: count - len(out)])
             taken |= set(out)
-        size = len(self.corpus.passages)
-        free = size - len(taken)
+        size = self.size
+        free = size - len([i for i in taken if i < size])
         tries = 0
         while len(out) < count and free > 0:
             i = rng.randrange(size)

@@ -156,23 +156,8 @@ def split_eval(opts: Options, corpus: Corpus, train: list[Query]) -> tuple[list[
         texts = {q.query for q in held}
         kept = [q for q in train if q.query not in texts]
         dropped = len(train) - len(kept)
-        return (
-            kept,
-            held,
-            f"{opts.eval}" + (f" ({dropped} training queries with its queries' text dropped)" if dropped else ""),
-        )
-    if opts.eval_fraction <= 0:
-        return train, [], "none"
-    rng = random.Random(opts.seed)
-    order = list(range(len(train)))
-    rng.shuffle(order)
-    n = min(opts.eval_max_queries, max(1, round(len(train) * opts.eval_fraction)))
-    if len(train) - n < 1:
-        raise TrainError(f"{opts.data}: {len(train)} queries, too few to hold {n} out; give --eval FILE")
-    held_idx = set(order[:n])
-    held = [q for i, q in enumerate(train) if i in held_idx]
-    kept = [q for i, q in enumerate(train) if i not in held_idx]
-    return kept, held, f"{n} queries held out of {opts.data} (seed {opts.seed})"
+        note = f"; {dropped} training queries with an eval query's text left out of training" if dropped else ""
+        return kept, held, f"{opts.eval}{note}"
 
 
 class Scorer:
@@ -297,6 +282,7 @@ def train(opts: Options) -> dict:
     for extra in opts.corpus:
         load(extra, corpus)
     loaded = load(opts.data, corpus, opts.format, opts.query_column, opts.passage_column)
+    train_passages = len(corpus.passages)  # negatives come from these, never from the held-out file's passages
     if not loaded.queries:
         raise TrainError(f"{opts.data}: no query with a positive passage")
     train_q, held_q, held_desc = split_eval(opts, corpus, loaded.queries)
@@ -305,7 +291,7 @@ def train(opts: Options) -> dict:
     need = opts.train_group_size - 1
     t0 = time.monotonic()
     bm25 = BM25(corpus.passages)
-    miner = NegativeMiner(corpus, train_q, need, opts.hard_pool, bm25)
+    miner = NegativeMiner(corpus, train_q, need, opts.hard_pool, bm25, passages=train_passages)
     held = HeldOut(held_q, bm25, opts.top_k, opts.contexts) if held_q else None
     _log(
         f"data: {len(train_q)} training queries, {len(held_q)} held out ({held_desc}), "
@@ -358,7 +344,10 @@ def train(opts: Options) -> dict:
     ]
     optimizer = torch.optim.AdamW(params, lr=opts.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, steps)
-    scaler = torch.cuda.amp.GradScaler() if precision == "fp16" else None
+    scaler = None
+    if precision == "fp16":
+        # torch.amp.GradScaler("cuda") from torch 2.3; torch.cuda.amp.GradScaler before (deprecated after).
+        scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") else torch.cuda.amp.GradScaler()
     if start_step:
         optimizer.load_state_dict(torch.load(source / "optimizer.pt", map_location=device))
         scheduler.load_state_dict(torch.load(source / "scheduler.pt"))
