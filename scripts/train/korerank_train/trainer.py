@@ -158,6 +158,18 @@ def split_eval(opts: Options, corpus: Corpus, train: list[Query]) -> tuple[list[
         dropped = len(train) - len(kept)
         note = f"; {dropped} training queries with an eval query's text left out of training" if dropped else ""
         return kept, held, f"{opts.eval}{note}"
+    if opts.eval_fraction <= 0:
+        return train, [], "none"
+    rng = random.Random(opts.seed)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    n = min(opts.eval_max_queries, max(1, round(len(train) * opts.eval_fraction)))
+    if len(train) - n < 1:
+        raise TrainError(f"{opts.data}: {len(train)} queries, too few to hold {n} out; give --eval FILE")
+    held_idx = set(order[:n])
+    held = [q for i, q in enumerate(train) if i in held_idx]
+    kept = [q for i, q in enumerate(train) if i not in held_idx]
+    return kept, held, f"{n} queries held out of {opts.data} (seed {opts.seed})"
 
 
 class Scorer:
