@@ -137,7 +137,7 @@ export async function runFinetune(
     const contexts = positiveInt('--contexts', one('--contexts'), 3)!;
     if (contexts > topK) throw new UsageError(`--contexts (${contexts}) must not exceed --top-k (${topK})`);
     const limit = positiveInt('--eval-limit', one('--eval-limit'));
-    dataFormat(one('--format')); // validated here; train.py reads --data with it
+    const format = dataFormat(one('--format'));
     const corpus = args.values.get('--corpus') ?? [];
     const python = pythonPath(env, one('--python'));
     const threads = positiveInt('--threads', one('--threads'));
@@ -178,6 +178,7 @@ export async function runFinetune(
       const opts: HeldOutOptions = {
         data: heldout,
         corpus: [...corpus, data],
+        ...(format ? { corpusFormats: { [data]: format } } : {}),
         topK,
         contexts,
         limit,

@@ -15,8 +15,10 @@ export interface HeldOutOptions {
   format?: DataFormat;
   queryColumn?: string;
   passageColumn?: string;
-  /** Files whose passages join the corpus first (their queries are not scored). */
+  /** Files whose passages join the corpus first (their queries are not scored); format from the extension. */
   corpus: string[];
+  /** Formats of corpus files whose extension does not say (`--format` of the training data). */
+  corpusFormats?: Record<string, DataFormat>;
   topK: number;
   contexts: number;
   limit?: number;
@@ -60,7 +62,8 @@ export async function scoreHeldOut(
 ): Promise<HeldOutResult> {
   const corpus = new Corpus();
   const columns = { queryColumn: opts.queryColumn, passageColumn: opts.passageColumn };
-  for (const file of opts.corpus) loadData(file, { ...columns, corpus, format: formatOf(file) });
+  for (const file of opts.corpus)
+    loadData(file, { ...columns, corpus, format: opts.corpusFormats?.[file] ?? formatOf(file) });
   const data = loadData(opts.data, { ...columns, corpus, format: opts.format });
   const queries = opts.limit === undefined ? data.queries : data.queries.slice(0, opts.limit);
   const bm25 = new BM25(data.passages);
