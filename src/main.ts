@@ -7,8 +7,11 @@ import { serve } from './server.ts';
 import { openapiYaml } from './http/openapi.ts';
 import { runEval } from './eval/command.ts';
 import { probeCuda } from './backend/cuda-probe.ts';
+import { runCalibrate } from './train/calibrate.ts';
+import { runFinetune } from './train/finetune.ts';
 
-const USAGE = 'usage: ko-rerank [serve|openapi|eval|cuda-check] [--flag value ...]   (settings: docs/configuration.md)';
+const USAGE =
+  'usage: ko-rerank [serve|openapi|eval|finetune|calibrate|cuda-check] [--flag value ...]   (settings: docs/configuration.md)';
 
 /** `cuda-check [--skip-driver]`: can the CUDA execution provider load here? Exit 0 and what resolved where, or exit 1
  *  and the first thing missing. The gpu image's build runs it with --skip-driver (the driver arrives at run time). */
@@ -38,6 +41,8 @@ async function main(argv: string[]): Promise<void> {
   // eval has its own flags (and passes the server settings on to loadConfig itself).
   if (command === 'eval') process.exit(await runEval(rest, process.env));
   if (command === 'cuda-check') process.exit(cudaCheck(rest));
+  if (command === 'finetune') process.exit(await runFinetune(rest, process.env));
+  if (command === 'calibrate') process.exit(await runCalibrate(rest, process.env));
   let config: Config;
   try {
     config = loadConfig(rest, process.env);

@@ -70,6 +70,21 @@ export interface ModelInfo {
   maxLen: number;
   /** pad_token_id of config.json (1 for XLM-R). */
   padId: number;
+  /** MODEL_DIR/calibration.json, when the model has one: what `normalize: "calibrated"` computes. */
+  calibration?: Calibration;
+}
+
+/**
+ * P(relevant | logit) = sigmoid(a * logit + b): Platt scaling fitted on held-out pairs (`ko-rerank calibrate`,
+ * `ko-rerank finetune`; scripts/train/korerank_train/calibration.py writes the file).
+ */
+export interface Calibration {
+  method: 'platt';
+  a: number;
+  b: number;
+  /** Pairs the fit used. */
+  pairs: number;
+  fittedAt?: string;
 }
 
 export class BackendError extends Error {

@@ -1,7 +1,7 @@
 // Reads a model directory laid out as optimum / Hugging Face write it.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ModelInfo } from './contract.ts';
+import type { Calibration, ModelInfo } from './contract.ts';
 
 export interface ModelDir extends ModelInfo {
   tokenizerPath: string;
@@ -92,6 +92,25 @@ export const AUTO_MODEL_FILES = [
   'model_quantized.onnx',
 ];
 
+/**
+ * MODEL_DIR/calibration.json (optional): Platt scaling's a (> 0: the probability rises with the logit) and b. A file
+ * that is there but wrong refuses the model at start-up rather than serve wrong probabilities.
+ */
+export function readCalibration(dir: string): Calibration | undefined {
+  const file = path.join(dir, 'calibration.json');
+  if (!existsSync(file)) return undefined;
+  const c = readJson(file, true);
+  const bad = (why: string) =>
+    new ModelDirError(`${file}: ${why}; refit it with \`ko-rerank calibrate --model ${dir} --data FILE\` or remove it`);
+  if (c.method !== 'platt') throw bad(`method ${JSON.stringify(c.method)} is not "platt"`);
+  const a = finiteNumber(c.a);
+  const b = finiteNumber(c.b);
+  if (a === undefined || b === undefined) throw bad('"a" and "b" must be finite numbers');
+  if (a <= 0) throw bad(`slope a = ${a} is not positive (the probability must rise with the logit)`);
+  const pairs = finiteNumber(c.pairs) ?? 0;
+  return { method: 'platt', a, b, pairs, ...(typeof c.fitted_at === 'string' ? { fittedAt: c.fitted_at } : {}) };
+}
+
 export function readModelDir(dir: string, modelFile = 'auto'): ModelDir {
   const abs = path.resolve(dir);
   if (!existsSync(abs))
@@ -120,5 +139,6 @@ export function readModelDir(dir: string, modelFile = 'auto'): ModelDir {
     maxLen: computeMaxLen(config, tokenizerConfig),
     padId: finiteNumber(config.pad_token_id) ?? 1,
     modelType: typeof config.model_type === 'string' ? config.model_type : undefined,
+    calibration: readCalibration(abs),
   };
 }

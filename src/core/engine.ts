@@ -7,6 +7,7 @@ import {
   WorkerLostError,
   type Backend,
   type BackendInfo,
+  type Calibration,
   type ModelInfo,
   type PoolHealth,
 } from '../backend/contract.ts';
@@ -51,7 +52,10 @@ export interface RankOptions {
   signal?: AbortSignal;
   /** Deadline in ms, capped by REQUEST_TIMEOUT_MS (the default). */
   timeoutMs?: number;
-  /** softmax (default): over the request's logits; sigmoid: per logit; none: the logit itself. */
+  /**
+   * softmax (default): over the request's logits; sigmoid: per logit; none: the logit itself; calibrated: P(relevant)
+   * from the model's calibration.json (a validation error when the model has none).
+   */
   normalize?: Normalize;
   /** Cap on each passage's tokens, clamped to what fits with the query. */
   maxTokensPerDoc?: number;
@@ -66,6 +70,8 @@ export interface EngineInfo {
   modelDir: string;
   onnxPath: string;
   maxLen: number;
+  /** The model's calibration (normalize "calibrated"), when it has one. */
+  calibration?: Calibration;
   queryMaxShare: number;
   /** The micro-batch budget in effect (MAX_BATCH_TOKENS, or the device's default once the backend is up; 0 before). */
   maxBatchTokens: number;
@@ -205,6 +211,7 @@ export class Engine {
       modelDir: this.model.dir,
       onnxPath: this.model.onnxPath,
       maxLen: this.model.maxLen,
+      calibration: this.model.calibration,
       queryMaxShare: this.config.queryMaxShare,
       maxBatchTokens,
       maxBatchMs: rt?.maxBatchMs ?? 0,
@@ -278,6 +285,11 @@ export class Engine {
   }
 
   private async scoreAdmitted(pairs: Pairs, opts: RankOptions, items: Items): Promise<EngineResult> {
+    if (opts.normalize === 'calibrated' && !this.model.calibration)
+      throw new ServiceError(
+        'validation',
+        `normalize "calibrated": model ${this.model.name} has no calibration (MODEL_DIR/calibration.json); fit one with \`ko-rerank calibrate --model DIR --data FILE\`, or ask for softmax, sigmoid or none`,
+      );
     this.validate(pairs, opts, items);
     const { batcher, tokenizer } = this.requireReady();
     // Admitted before tokenization: concurrent requests being tokenized count against the bounds too.
@@ -406,7 +418,7 @@ export class Engine {
     plans: readonly PairPlan[],
     opts: RankOptions,
   ): ScoredItem[] {
-    const scores = normalizeScores(logits, opts.normalize ?? 'softmax');
+    const scores = normalizeScores(logits, opts.normalize ?? 'softmax', this.model.calibration);
     const order = rankOrder(logits);
     const n = opts.topN === undefined ? order.length : Math.min(opts.topN, order.length);
     return order.slice(0, n).map((i) => ({

@@ -32,11 +32,29 @@ export function rankOrder(logits: ArrayLike<number>): number[] {
   return idx.sort((a, b) => key(b) - key(a) || a - b);
 }
 
-export type Normalize = 'softmax' | 'sigmoid' | 'none';
+export type Normalize = 'softmax' | 'sigmoid' | 'none' | 'calibrated';
 
-/** The scores of a request's logits: softmax over all of them, sigmoid of each, or the logits themselves. */
-export function normalizeScores(logits: ArrayLike<number>, mode: Normalize): number[] {
+/** Platt scaling's parameters: P(relevant) = sigmoid(a * logit + b), a > 0. */
+export interface PlattParameters {
+  a: number;
+  b: number;
+}
+
+/** The calibrated probability of relevance of a logit; rises with the logit (a > 0). NaN scores 0. */
+export function calibrated(x: number, c: PlattParameters): number {
+  return Number.isNaN(x) ? 0 : sigmoid(c.a * x + c.b);
+}
+
+/**
+ * The scores of a request's logits: softmax over all of them, sigmoid of each, the logits themselves, or each one's
+ * calibrated probability (needs the model's calibration).
+ */
+export function normalizeScores(logits: ArrayLike<number>, mode: Normalize, calibration?: PlattParameters): number[] {
   if (mode === 'softmax') return softmax(logits);
   const out = Array.from(logits);
+  if (mode === 'calibrated') {
+    if (!calibration) throw new Error('normalize "calibrated" needs a calibration');
+    return out.map((x) => calibrated(x, calibration));
+  }
   return mode === 'sigmoid' ? out.map(sigmoid) : out;
 }

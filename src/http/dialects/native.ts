@@ -5,11 +5,11 @@ import type { FastifyReply } from 'fastify';
 import type { Engine, RankOptions, ScoredItem } from '../../core/engine.ts';
 import { Passages, Query, TimeoutMs, clientSignal, refusal } from './common.ts';
 
-const NormalizeField = Type.Unsafe<'softmax' | 'sigmoid' | 'none'>({
+const NormalizeField = Type.Unsafe<'softmax' | 'sigmoid' | 'none' | 'calibrated'>({
   type: 'string',
-  enum: ['softmax', 'sigmoid', 'none'],
+  enum: ['softmax', 'sigmoid', 'none', 'calibrated'],
   description:
-    "How `score` is computed from the logit: softmax (default) over all of the request's logits (exp_normalize), sigmoid of each logit, or none (score = logit). Results are always sorted on the fp32 logits.",
+    "How `score` is computed from the logit: softmax (default) over all of the request's logits (exp_normalize), sigmoid of each logit, none (score = logit), or calibrated: the probability that the passage is relevant, from the model's calibration.json (Platt scaling fitted on held-out pairs by `ko-rerank calibrate` or `ko-rerank finetune`; 422 when the model has none). Results are always sorted on the fp32 logits.",
 });
 
 const MaxTokensPerDoc = Type.Integer({
@@ -92,7 +92,7 @@ const ResultFields = {
   logit: Type.Number({ description: 'Raw model logit (fp32); results are sorted on it, highest first.' }),
   score: Type.Number({
     description:
-      "The logit as `normalize` asks: softmax over all of the request's logits (default), sigmoid, or the logit itself.",
+      "The logit as `normalize` asks: softmax over all of the request's logits (default), sigmoid, the logit itself, or the calibrated probability of relevance.",
   }),
   truncated: Type.Boolean({
     description:

@@ -11,6 +11,21 @@ const InfoResponse = Type.Object(
     model_dir: Type.String(),
     onnx_path: Type.String(),
     max_len: Type.Integer(),
+    calibration: Type.Union(
+      [
+        Type.Object({
+          method: Type.Literal('platt'),
+          a: Type.Number(),
+          b: Type.Number(),
+          pairs: Type.Integer({ description: 'Held-out pairs the fit used.' }),
+        }),
+        Type.Null(),
+      ],
+      {
+        description:
+          'MODEL_DIR/calibration.json: `normalize: "calibrated"` scores P(relevant) = sigmoid(a * logit + b); null when the model has none (calibrated is refused with 422).',
+      },
+    ),
     query_max_share: Type.Number(),
     tokenizer: Type.String(),
     ready: Type.Boolean(),
@@ -96,6 +111,14 @@ export const opsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { eng
         model_dir: info.modelDir,
         onnx_path: info.onnxPath,
         max_len: info.maxLen,
+        calibration: info.calibration
+          ? {
+              method: info.calibration.method,
+              a: info.calibration.a,
+              b: info.calibration.b,
+              pairs: info.calibration.pairs,
+            }
+          : null,
         query_max_share: info.queryMaxShare,
         tokenizer: info.tokenizer,
         ready: info.ready,
