@@ -2,7 +2,7 @@
 # ko-rerank container images. Targets (`docker build --target NAME`):
 #   gpu     (default, last stage) CUDA 13 + cuDNN 9 runtime, Node 24, onnxruntime-node with its CUDA execution provider
 #   cpu     Node 24 slim, onnxruntime-node's bundled CPU binaries only
-#   export  Debian's python3-torch + scripts/export_onnx.py: Hugging Face XLM-R checkpoint -> served model directory
+#   export  Debian's python3-torch + scripts/export_onnx.py: Hugging Face cross-encoder checkpoint -> served model directory
 # Both server images hold the embedded model (models/ko-reranker-small); mount a real model and set MODEL_DIR.
 # They run the compiled JavaScript (dist/, built in the build stage) on node with production dependencies only, with
 # only the linux-x64 binaries of the native packages (docker/prune-native.sh).

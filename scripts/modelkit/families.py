@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -26,11 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = ROOT / "test/fixtures/eval-small.jsonl"
 XLMR_TOKENIZER = ROOT / "models/ko-reranker-tiny/tokenizer.json"
 MIN_SPREAD = 0.5
+# WordPiece vocabulary of the BERT-family tokenizers built here.
+VOCAB_SIZE = 3000
 # fp16 weights and activations (scripts/export_onnx.py --fp16) against transformers' fp32 logits.
 FP16_TOLERANCE = 5e-2
 # The served quantization (scripts/export_onnx.py --quantize int8-weights: weights rounded to int8 per output channel,
 # fp32 arithmetic) against transformers' fp32 logits, on these deliberately large random weights.
-INT8_TOLERANCE = 0.1  # measured 0.022-0.031 on the five families
+INT8_TOLERANCE = 0.15  # measured 0.02-0.07 through HTTP on the five families
 # Small enough for CI on two cores, large enough that every layer matters.
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 
@@ -72,14 +75,24 @@ def long_passage(tokens_wanted: int, count_tokens) -> str:  # noqa: ANN001
 def wordpiece_tokenizer(template: bool):  # noqa: ANN201
     """A small BERT-style WordPiece tokenizer: TemplateProcessing (as transformers' converter writes) or
     BertProcessing; [CLS] q [SEP] p [SEP] with type ids 0 then 1 either way."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The vocabulary is chosen here, not by tokenizers' WordPieceTrainer, whose ties fall differently from run to run
+    # (the same seed would then give other token ids, other logits): the specials, every character alone and as a
+    # continuation (sorted), then the most frequent words (by count, then text) up to VOCAB_SIZE.
+    counts: Counter[str] = Counter()
+    for text in corpus_texts():
+        counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for w in counts for c in w})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
+    words = [w for w, _ in sorted(counts.items(), key=lambda wc: (-wc[1], wc[0])) if len(w) > 1]
+    vocab += words[: max(0, VOCAB_SIZE - len(vocab))]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(corpus_texts(), trainers.WordPieceTrainer(vocab_size=3000, special_tokens=specials))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     if template:
         tok.post_processor = processors.TemplateProcessing(
