@@ -137,28 +137,25 @@ class ExportTest(unittest.TestCase):
             committed = OnnxScorer(MODEL / "onnx/model.onnx")(ids, mask)
         self.assertLess(float((exported - committed).abs().max()), 1e-5)
 
-    def test_rejects_a_checkpoint_with_several_labels(self) -> None:
+    def export_config_only(self, config: dict) -> subprocess.CompletedProcess:
+        """scripts/export_onnx.py on a checkpoint directory holding only this config.json."""
         with tempfile.TemporaryDirectory() as tmp:
-            config = json.loads((MODEL / "config.json").read_text())
-            config["id2label"] = {"0": "NO", "1": "YES"}
             (Path(tmp) / "config.json").write_text(json.dumps(config))
-            run = subprocess.run(
+            return subprocess.run(
                 [sys.executable, str(ROOT / "scripts/export_onnx.py"), tmp, "--out", str(Path(tmp) / "o")],
                 capture_output=True,
                 text=True,
             )
+
+    def test_rejects_a_checkpoint_with_several_labels(self) -> None:
+        config = json.loads((MODEL / "config.json").read_text())
+        config["id2label"] = {"0": "NO", "1": "YES"}
+        run = self.export_config_only(config)
         self.assertNotEqual(run.returncode, 0)
         self.assertIn("one logit", run.stderr)
 
     def test_refuses_a_decoder_only_llm(self) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = {"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "num_labels": 1}
-            (Path(tmp) / "config.json").write_text(json.dumps(config))
-            run = subprocess.run(
-                [sys.executable, str(ROOT / "scripts/export_onnx.py"), tmp, "--out", str(Path(tmp) / "o")],
-                capture_output=True,
-                text=True,
-            )
+        run = self.export_config_only({"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"], "num_labels": 1})
         self.assertNotEqual(run.returncode, 0)
         self.assertIn("decoder-only", run.stderr)
 

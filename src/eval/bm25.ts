@@ -1,6 +1,6 @@
 // Okapi BM25 first stage with Korean-friendly terms and no morphological analyser.
-// Mirrors scripts/modelkit/bm25.py (same terms, same float operations in the same order, ties by document index),
-// so both give the same top-k on the same corpus. Inverted index in typed arrays (CSR by term).
+// Mirrors scripts/train/korerank_train/bm25.py (same terms, same float operations in the same order, ties by document
+// index), so both give the same top-k on the same corpus. Inverted index in typed arrays (CSR by term).
 
 export type TermMode = 'bigrams' | 'words';
 

@@ -72,6 +72,28 @@ export function dataFormat(raw: string | undefined): HeldOutOptions['format'] {
   return raw;
 }
 
+/**
+ * The exit status of a `calibrate` / `finetune` run that threw, its message on stderr: 2 for a usage error (with the
+ * usage text), 1 for a failure the user can act on (settings, data, model directory, the Python side); anything else
+ * is a bug and is rethrown.
+ */
+export function commandFailed(command: string, usage: string, err: unknown, io: EvalIO): number {
+  if (err instanceof UsageError) {
+    io.stderr.write(`ko-rerank ${command}: ${err.message}\n\n${usage}\n`);
+    return 2;
+  }
+  if (
+    err instanceof ConfigError ||
+    err instanceof DataError ||
+    err instanceof ModelDirError ||
+    err instanceof PythonError
+  ) {
+    io.stderr.write(`ko-rerank ${command}: ${err.message}\n`);
+    return 1;
+  }
+  throw err;
+}
+
 /** Fits and writes DIR/calibration.json (+ reliability.png) from scored pairs, in Python (calibration.py). */
 export async function fitCalibration(
   python: string,
@@ -143,19 +165,6 @@ export async function runCalibrate(
     io.stdout.write(`wrote ${path.join(model, 'calibration.json')} and reliability.png (${source})\n`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`ko-rerank calibrate: ${err.message}\n\n${CALIBRATE_USAGE}\n`);
-      return 2;
-    }
-    if (
-      err instanceof ConfigError ||
-      err instanceof DataError ||
-      err instanceof ModelDirError ||
-      err instanceof PythonError
-    ) {
-      io.stderr.write(`ko-rerank calibrate: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    return commandFailed('calibrate', CALIBRATE_USAGE, err, io);
   }
 }

@@ -5,13 +5,11 @@
 // scores, and writes the model card.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../config.ts';
-import { ModelDirError, readModelDir } from '../backend/model-dir.ts';
+import { readModelDir } from '../backend/model-dir.ts';
 import { UsageError, type EvalIO } from '../eval/command.ts';
-import { DataError } from '../eval/data.ts';
-import { dataFormat, fitCalibration, parseArgs, positiveInt } from './calibrate.ts';
+import { commandFailed, dataFormat, fitCalibration, parseArgs, positiveInt } from './calibrate.ts';
 import { metricsJson, scoreHeldOut, type HeldOutOptions, type HeldOutResult } from './heldout.ts';
-import { EXPORT_SCRIPT, PythonError, TRAIN_DIR, pythonPath, runPython } from './python.ts';
+import { EXPORT_SCRIPT, TRAIN_DIR, pythonPath, runPython } from './python.ts';
 
 export const FINETUNE_USAGE = `usage: ko-rerank finetune --base DIR --data FILE --out DIR [options]
 
@@ -236,19 +234,6 @@ export async function runFinetune(
     );
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`ko-rerank finetune: ${err.message}\n\n${FINETUNE_USAGE}\n`);
-      return 2;
-    }
-    if (
-      err instanceof ConfigError ||
-      err instanceof DataError ||
-      err instanceof ModelDirError ||
-      err instanceof PythonError
-    ) {
-      io.stderr.write(`ko-rerank finetune: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    return commandFailed('finetune', FINETUNE_USAGE, err, io);
   }
 }

@@ -1,6 +1,6 @@
 """Okapi BM25 over character bigrams, the first stage of `ko-rerank eval` (src/eval/bm25.ts mirrors it: same terms,
-same float operations, ties by document index). A copy of scripts/modelkit/bm25.py, so that this directory is a
-self-contained SageMaker source_dir."""
+same float operations, ties by document index). The one BM25 of the Python tools: it lives here so that scripts/train
+is a self-contained SageMaker source_dir, and scripts/modelkit/bm25.py imports it."""
 
 from __future__ import annotations
 
